@@ -1,0 +1,151 @@
+// Package nvmem reads and programs OTP words through a file that behaves like
+// the Linux nvmem sysfs file of the imx-ocotp driver: the real sysfs file, a
+// raw image file, or the OTP emulator ("sim:DIR").
+//
+// The driver's rules shape this code: reads of any size work and end at EOF,
+// but a write must be exactly one aligned 4-byte word, so every write here is
+// one 4-byte positioned write and never goes through buffered I/O.
+package nvmem
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"syscall"
+)
+
+// DefaultPath is where the imx-ocotp driver's nvmem file lives on i.MX boards.
+const DefaultPath = "/sys/bus/nvmem/devices/imx-ocotp0/nvmem"
+
+// ReadProtected is what the driver returns for a word the hardware will not
+// let software read. The read itself succeeds, so the value must be
+// recognised here: it means "unknown", never data.
+const ReadProtected uint32 = 0xBADABADA
+
+// maxDeviceBytes caps a full read so that pointing --device at an endless
+// file (a character device, a FIFO) fails instead of eating memory. The
+// largest OCOTP array is 1536 bytes.
+const maxDeviceBytes = 1 << 20
+
+// File is the part of the nvmem sysfs file the tool uses.
+type File interface {
+	ReadAt(p []byte, off int64) (int, error)
+	WriteAt(p []byte, off int64) (int, error)
+	Close() error
+}
+
+// Mode says whether a device is opened to be programmed.
+type Mode int
+
+const (
+	ReadOnly Mode = iota
+	ReadWrite
+)
+
+// Device is an opened OTP device.
+type Device struct {
+	Spec string // what the operator named: a path or sim:DIR
+	f    File
+}
+
+// Open opens a device. spec is a path to an nvmem file or raw image, or
+// "sim:DIR" for the emulator. Opened ReadWrite, the device is also locked
+// exclusively so that two applies never interleave their writes; a second
+// opener gets ErrBusy.
+func Open(spec string, mode Mode) (*Device, error) {
+	flag, op := os.O_RDONLY, "open"
+	if mode == ReadWrite {
+		flag, op = os.O_RDWR, opOpenWrite
+	}
+	if dir, ok := strings.CutPrefix(spec, "sim:"); ok {
+		s, err := OpenSim(dir, mode)
+		if err != nil {
+			return nil, classify(op, spec, -1, err)
+		}
+		return &Device{Spec: spec, f: s}, nil
+	}
+	f, err := os.OpenFile(spec, flag, 0)
+	if err != nil {
+		return nil, classify(op, spec, -1, err)
+	}
+	if mode == ReadWrite {
+		if err := lockFile(f); err != nil {
+			f.Close()
+			return nil, classify("lock", spec, -1, err)
+		}
+	}
+	return &Device{Spec: spec, f: f}, nil
+}
+
+// NewDevice wraps any File, e.g. an in-memory emulator in tests.
+func NewDevice(spec string, f File) *Device { return &Device{Spec: spec, f: f} }
+
+// Close releases the device and its lock.
+func (d *Device) Close() error { return d.f.Close() }
+
+// ReadAll reads the whole device until EOF. The size is what the read
+// returns, never st_size: older kernels report 0 for the sysfs file.
+func (d *Device) ReadAll() ([]byte, error) {
+	buf := make([]byte, 0, 2048)
+	chunk := make([]byte, 4096)
+	for {
+		n, err := d.f.ReadAt(chunk, int64(len(buf)))
+		buf = append(buf, chunk[:n]...)
+		if errors.Is(err, io.EOF) || (err == nil && n == 0) {
+			break
+		}
+		if err != nil {
+			return nil, classify("read", d.Spec, -1, err)
+		}
+		if len(buf) > maxDeviceBytes {
+			return nil, &Error{Op: "read", Spec: d.Spec, Word: -1,
+				Err: fmt.Errorf("%w: more than %d bytes; this is not an OTP device", ErrNotDevice, maxDeviceBytes)}
+		}
+	}
+	if len(buf) == 0 || len(buf)%4 != 0 {
+		return nil, &Error{Op: "read", Spec: d.Spec, Word: -1,
+			Err: fmt.Errorf("%w: read %d bytes, want a non-zero multiple of 4", ErrNotDevice, len(buf))}
+	}
+	return buf, nil
+}
+
+// ReadWord reads word index with one 4-byte positioned read.
+func (d *Device) ReadWord(index int) (uint32, error) {
+	var b [4]byte
+	n, err := d.f.ReadAt(b[:], int64(4*index))
+	if n == 4 {
+		return binary.LittleEndian.Uint32(b[:]), nil
+	}
+	if err == nil || errors.Is(err, io.EOF) {
+		err = syscall.EFBIG // a short read means the word is past the end
+	}
+	return 0, classify("read", d.Spec, index, err)
+}
+
+// WriteWord programs word index with value: one aligned 4-byte positioned
+// write, little-endian, exactly as the driver wants it. The hardware burns
+// the 1 bits and ignores the 0 bits.
+func (d *Device) WriteWord(index int, value uint32) error {
+	var b [4]byte
+	binary.LittleEndian.PutUint32(b[:], value)
+	n, err := d.f.WriteAt(b[:], int64(4*index))
+	if err == nil && n != 4 {
+		err = io.ErrShortWrite
+	}
+	if err != nil {
+		return classify("write", d.Spec, index, err)
+	}
+	return nil
+}
+
+// Words splits raw device bytes into little-endian words.
+func Words(b []byte) []uint32 {
+	w := make([]uint32, len(b)/4)
+	for i := range w {
+		w[i] = binary.LittleEndian.Uint32(b[4*i:])
+	}
+	return w
+}

@@ -1,0 +1,149 @@
+package nvmem
+
+import (
+	"encoding/binary"
+	"io"
+	"syscall"
+)
+
+// FaultKind names a failure the emulator can inject.
+type FaultKind string
+
+const (
+	// FaultStuckBit: a fuse bit that never burns. The write "succeeds" and
+	// the bit stays 0, as with a defective fuse or a weak programming pulse.
+	FaultStuckBit FaultKind = "stuck-bit"
+	// FaultEIO: the Nth write fails with EIO and burns nothing.
+	FaultEIO FaultKind = "eio"
+	// FaultTimeout: the Nth write times out before the burn (busy wait).
+	FaultTimeout FaultKind = "etimedout"
+	// FaultTimeoutAfterBurn: the Nth write burns, then the shadow reload
+	// times out and the driver returns ETIMEDOUT anyway.
+	FaultTimeoutAfterBurn FaultKind = "etimedout-after-burn"
+)
+
+// Fault is one injected failure.
+type Fault struct {
+	Kind  FaultKind
+	Write int // eio, etimedout*: fires on this write call, 1-based over the emulator's life
+	Word  int // stuck-bit: word index
+	Bit   int // stuck-bit: bit 0..31
+}
+
+// OTP emulates the fuse array behind the imx-ocotp nvmem file, with the
+// driver's and the controller's rules:
+//   - a read of 4 bytes or more works at any offset, is clamped at the end
+//     and rounded down to whole words; at or past the end it is EOF;
+//   - a read-protected word reads as 0xBADABADA and the read succeeds;
+//   - a write is one aligned 4-byte word (EINVAL otherwise), at or past
+//     the end it is EFBIG;
+//   - a write burns 1 bits only (OR); a write-locked word gives EPERM;
+//   - faults fire as declared.
+//
+// Read-only mode (EACCES) is refused at open, as sysfs does; see OpenSim.
+type OTP struct {
+	Fuses         []uint32 // what is burned, including words software cannot read
+	ReadProtected map[int]bool
+	WriteLocked   map[int]bool
+	Faults        []Fault
+	Reads, Writes int // read and write calls, for tests that count I/O
+
+	// burned is called after a word's fuses changed, so the sim can
+	// persist it before the write returns.
+	burned func(index int) error
+}
+
+// NewOTP returns a blank emulator of words words.
+func NewOTP(words int) *OTP {
+	return &OTP{Fuses: make([]uint32, words), ReadProtected: map[int]bool{}, WriteLocked: map[int]bool{}}
+}
+
+func (o *OTP) size() int64 { return 4 * int64(len(o.Fuses)) }
+
+// ReadAt follows sysfs and bin_attr_nvmem_read: a zero-length read is 0,
+// at or past the end is EOF, the count is clamped to the end, fewer than 4
+// bytes after that is EINVAL, and the count is rounded down to whole words.
+// Any byte offset works: the driver has had stride 1 since Linux 5.11.
+func (o *OTP) ReadAt(p []byte, off int64) (int, error) {
+	o.Reads++
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if off >= o.size() {
+		return 0, io.EOF
+	}
+	if off < 0 {
+		return 0, syscall.EINVAL
+	}
+	n := min(int64(len(p)), o.size()-off)
+	if n < 4 {
+		return 0, syscall.EINVAL
+	}
+	n -= n % 4
+	var w [4]byte
+	for i := int64(0); i < n; i++ {
+		k := int((off + i) / 4)
+		if i == 0 || (off+i)%4 == 0 {
+			v := o.Fuses[k]
+			if o.ReadProtected[k] {
+				v = ReadProtected
+			}
+			binary.LittleEndian.PutUint32(w[:], v)
+		}
+		p[i] = w[(off+i)%4]
+	}
+	return int(n), nil
+}
+
+// WriteAt follows sysfs, bin_attr_nvmem_write and imx_ocotp_write: EFBIG at
+// or past the end, the count clamped to the end, then EINVAL unless what is
+// left rounds down to exactly one aligned word. A 6-byte write therefore
+// burns one word and returns 4, as on the hardware.
+func (o *OTP) WriteAt(p []byte, off int64) (int, error) {
+	o.Writes++
+	if off >= o.size() {
+		return 0, syscall.EFBIG
+	}
+	n := min(int64(len(p)), o.size()-off)
+	if off < 0 || n < 4 || n-n%4 != 4 || off%4 != 0 {
+		return 0, syscall.EINVAL
+	}
+	k := int(off / 4)
+	for _, f := range o.Faults {
+		if f.Write != o.Writes {
+			continue
+		}
+		switch f.Kind {
+		case FaultEIO:
+			return 0, syscall.EIO
+		case FaultTimeout:
+			return 0, syscall.ETIMEDOUT
+		}
+	}
+	if o.WriteLocked[k] {
+		return 0, syscall.EPERM
+	}
+	v := binary.LittleEndian.Uint32(p)
+	for _, f := range o.Faults {
+		if f.Kind == FaultStuckBit && f.Word == k {
+			v &^= 1 << f.Bit
+		}
+	}
+	if before := o.Fuses[k]; before|v != before {
+		o.Fuses[k] = before | v
+		if o.burned != nil {
+			if err := o.burned(k); err != nil {
+				return 0, err
+			}
+		}
+	}
+	for _, f := range o.Faults {
+		if f.Kind == FaultTimeoutAfterBurn && f.Write == o.Writes {
+			return 0, syscall.ETIMEDOUT
+		}
+	}
+	return 4, nil
+}
+
+// Close does nothing: the in-memory emulator has no resources.
+func (o *OTP) Close() error { return nil }
