@@ -1,0 +1,152 @@
+// Package applier burns a Plan into a device, one word at a time, reading
+// every word back. It stops at the first failure and reports what the
+// device really holds, never what it was asked to hold.
+package applier
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/otpprov/otpprov/nvmem"
+	"github.com/otpprov/otpprov/planner"
+)
+
+// Status is what happened to one word of the plan.
+type Status string
+
+const (
+	// Verified: written and read back as planned.
+	Verified Status = "verified"
+	// Mismatch: the write succeeded but the word reads back otherwise,
+	// e.g. a fuse that did not blow.
+	Mismatch Status = "mismatch"
+	// WriteFailed: the driver returned an error; ReadBack says what burned.
+	WriteFailed Status = "write-failed"
+	// ReadFailed: written, but the read-back failed: the outcome is unknown.
+	ReadFailed Status = "read-failed"
+	// Skipped: not attempted, because apply stopped before this word.
+	Skipped Status = "skipped"
+)
+
+// Word is the result for one planned write.
+type Word struct {
+	planner.Change
+	Status   Status
+	ReadBack uint32 // what the word read after the write (or after its error)
+	Read     bool   // ReadBack holds a value read from the device
+	Err      error  // the write's or read's error
+}
+
+// Result is the outcome of an apply.
+type Result struct {
+	Words       []Word
+	Interrupted bool     // stopped by a signal between two words
+	Final       []uint32 // the whole device read once more at the end (nil if that failed)
+	FinalErr    error
+	// Strays are words the plan did not program whose final value differs
+	// from the plan's state. It must always be empty; it is checked because
+	// a tool that burns fuses must prove it, not assume it.
+	Strays []int
+}
+
+// OK reports whether every planned word was burned and verified.
+func (r *Result) OK() bool {
+	for _, w := range r.Words {
+		if w.Status != Verified {
+			return false
+		}
+	}
+	return !r.Interrupted && r.FinalErr == nil && len(r.Strays) == 0
+}
+
+// Changed reports whether the device may differ from the plan's state. It
+// trusts the final full read when there is one, else each word's read-back;
+// a word that could not be read counts as changed: "nothing was written"
+// is only ever said when the device proved it.
+func (r *Result) Changed() bool {
+	if len(r.Strays) > 0 {
+		return true
+	}
+	for _, w := range r.Words {
+		switch {
+		case w.Status == Skipped:
+		case r.Final != nil:
+			if r.Final[w.Index] != w.Before {
+				return true
+			}
+		case !w.Read || w.ReadBack != w.Before:
+			return true
+		}
+	}
+	return false
+}
+
+// Apply burns the plan's writes in order into dev, which must be the
+// device the plan was made from, opened for writing and locked. ctx
+// cancellation (SIGINT/SIGTERM) stops between words: the word in flight is
+// always finished and read back.
+func Apply(ctx context.Context, dev *nvmem.Device, plan *planner.Plan) (*Result, error) {
+	if plan.Rejected() {
+		return nil, errors.New("refusing to apply a rejected plan")
+	}
+	r := &Result{}
+	stopped := false
+	for _, c := range plan.Writes() {
+		w := Word{Change: c, Status: Skipped}
+		if !stopped && ctx.Err() != nil {
+			r.Interrupted, stopped = true, true
+		}
+		if !stopped {
+			w = burn(dev, c)
+			stopped = w.Status != Verified
+		}
+		r.Words = append(r.Words, w)
+	}
+	r.finalRead(dev, plan)
+	return r, nil
+}
+
+// burn writes one word's delta and reads it back.
+func burn(dev *nvmem.Device, c planner.Change) Word {
+	w := Word{Change: c}
+	werr := dev.WriteWord(c.Index, c.Delta)
+	// After a write error the word is read all the same: ETIMEDOUT and
+	// even EPERM can come after the fuse burned.
+	v, rerr := dev.ReadWord(c.Index)
+	w.ReadBack, w.Read = v, rerr == nil
+	switch {
+	case werr != nil:
+		w.Status, w.Err = WriteFailed, werr
+	case rerr != nil:
+		w.Status, w.Err = ReadFailed, rerr
+	case v != c.After() || v&c.Mask != c.Value&c.Mask:
+		w.Status = Mismatch
+		w.Err = fmt.Errorf("read back 0x%08x, want 0x%08x", v, c.After())
+	default:
+		w.Status = Verified
+	}
+	return w
+}
+
+func (r *Result) finalRead(dev *nvmem.Device, plan *planner.Plan) {
+	b, err := dev.ReadAll()
+	if err != nil {
+		r.FinalErr = err
+		return
+	}
+	r.Final = nvmem.Words(b)
+	if len(r.Final) != len(plan.State) {
+		r.FinalErr = fmt.Errorf("the device now has %d words, it had %d", len(r.Final), len(plan.State))
+		return
+	}
+	programmed := map[int]bool{}
+	for _, c := range plan.Writes() {
+		programmed[c.Index] = true
+	}
+	for k, v := range r.Final {
+		if !programmed[k] && v != plan.State[k] {
+			r.Strays = append(r.Strays, k)
+		}
+	}
+}

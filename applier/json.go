@@ -1,0 +1,82 @@
+package applier
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/otpprov/otpprov/planner"
+)
+
+// FormatName and FormatVersion identify the document `apply --json` prints.
+const (
+	FormatName    = "otpprov-apply"
+	FormatVersion = 1
+)
+
+type jsonResult struct {
+	Format        string     `json:"format"`
+	FormatVersion int        `json:"formatVersion"`
+	ToolVersion   string     `json:"toolVersion"`
+	Manifest      string     `json:"manifest"`
+	SoC           string     `json:"soc"`
+	Outcome       string     `json:"outcome"`
+	ExitCode      int        `json:"exitCode"`
+	Interrupted   bool       `json:"interrupted"`
+	Words         []jsonWord `json:"words"`
+	Strays        []int      `json:"strays"`
+	FinalError    string     `json:"finalError,omitempty"`
+}
+
+type jsonWord struct {
+	Bank     int    `json:"bank"`
+	Word     int    `json:"word"`
+	Offset   int    `json:"offset"`
+	Status   Status `json:"status"`
+	Before   string `json:"before"`
+	Delta    string `json:"delta"`
+	Want     string `json:"want"`
+	ReadBack string `json:"readBack,omitempty"` // absent when the word could not be read
+	Final    string `json:"final,omitempty"`    // from the final full read
+	Error    string `json:"error,omitempty"`
+}
+
+// Outcome names a result: applied, nothing-written or partial.
+func (r *Result) Outcome() string {
+	switch {
+	case r.OK():
+		return "applied"
+	case r.Changed():
+		return "partial"
+	}
+	return "nothing-written"
+}
+
+// Encode renders the result document, indented and newline-ended.
+func Encode(p *planner.Plan, r *Result, exitCode int, toolVersion string) ([]byte, error) {
+	h := func(v uint32) string { return fmt.Sprintf("0x%08x", v) }
+	doc := jsonResult{Format: FormatName, FormatVersion: FormatVersion, ToolVersion: toolVersion,
+		Manifest: p.Source.Name, SoC: p.SoC.Name, Outcome: r.Outcome(), ExitCode: exitCode,
+		Interrupted: r.Interrupted, Words: []jsonWord{}, Strays: r.Strays}
+	if doc.Strays == nil {
+		doc.Strays = []int{}
+	}
+	if r.FinalErr != nil {
+		doc.FinalError = r.FinalErr.Error()
+	}
+	for _, w := range r.Words {
+		jw := jsonWord{Bank: w.Bank, Word: w.Word, Offset: w.Offset(), Status: w.Status,
+			Before: h(w.Before), Delta: h(w.Delta), Want: h(w.After())}
+		if w.Read {
+			jw.ReadBack = h(w.ReadBack)
+		}
+		if r.Final != nil {
+			jw.Final = h(r.Final[w.Index])
+		}
+		if w.Err != nil {
+			jw.Error = w.Err.Error()
+		}
+		doc.Words = append(doc.Words, jw)
+	}
+	b, err := json.MarshalIndent(doc, "", "  ")
+	return append(b, '\n'), err
+}

@@ -1,0 +1,12 @@
+package planner
+
+import "errors"
+
+var (
+	// ErrGeometry: the device's size does not match the SoC.
+	ErrGeometry = errors.New("device does not match the soc")
+	// ErrStale: the device changed since the plan was saved.
+	ErrStale = errors.New("saved plan is stale")
+	// ErrPlanFile: the plan file is corrupt, edited or not a plan.
+	ErrPlanFile = errors.New("not a valid plan file")
+)

@@ -1,0 +1,229 @@
+package planner
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/otpprov/otpprov/fusemap"
+	"github.com/otpprov/otpprov/manifest"
+)
+
+// FormatName and FormatVersion identify the plan document: the output of
+// `plan --json` and the file `plan --out` saves are the same document.
+// Bump FormatVersion on any change that an older reader would misread.
+const (
+	FormatName    = "otpprov-plan"
+	FormatVersion = 1
+)
+
+// MaxPlanFile caps what Decode reads: a plan of every word of an i.MX8MP
+// is under 200 KiB.
+const MaxPlanFile = 4 << 20
+
+type jsonPlan struct {
+	Format        string       `json:"format"`
+	FormatVersion int          `json:"formatVersion"`
+	ToolVersion   string       `json:"toolVersion"`
+	Manifest      jsonSource   `json:"manifest"`
+	SoC           string       `json:"soc"`
+	State         jsonState    `json:"state"`
+	Summary       jsonSummary  `json:"summary"`
+	Changes       []jsonChange `json:"changes"`
+	Checksum      string       `json:"checksum"`
+}
+
+type jsonSource struct {
+	Name   string `json:"name"`
+	File   string `json:"file"`
+	Digest string `json:"digest"`
+}
+
+type jsonState struct {
+	Words  int    `json:"words"`
+	Digest string `json:"digest"`
+}
+
+type jsonSummary struct {
+	Rejected   bool `json:"rejected"`
+	Program    int  `json:"program"`
+	NoOp       int  `json:"noop"`
+	Conflict   int  `json:"conflict"`
+	Unreadable int  `json:"unreadable"`
+	Bits       int  `json:"bits"`
+}
+
+type jsonChange struct {
+	Bank     int      `json:"bank"`
+	Word     int      `json:"word"`
+	Index    int      `json:"index"`
+	Offset   int      `json:"offset"`
+	Action   Action   `json:"action"`
+	Names    []string `json:"names,omitempty"`
+	Value    string   `json:"value"`
+	Mask     string   `json:"mask"`
+	Before   string   `json:"before"`
+	Delta    string   `json:"delta"`
+	After    string   `json:"after"`
+	Conflict string   `json:"conflict"`
+}
+
+func hex32(v uint32) string { return fmt.Sprintf("0x%08x", v) }
+
+// Encode renders the plan document, checksummed, indented, newline-ended.
+func Encode(p *Plan, toolVersion string) ([]byte, error) {
+	s := p.Summary()
+	doc := jsonPlan{
+		Format: FormatName, FormatVersion: FormatVersion, ToolVersion: toolVersion,
+		Manifest: jsonSource(p.Source),
+		SoC:      p.SoC.Name,
+		State:    jsonState{Words: p.SoC.Words, Digest: p.StateDigest},
+		Summary: jsonSummary{Rejected: p.Rejected(), Program: s.Program, NoOp: s.NoOp,
+			Conflict: s.Conflict, Unreadable: s.Unreadable, Bits: s.Bits},
+		Changes: make([]jsonChange, 0, len(p.Changes)),
+	}
+	for _, c := range p.Changes {
+		doc.Changes = append(doc.Changes, jsonChange{
+			Bank: c.Bank, Word: c.Word, Index: c.Index, Offset: c.Offset(), Action: c.Action, Names: c.Names,
+			Value: hex32(c.Value), Mask: hex32(c.Mask), Before: hex32(c.Before),
+			Delta: hex32(c.Delta), After: hex32(c.After()), Conflict: hex32(c.Conflict),
+		})
+	}
+	sum, err := checksum(doc)
+	if err != nil {
+		return nil, err
+	}
+	doc.Checksum = sum
+	b, err := json.MarshalIndent(doc, "", "  ")
+	return append(b, '\n'), err
+}
+
+// checksum is the digest of the document's compact encoding with an empty
+// checksum. It catches corruption and hand edits; it is not a signature.
+func checksum(doc jsonPlan) (string, error) {
+	doc.Checksum = ""
+	b, err := json.Marshal(doc)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(b)
+	return "sha256:" + hex.EncodeToString(sum[:]), nil
+}
+
+// Decode reads a plan document and checks its checksum and consistency.
+// The returned plan has no State: only its digest was saved.
+func Decode(b []byte) (*Plan, error) {
+	fail := func(format string, args ...any) (*Plan, error) {
+		return nil, fmt.Errorf("%w: %s", ErrPlanFile, fmt.Sprintf(format, args...))
+	}
+	if len(b) > MaxPlanFile {
+		return fail("larger than %d bytes", MaxPlanFile)
+	}
+	var doc jsonPlan
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&doc); err != nil {
+		return fail("%v", err)
+	}
+	if dec.More() {
+		return fail("trailing data after the plan")
+	}
+	if doc.Format != FormatName {
+		return fail("format is %q, want %q", doc.Format, FormatName)
+	}
+	if doc.FormatVersion != FormatVersion {
+		return fail("format version %d; this otpprov reads version %d", doc.FormatVersion, FormatVersion)
+	}
+	sum, err := checksum(doc)
+	if err != nil {
+		return fail("%v", err)
+	}
+	if sum != doc.Checksum {
+		return fail("checksum mismatch: the file was corrupted or edited after it was saved")
+	}
+	soc, err := fusemap.Lookup(doc.SoC)
+	if err != nil {
+		return fail("%v", err)
+	}
+	p := &Plan{Source: Source(doc.Manifest), SoC: soc, StateDigest: doc.State.Digest}
+	for i, jc := range doc.Changes {
+		c, err := decodeChange(jc, soc)
+		if err != nil {
+			return fail("change %d: %v", i+1, err)
+		}
+		p.Changes = append(p.Changes, c)
+	}
+	return p, nil
+}
+
+func decodeChange(jc jsonChange, soc fusemap.SoC) (Change, error) {
+	var vals [6]uint32
+	for i, s := range []string{jc.Value, jc.Mask, jc.Before, jc.Delta, jc.After, jc.Conflict} {
+		v, err := parseHex32(s)
+		if err != nil {
+			return Change{}, err
+		}
+		vals[i] = v
+	}
+	if jc.Bank < 0 || jc.Word < 0 || jc.Bank >= soc.Banks() || jc.Word >= soc.WordsPerBank ||
+		jc.Index != soc.Index(jc.Bank, jc.Word) || jc.Offset != 4*jc.Index {
+		return Change{}, fmt.Errorf("bank %d word %d index %d offset %d do not agree with %s", jc.Bank, jc.Word, jc.Index, jc.Offset, soc.Name)
+	}
+	t := manifest.Target{Index: jc.Index, Bank: jc.Bank, Word: jc.Word, Value: vals[0], Mask: vals[1], Names: jc.Names}
+	// Re-derive the change from its target and before-value: a plan file
+	// whose delta is not exactly what the planner would burn is refused.
+	c := decide(t, vals[2])
+	if c.Action != jc.Action || c.Delta != vals[3] || c.After() != vals[4] || c.Conflict != vals[5] {
+		return Change{}, fmt.Errorf("bank %d word %d: the saved action and delta are not what the planner computes", jc.Bank, jc.Word)
+	}
+	return c, nil
+}
+
+func parseHex32(s string) (uint32, error) {
+	h, ok := strings.CutPrefix(s, "0x")
+	if !ok || len(h) != 8 {
+		return 0, fmt.Errorf("%q is not a word (0x and 8 hex digits)", s)
+	}
+	v, err := strconv.ParseUint(h, 16, 32)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a word (0x and 8 hex digits)", s)
+	}
+	return uint32(v), nil
+}
+
+// Targets returns the targets a plan was made for.
+func (p *Plan) Targets() []manifest.Target {
+	out := make([]manifest.Target, len(p.Changes))
+	for i, c := range p.Changes {
+		out[i] = c.Target
+	}
+	return out
+}
+
+// Recheck re-plans a saved plan against the device's current state and
+// returns the fresh plan. It fails with ErrStale when the device no longer
+// holds the state the plan was made from: the plan may rely on any word
+// (it was reviewed as a whole), so any change makes it stale.
+func Recheck(saved *Plan, state []uint32) (*Plan, error) {
+	fresh, err := Make(saved.Source, saved.SoC, state, saved.Targets())
+	if err != nil {
+		return nil, err
+	}
+	if fresh.StateDigest == saved.StateDigest {
+		return fresh, nil
+	}
+	var changed []string
+	for i, c := range saved.Changes {
+		if now := fresh.Changes[i].Before; now != c.Before {
+			changed = append(changed, fmt.Sprintf("bank %d word %d was 0x%08x, now 0x%08x", c.Bank, c.Word, c.Before, now))
+		}
+	}
+	if len(changed) == 0 {
+		changed = append(changed, "words the plan does not program changed")
+	}
+	return nil, fmt.Errorf("%w: the device changed since the plan was made (%s)", ErrStale, strings.Join(changed, "; "))
+}

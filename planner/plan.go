@@ -1,0 +1,156 @@
+// Package planner compares a manifest's targets with a device's OTP state
+// and returns a Plan: which words to program with which bits, which are
+// already right, and which cannot be reached. A Plan is a value; nothing
+// here prints or touches a device.
+package planner
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"math/bits"
+
+	"github.com/otpprov/otpprov/fusemap"
+	"github.com/otpprov/otpprov/manifest"
+	"github.com/otpprov/otpprov/nvmem"
+)
+
+// Action is what the plan does with one target word.
+type Action string
+
+const (
+	// NoOp: the word already satisfies the target.
+	NoOp Action = "no-op"
+	// Program: burn Delta.
+	Program Action = "program"
+	// Conflict: a bit the target wants 0 is already 1. Fuses cannot be
+	// cleared, so the manifest can never be satisfied on this board.
+	Conflict Action = "conflict"
+	// Unreadable: the word reads 0xBADABADA; its content is unknown, so
+	// nothing about it can be planned.
+	Unreadable Action = "unreadable"
+)
+
+// Change is the plan for one target word.
+type Change struct {
+	manifest.Target
+	Action   Action
+	Before   uint32 // what the device read
+	Delta    uint32 // bits to burn: Value &^ Before, within Mask
+	Conflict uint32 // bits that are 1 on the device where the target wants 0
+}
+
+// Offset is the word's byte offset in the nvmem file.
+func (c Change) Offset() int { return 4 * c.Index }
+
+// After is what the word reads once the plan is applied.
+func (c Change) After() uint32 { return c.Before | c.Delta }
+
+// Source says which manifest a plan came from.
+type Source struct {
+	Name   string
+	File   string
+	Digest string
+}
+
+// Plan is the whole plan for one device.
+type Plan struct {
+	Source      Source
+	SoC         fusemap.SoC
+	State       []uint32 // the device's words when planned
+	StateDigest string   // "sha256:" of the device's bytes when planned
+	Changes     []Change // one per target word, in word order
+}
+
+// Make plans targets against state, the device's words as read. It fails
+// when the device does not have the SoC's geometry: then either the device
+// or the manifest's soc is wrong, and no word offset can be trusted.
+func Make(src Source, soc fusemap.SoC, state []uint32, targets []manifest.Target) (*Plan, error) {
+	if len(state) != soc.Words {
+		return nil, fmt.Errorf("%w: the device has %d words (%d bytes) but %s has %d (%d bytes)",
+			ErrGeometry, len(state), 4*len(state), soc.Name, soc.Words, soc.Bytes())
+	}
+	p := &Plan{Source: src, SoC: soc, State: state, StateDigest: StateDigest(state)}
+	for _, t := range targets {
+		p.Changes = append(p.Changes, decide(t, state[t.Index]))
+	}
+	return p, nil
+}
+
+func decide(t manifest.Target, before uint32) Change {
+	c := Change{Target: t, Before: before}
+	want := t.Value & t.Mask
+	switch {
+	case before == nvmem.ReadProtected:
+		c.Action = Unreadable
+	case before&t.Mask&^want != 0:
+		c.Action = Conflict
+		c.Conflict = before & t.Mask &^ want
+	case want&^before != 0:
+		c.Action = Program
+		c.Delta = want &^ before
+	default:
+		c.Action = NoOp
+	}
+	return c
+}
+
+// StateDigest is the digest of a device's content, as little-endian bytes.
+func StateDigest(state []uint32) string {
+	h := sha256.New()
+	var b [4]byte
+	for _, w := range state {
+		binary.LittleEndian.PutUint32(b[:], w)
+		h.Write(b[:])
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))
+}
+
+// Rejected reports whether the plan must not be applied: any conflict or
+// unreadable word rejects the whole plan, so a board is never left half
+// provisioned by a manifest it can never satisfy.
+func (p *Plan) Rejected() bool {
+	for _, c := range p.Changes {
+		if c.Action == Conflict || c.Action == Unreadable {
+			return true
+		}
+	}
+	return false
+}
+
+// Summary counts a plan's words by action, and the bits to burn.
+type Summary struct {
+	Program, NoOp, Conflict, Unreadable int
+	Bits                                int
+}
+
+// Summary counts the plan.
+func (p *Plan) Summary() Summary {
+	var s Summary
+	for _, c := range p.Changes {
+		switch c.Action {
+		case Program:
+			s.Program++
+			s.Bits += bits.OnesCount32(c.Delta)
+		case NoOp:
+			s.NoOp++
+		case Conflict:
+			s.Conflict++
+		case Unreadable:
+			s.Unreadable++
+		}
+	}
+	return s
+}
+
+// Writes returns the changes that program a word, in the order to burn them.
+func (p *Plan) Writes() []Change {
+	var out []Change
+	for _, c := range p.Changes {
+		if c.Action == Program {
+			out = append(out, c)
+		}
+	}
+	return out
+}
