@@ -1,0 +1,181 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/otpprov/otpprov/manifest"
+	"github.com/otpprov/otpprov/nvmem"
+	"github.com/otpprov/otpprov/planner"
+)
+
+// Exit codes: a contract with scripts and station software (README).
+const (
+	exitOK      = 0 // done; or nothing to do
+	exitError   = 1 // error or refusal; nothing was written to the device
+	exitChanges = 2 // plan --detailed-exitcode: changes to make; verify: device does not satisfy the manifest
+	exitPartial = 3 // apply stopped after writing: the device is partially programmed (or may be)
+)
+
+// exit carries an exit code up to run. A nil err exits quietly.
+type exit struct {
+	code int
+	err  error
+}
+
+func (e *exit) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit %d", e.code)
+	}
+	return e.err.Error()
+}
+func (e *exit) Unwrap() error { return e.err }
+
+// usageError is a mistake in the command line.
+type usageError struct{ msg string }
+
+func (u usageError) Error() string { return u.msg }
+
+func run(ctx context.Context, args []string, e env) int {
+	app := newApp(ctx, e)
+	err := app.RunContext(ctx, interspersed(app, args))
+	return report(e.stderr, err)
+}
+
+// report prints err in otpprov's one voice and returns the exit code.
+func report(stderr io.Writer, err error) int {
+	if err == nil {
+		return exitOK
+	}
+	code := exitError
+	var ex *exit
+	if errors.As(err, &ex) {
+		code = ex.code
+		if ex.err == nil {
+			return code
+		}
+	}
+	var diags manifest.Diagnostics
+	if errors.As(err, &diags) {
+		for _, d := range diags {
+			fmt.Fprintf(stderr, "otpprov: error: %s: %s\n", d.Pos, d.Message)
+			if d.Hint != "" {
+				fmt.Fprintf(stderr, "otpprov: hint: %s\n", d.Hint)
+			}
+		}
+		return code
+	}
+	for _, line := range strings.Split(err.Error(), "\n") {
+		fmt.Fprintf(stderr, "otpprov: error: %s\n", line)
+	}
+	if h := hint(err); h != "" {
+		fmt.Fprintf(stderr, "otpprov: hint: %s\n", h)
+	}
+	return code
+}
+
+// hint says what to do about an error, where that is known.
+func hint(err error) string {
+	var u usageError
+	switch {
+	case errors.As(err, &u):
+		return "see 'otpprov help' or 'otpprov COMMAND --help'"
+	case errors.Is(err, nvmem.ErrReadOnly):
+		return "the device tree marks the OCOTP read-only (the board vendor's default); enable writes in the &ocotp node, rebuild the device tree and reboot"
+	case errors.Is(err, nvmem.ErrPermission):
+		return "the nvmem file is root's: run otpprov as root"
+	case errors.Is(err, nvmem.ErrNotFound):
+		return "is the imx-ocotp driver loaded? name the device with --device PATH (or sim:DIR for the emulator)"
+	case errors.Is(err, nvmem.ErrBusy):
+		return "wait for the other otpprov to finish: two writers on one board must never interleave"
+	case errors.Is(err, nvmem.ErrNotDevice), errors.Is(err, planner.ErrGeometry):
+		return "check --device and the manifest's soc"
+	case errors.Is(err, planner.ErrStale):
+		return "make a new plan against the device as it is now: otpprov plan --out FILE MANIFEST"
+	case errors.Is(err, planner.ErrPlanFile):
+		return "make a new plan: otpprov plan --out FILE MANIFEST"
+	case errors.Is(err, errNoApproval):
+		return "review the plan, then answer yes at a terminal, or pass --auto-approve on a production line"
+	}
+	return ""
+}
+
+// interspersed moves flags that follow positional arguments in front of
+// them. urfave/cli stops parsing flags at the first positional argument, so
+// without this `otpprov plan board.yaml --json` would silently ignore
+// --json. Unknown flags move too, so that the parser refuses them.
+func interspersed(app *cli.App, args []string) []string {
+	out := []string{args[0]}
+	rest := args[1:]
+	i := 0
+	for i < len(rest) && strings.HasPrefix(rest[i], "-") {
+		out = append(out, rest[i])
+		i++
+	}
+	var cmd *cli.Command
+	for cmds := app.Commands; i < len(rest); {
+		c := findCommand(cmds, rest[i])
+		if c == nil {
+			break
+		}
+		out = append(out, rest[i])
+		i++
+		cmd, cmds = c, c.Subcommands
+		if len(cmds) == 0 {
+			break
+		}
+	}
+	if cmd == nil {
+		return append(out, rest[i:]...)
+	}
+	var flags, positional []string
+	for i < len(rest) {
+		a := rest[i]
+		i++
+		if a == "--" {
+			positional = append(positional, rest[i:]...)
+			break
+		}
+		if len(a) < 2 || a[0] != '-' {
+			positional = append(positional, a)
+			continue
+		}
+		flags = append(flags, a)
+		name := strings.TrimLeft(a, "-")
+		if !strings.Contains(name, "=") && takesValue(cmd, name) && i < len(rest) {
+			flags = append(flags, rest[i])
+			i++
+		}
+	}
+	out = append(out, flags...)
+	if len(positional) > 0 {
+		out = append(append(out, "--"), positional...)
+	}
+	return out
+}
+
+func findCommand(cmds []*cli.Command, name string) *cli.Command {
+	for _, c := range cmds {
+		if c.HasName(name) {
+			return c
+		}
+	}
+	return nil
+}
+
+func takesValue(cmd *cli.Command, name string) bool {
+	for _, f := range cmd.Flags {
+		for _, n := range f.Names() {
+			if n == name {
+				_, isBool := f.(*cli.BoolFlag)
+				return !isBool
+			}
+		}
+	}
+	return false
+}

@@ -1,0 +1,571 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/otpprov/otpprov/applier"
+	"github.com/otpprov/otpprov/fusemap"
+	"github.com/otpprov/otpprov/manifest"
+	"github.com/otpprov/otpprov/nvmem"
+	"github.com/otpprov/otpprov/planner"
+	"github.com/otpprov/otpprov/schemas"
+	"github.com/otpprov/otpprov/view"
+)
+
+var errNoApproval = errors.New("not approved")
+
+func newApp(ctx context.Context, e env) *cli.App {
+	deviceFlag := &cli.StringFlag{Name: "device", Aliases: []string{"d"}, EnvVars: []string{"OTPPROV_DEVICE"},
+		Value: nvmem.DefaultPath, Usage: "nvmem file, raw image, or sim:DIR for the emulator"}
+	noColor := &cli.BoolFlag{Name: "no-color", Usage: "never colour the output (NO_COLOR is honoured too)"}
+	jsonFlag := &cli.BoolFlag{Name: "json", Usage: "print the versioned JSON document instead of text (see README)"}
+	autoApprove := &cli.BoolFlag{Name: "auto-approve", Usage: "burn without asking (production lines); review the plan first"}
+	socFlag := &cli.StringFlag{Name: "soc", Value: "imx8mm", Usage: "SoC geometry: " + strings.Join(fusemap.Names(), ", ")}
+
+	usage := func(c *cli.Context, err error, _ bool) error { return usageError{err.Error()} }
+	cmds := []*cli.Command{
+		{Name: "plan", Usage: "show what applying MANIFEST would burn", ArgsUsage: "MANIFEST",
+			Flags: []cli.Flag{deviceFlag, jsonFlag, noColor,
+				&cli.StringFlag{Name: "out", Usage: "save the plan to `FILE` for 'otpprov apply FILE'"},
+				&cli.BoolFlag{Name: "detailed-exitcode", Usage: "exit 0 when there is nothing to do, 2 when there are changes, 1 on error"}},
+			Action: func(c *cli.Context) error { return cmdPlan(c, e) }},
+		{Name: "apply", Usage: "burn MANIFEST (or a saved PLANFILE), verifying every word", ArgsUsage: "MANIFEST|PLANFILE",
+			Flags:  []cli.Flag{deviceFlag, autoApprove, jsonFlag, noColor},
+			Action: func(c *cli.Context) error { return cmdApply(ctx, c, e) }},
+		{Name: "verify", Usage: "check that the device satisfies MANIFEST (exit 0) or not (exit 2)", ArgsUsage: "MANIFEST",
+			Flags:  []cli.Flag{deviceFlag, jsonFlag, noColor},
+			Action: func(c *cli.Context) error { return cmdVerify(c, e) }},
+		{Name: "validate", Usage: "check manifests without a device", ArgsUsage: "MANIFEST...",
+			Action: func(c *cli.Context) error { return cmdValidate(c, e) }},
+		{Name: "dump", Usage: "print the device as 'od -A x -t x4 -v' does",
+			Flags:  []cli.Flag{deviceFlag},
+			Action: func(c *cli.Context) error { return cmdDump(c, e) }},
+		{Name: "read", Usage: "print one word as 0x%08x", ArgsUsage: "BANK WORD",
+			Flags:  []cli.Flag{deviceFlag, socFlag},
+			Action: func(c *cli.Context) error { return cmdRead(c, e) }},
+		{Name: "write", Usage: "burn one word, through the same plan, approval and verify as apply", ArgsUsage: "BANK WORD VALUE",
+			Flags: []cli.Flag{deviceFlag, socFlag, autoApprove, jsonFlag, noColor,
+				&cli.StringFlag{Name: "mask", Value: "0xffffffff", Usage: "bits of VALUE that matter"}},
+			Action: func(c *cli.Context) error { return cmdWrite(ctx, c, e) }},
+		{Name: "schema", Usage: "print the manifest JSON Schema",
+			Action: func(c *cli.Context) error { _, err := e.stdout.Write(schemas.Manifest); return err }},
+		{Name: "sim", Usage: "the OTP emulator",
+			Subcommands: []*cli.Command{{Name: "init", Usage: "create an emulated board in DIR", ArgsUsage: "DIR",
+				Flags: []cli.Flag{
+					&cli.StringFlag{Name: "soc", Required: true, Usage: "SoC: " + strings.Join(fusemap.Names(), ", ")},
+					&cli.StringFlag{Name: "from-dump", Usage: "start from a pasted dump `FILE` (od -A x -t x4, or the 00000000: form)"}},
+				OnUsageError: usage,
+				Action:       func(c *cli.Context) error { return cmdSimInit(c, e) }}}},
+		{Name: "version", Usage: "print the version",
+			Action: func(c *cli.Context) error { fmt.Fprintf(e.stdout, "otpprov %s\n", toolVersion()); return nil }},
+	}
+	for _, c := range cmds {
+		c.OnUsageError = usage
+	}
+	var notFound error
+	return &cli.App{
+		Name:      "otpprov",
+		Usage:     "declarative eFuse (OTP) provisioning for NXP i.MX",
+		Writer:    e.stdout,
+		ErrWriter: e.stderr,
+		Commands:  cmds,
+		// run reports errors and exits itself: urfave must not call os.Exit.
+		ExitErrHandler:  func(*cli.Context, error) {},
+		OnUsageError:    usage,
+		HideHelpCommand: false,
+		CommandNotFound: func(c *cli.Context, name string) {
+			notFound = usageError{fmt.Sprintf("unknown command %q", name)}
+		},
+		Action: func(c *cli.Context) error {
+			if c.Args().Len() > 0 {
+				return usageError{fmt.Sprintf("unknown command %q", c.Args().First())}
+			}
+			cli.ShowAppHelp(c)
+			return &exit{code: exitError}
+		},
+		After: func(*cli.Context) error { return notFound },
+	}
+}
+
+// args checks the positional arguments' count.
+func args(c *cli.Context, names ...string) ([]string, error) {
+	if c.Args().Len() != len(names) {
+		return nil, usageError{fmt.Sprintf("%s takes %s, got %d argument(s)", c.Command.Name, strings.Join(names, " "), c.Args().Len())}
+	}
+	return c.Args().Slice(), nil
+}
+
+func style(c *cli.Context, e env) view.Style {
+	return view.Style{Color: e.stdoutTTY && e.getenv("NO_COLOR") == "" && !c.Bool("no-color")}
+}
+
+func source(m *manifest.Manifest) planner.Source {
+	return planner.Source{Name: m.Name, File: m.File, Digest: m.Digest}
+}
+
+// readState reads the whole device once.
+func readState(dev *nvmem.Device) ([]uint32, error) {
+	b, err := dev.ReadAll()
+	if err != nil {
+		return nil, err
+	}
+	return nvmem.Words(b), nil
+}
+
+func cmdPlan(c *cli.Context, e env) error {
+	a, err := args(c, "MANIFEST")
+	if err != nil {
+		return err
+	}
+	m, err := manifest.Load(a[0])
+	if err != nil {
+		return err
+	}
+	dev, err := nvmem.Open(c.String("device"), nvmem.ReadOnly)
+	if err != nil {
+		return err
+	}
+	defer dev.Close()
+	state, err := readState(dev)
+	if err != nil {
+		return err
+	}
+	p, err := planner.Make(source(m), m.SoC, state, m.Targets)
+	if err != nil {
+		return err
+	}
+	if err := showPlan(c, e, p, dev.Spec); err != nil {
+		return err
+	}
+	if p.Rejected() {
+		return rejection(p)
+	}
+	if out := c.String("out"); out != "" {
+		b, err := planner.Encode(p, toolVersion())
+		if err != nil {
+			return err
+		}
+		if err := writeFile(out, b); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stderr, "otpprov: saved the plan to %s; apply it with: otpprov apply --device %s %s\n", out, dev.Spec, out)
+	}
+	if c.Bool("detailed-exitcode") && p.Summary().Program > 0 {
+		return &exit{code: exitChanges}
+	}
+	return nil
+}
+
+func showPlan(c *cli.Context, e env, p *planner.Plan, device string) error {
+	if c.Bool("json") {
+		b, err := planner.Encode(p, toolVersion())
+		if err != nil {
+			return err
+		}
+		_, err = e.stdout.Write(b)
+		return err
+	}
+	style(c, e).Plan(e.stdout, p, device)
+	return nil
+}
+
+// rejection lists every word that makes a plan impossible.
+func rejection(p *planner.Plan) error {
+	var lines []string
+	for _, ch := range p.Changes {
+		where := fmt.Sprintf("bank %d word %d (offset 0x%03x)", ch.Bank, ch.Word, ch.Offset())
+		switch ch.Action {
+		case planner.Conflict:
+			lines = append(lines, fmt.Sprintf("%s: bits %s are burned (device 0x%08x) but the manifest wants them 0; fuses cannot be cleared",
+				where, manifest.BitList(ch.Conflict), ch.Before))
+		case planner.Unreadable:
+			lines = append(lines, where+": read-protected (reads 0xbadabada), so its bits cannot be checked")
+		}
+	}
+	return &exit{code: exitError, err: fmt.Errorf("plan rejected, nothing will be written:\n%s", strings.Join(lines, "\n"))}
+}
+
+func cmdApply(ctx context.Context, c *cli.Context, e env) error {
+	a, err := args(c, "MANIFEST|PLANFILE")
+	if err != nil {
+		return err
+	}
+	b, err := os.ReadFile(a[0])
+	if err != nil {
+		return err
+	}
+	var saved *planner.Plan
+	var m *manifest.Manifest
+	if isPlanFile(b) {
+		if saved, err = planner.Decode(b); err != nil {
+			return fmt.Errorf("%s: %w", a[0], err)
+		}
+	} else if m, err = manifest.Parse(a[0], b); err != nil {
+		return err
+	}
+	// Lock first, then read: the state planned is the state burned into.
+	dev, err := nvmem.Open(c.String("device"), nvmem.ReadWrite)
+	if err != nil {
+		return err
+	}
+	defer dev.Close()
+	state, err := readState(dev)
+	if err != nil {
+		return err
+	}
+	var p *planner.Plan
+	if saved != nil {
+		p, err = planner.Recheck(saved, state)
+	} else {
+		p, err = planner.Make(source(m), m.SoC, state, m.Targets)
+	}
+	if err != nil {
+		return err
+	}
+	// A saved plan was reviewed when it was made, as with Terraform: it is
+	// its own approval. A manifest is planned and shown here, and asked.
+	return applyPlan(ctx, c, e, dev, p, saved == nil)
+}
+
+// isPlanFile tells a saved plan from a manifest by its format field.
+func isPlanFile(b []byte) bool {
+	if len(bytes.TrimSpace(b)) == 0 || bytes.TrimSpace(b)[0] != '{' {
+		return false
+	}
+	var head struct {
+		Format string `json:"format"`
+	}
+	return json.Unmarshal(b, &head) == nil && head.Format == planner.FormatName
+}
+
+// applyPlan shows the plan, asks when ask is set, burns and reports.
+func applyPlan(ctx context.Context, c *cli.Context, e env, dev *nvmem.Device, p *planner.Plan, ask bool) error {
+	asJSON := c.Bool("json")
+	if !asJSON {
+		style(c, e).Plan(e.stdout, p, dev.Spec)
+	}
+	if p.Rejected() {
+		return rejection(p)
+	}
+	n := p.Summary()
+	if n.Program == 0 {
+		if asJSON {
+			return writeApplyJSON(e, p, &applier.Result{}, exitOK)
+		}
+		return nil
+	}
+	if ask && !c.Bool("auto-approve") {
+		if err := approve(ctx, e, dev.Spec, n); err != nil {
+			return err
+		}
+	}
+	res, err := applier.Apply(ctx, dev, p)
+	if err != nil {
+		return err
+	}
+	code := exitOK
+	switch {
+	case res.OK():
+	case res.Changed():
+		code = exitPartial
+	default:
+		code = exitError
+	}
+	if asJSON {
+		return writeApplyJSON(e, p, res, code)
+	}
+	fmt.Fprintln(e.stdout)
+	style(c, e).Apply(e.stdout, res)
+	if code != exitOK {
+		return &exit{code: code}
+	}
+	return nil
+}
+
+func writeApplyJSON(e env, p *planner.Plan, res *applier.Result, code int) error {
+	b, err := applier.Encode(p, res, code, toolVersion())
+	if err != nil {
+		return err
+	}
+	if _, err := e.stdout.Write(b); err != nil {
+		return err
+	}
+	if code != exitOK {
+		return &exit{code: code}
+	}
+	return nil
+}
+
+// approve asks the operator. Only the literal "yes" proceeds; without a
+// terminal to ask on, it refuses rather than wait or guess.
+func approve(ctx context.Context, e env, device string, n planner.Summary) error {
+	if !e.stdinTTY {
+		return fmt.Errorf("%w: standard input is not a terminal, so nobody can answer", errNoApproval)
+	}
+	fmt.Fprintf(e.stderr, "\nBurn %d word(s), %d bit(s), into %s?\nFuses cannot be cleared. Only 'yes' will be accepted.\n  Enter a value: ",
+		n.Program, n.Bits, device)
+	answer := make(chan string, 1)
+	go func() {
+		line, _ := bufio.NewReader(e.stdin).ReadString('\n')
+		answer <- strings.TrimSpace(line)
+	}()
+	select {
+	case <-ctx.Done():
+		return fmt.Errorf("%w: interrupted; nothing was written", errNoApproval)
+	case a := <-answer:
+		if a != "yes" {
+			return fmt.Errorf("%w: apply cancelled (answer was %q); nothing was written", errNoApproval, a)
+		}
+	}
+	return nil
+}
+
+func cmdVerify(c *cli.Context, e env) error {
+	a, err := args(c, "MANIFEST")
+	if err != nil {
+		return err
+	}
+	m, err := manifest.Load(a[0])
+	if err != nil {
+		return err
+	}
+	dev, err := nvmem.Open(c.String("device"), nvmem.ReadOnly)
+	if err != nil {
+		return err
+	}
+	defer dev.Close()
+	state, err := readState(dev)
+	if err != nil {
+		return err
+	}
+	p, err := planner.Make(source(m), m.SoC, state, m.Targets)
+	if err != nil {
+		return err
+	}
+	n := p.Summary()
+	if c.Bool("json") {
+		if err := showPlan(c, e, p, dev.Spec); err != nil {
+			return err
+		}
+	} else {
+		style(c, e).Verify(e.stdout, p)
+	}
+	switch {
+	case n.Unreadable > 0:
+		return &exit{code: exitError, err: fmt.Errorf("cannot verify %s: %d word(s) are read-protected", m.Name, n.Unreadable)}
+	case n.Conflict > 0 || n.Program > 0:
+		return &exit{code: exitChanges}
+	}
+	return nil
+}
+
+func cmdValidate(c *cli.Context, e env) error {
+	if c.Args().Len() == 0 {
+		return usageError{"validate takes MANIFEST..."}
+	}
+	var all manifest.Diagnostics
+	for _, path := range c.Args().Slice() {
+		m, err := manifest.Load(path)
+		var diags manifest.Diagnostics
+		switch {
+		case errors.As(err, &diags):
+			all = append(all, diags...)
+		case err != nil:
+			all = append(all, manifest.Diagnostic{Pos: manifest.Pos{File: path}, Message: err.Error()})
+		default:
+			fmt.Fprintf(e.stdout, "%s: valid: %s, soc %s, %d entries for %d words\n", path, m.Name, m.SoC.Name, len(m.Fuses), len(m.Targets))
+		}
+	}
+	if len(all) > 0 {
+		return all
+	}
+	return nil
+}
+
+func cmdDump(c *cli.Context, e env) error {
+	if _, err := args(c); err != nil {
+		return err
+	}
+	dev, err := nvmem.Open(c.String("device"), nvmem.ReadOnly)
+	if err != nil {
+		return err
+	}
+	defer dev.Close()
+	b, err := dev.ReadAll()
+	if err != nil {
+		return err
+	}
+	return nvmem.FormatOD(e.stdout, b)
+}
+
+// bankWord parses BANK WORD for soc.
+func bankWord(soc fusemap.SoC, bankArg, wordArg string) (int, int, error) {
+	bank, err1 := parseNumber(bankArg)
+	word, err2 := parseNumber(wordArg)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, 0, usageError{err.Error()}
+	}
+	if bank >= uint64(soc.Banks()) || word >= uint64(soc.WordsPerBank) {
+		return 0, 0, usageError{fmt.Sprintf("bank %d word %d is outside %s (banks 0..%d, words 0..%d)",
+			bank, word, soc.Name, soc.Banks()-1, soc.WordsPerBank-1)}
+	}
+	return int(bank), int(word), nil
+}
+
+// parseNumber accepts what a manifest accepts: decimal, 0x hex, 0b binary.
+func parseNumber(s string) (uint64, error) {
+	ok := s != "" && (s == "0" || s[0] != '0' || strings.HasPrefix(s, "0x") || strings.HasPrefix(s, "0X") || strings.HasPrefix(s, "0b"))
+	v, err := strconv.ParseUint(strings.Replace(s, "0X", "0x", 1), 0, 64)
+	if !ok || err != nil || strings.Contains(s, "_") {
+		return 0, fmt.Errorf("%q is not a number: write decimal without leading zeros (15) or hex (0x0f)", s)
+	}
+	return v, nil
+}
+
+func cmdRead(c *cli.Context, e env) error {
+	a, err := args(c, "BANK", "WORD")
+	if err != nil {
+		return err
+	}
+	soc, err := fusemap.Lookup(c.String("soc"))
+	if err != nil {
+		return usageError{err.Error()}
+	}
+	bank, word, err := bankWord(soc, a[0], a[1])
+	if err != nil {
+		return err
+	}
+	dev, err := nvmem.Open(c.String("device"), nvmem.ReadOnly)
+	if err != nil {
+		return err
+	}
+	defer dev.Close()
+	state, err := readState(dev)
+	if err != nil {
+		return err
+	}
+	if len(state) != soc.Words {
+		return fmt.Errorf("%w: the device has %d words but %s has %d", planner.ErrGeometry, len(state), soc.Name, soc.Words)
+	}
+	v := state[soc.Index(bank, word)]
+	fmt.Fprintf(e.stdout, "0x%08x\n", v)
+	if v == nvmem.ReadProtected {
+		fmt.Fprintf(e.stderr, "otpprov: note: bank %d word %d is read-protected: 0xbadabada is the driver's placeholder, not the fuse value\n", bank, word)
+	}
+	return nil
+}
+
+func cmdWrite(ctx context.Context, c *cli.Context, e env) error {
+	a, err := args(c, "BANK", "WORD", "VALUE")
+	if err != nil {
+		return err
+	}
+	soc, err := fusemap.Lookup(c.String("soc"))
+	if err != nil {
+		return usageError{err.Error()}
+	}
+	bank, word, err := bankWord(soc, a[0], a[1])
+	if err != nil {
+		return err
+	}
+	value, err1 := parseNumber(a[2])
+	mask, err2 := parseNumber(c.String("mask"))
+	if err := errors.Join(err1, err2); err != nil {
+		return usageError{err.Error()}
+	}
+	switch {
+	case value > 0xffffffff || mask > 0xffffffff:
+		return usageError{"VALUE and --mask are 32-bit words"}
+	case mask == 0:
+		return usageError{"--mask 0 selects no bits"}
+	case value&^mask != 0:
+		return usageError{fmt.Sprintf("VALUE 0x%08x has bits outside --mask 0x%08x", value, mask)}
+	}
+	k := soc.Index(bank, word)
+	if !soc.Writable(k) {
+		return fmt.Errorf("bank %d word %d cannot be programmed through nvmem: %s", bank, word, soc.WriteHazard)
+	}
+	target := manifest.Target{Index: k, Bank: bank, Word: word, Value: uint32(value), Mask: uint32(mask), Names: []string{"write"}}
+	dev, err := nvmem.Open(c.String("device"), nvmem.ReadWrite)
+	if err != nil {
+		return err
+	}
+	defer dev.Close()
+	state, err := readState(dev)
+	if err != nil {
+		return err
+	}
+	src := planner.Source{Name: fmt.Sprintf("write-%d-%d", bank, word), File: "command line"}
+	p, err := planner.Make(src, soc, state, []manifest.Target{target})
+	if err != nil {
+		return err
+	}
+	return applyPlan(ctx, c, e, dev, p, true)
+}
+
+func cmdSimInit(c *cli.Context, e env) error {
+	a, err := args(c, "DIR")
+	if err != nil {
+		return err
+	}
+	soc, err := fusemap.Lookup(c.String("soc"))
+	if err != nil {
+		return usageError{err.Error()}
+	}
+	var img *nvmem.Image
+	if dump := c.String("from-dump"); dump != "" {
+		f, err := os.Open(dump)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if img, err = nvmem.ParseDump(f, dump, soc.Bytes()); err != nil {
+			return err
+		}
+	}
+	if err := nvmem.InitSim(a[0], soc, img); err != nil {
+		return err
+	}
+	protected := 0
+	if img != nil {
+		protected = len(img.Protected)
+	}
+	abs, _ := filepath.Abs(a[0])
+	fmt.Fprintf(e.stdout, "created an emulated %s (%d bytes, %d read-protected words) in %s\nuse it with: --device sim:%s\n",
+		soc.Name, soc.Bytes(), protected, abs, a[0])
+	return nil
+}
+
+// writeFile writes a whole file via a temporary file and rename, so a plan
+// file is either complete or absent.
+func writeFile(path string, b []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".otpprov-*")
+	if err != nil {
+		return err
+	}
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}

@@ -1,0 +1,34 @@
+package view
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/otpprov/otpprov/manifest"
+	"github.com/otpprov/otpprov/planner"
+)
+
+// Verify renders whether a device satisfies a manifest, listing every word
+// that does not.
+func (s Style) Verify(w io.Writer, p *planner.Plan) {
+	n := p.Summary()
+	for _, c := range p.Changes {
+		name := wordName(c.Bank, c.Word, c.Offset())
+		switch c.Action {
+		case planner.Program:
+			fmt.Fprintf(w, "  %s %s  bits %s not burned (device 0x%08x, wants 0x%08x mask 0x%08x)\n",
+				s.paint(red, "x"), name, manifest.BitList(c.Delta), c.Before, c.Value, c.Mask)
+		case planner.Conflict:
+			fmt.Fprintf(w, "  %s %s  bits %s burned where the manifest wants 0 (device 0x%08x): can never match\n",
+				s.paint(red, "x"), name, manifest.BitList(c.Conflict), c.Before)
+		case planner.Unreadable:
+			fmt.Fprintf(w, "  %s %s  read-protected: cannot be checked\n", s.paint(red, "?"), name)
+		}
+	}
+	bad := n.Program + n.Conflict + n.Unreadable
+	if bad == 0 {
+		fmt.Fprintln(w, s.paint(green, fmt.Sprintf("Device satisfies %s: %s checked.", p.Source.Name, plural(n.NoOp, "word", "words"))))
+		return
+	}
+	fmt.Fprintln(w, s.paint(red, fmt.Sprintf("Device does NOT satisfy %s: %d of %d words differ.", p.Source.Name, bad, len(p.Changes))))
+}
