@@ -1,0 +1,42 @@
+# otpprov: see README.md. `make test` is what CI runs.
+GO       ?= go
+BIN      ?= bin
+LDFLAGS  := -s -w
+export CGO_ENABLED := 0
+
+.PHONY: all build test lint demo cross clean
+
+all: build
+
+build:
+	$(GO) build -trimpath -o $(BIN)/otpprov ./cmd/otpprov
+
+# Unit tests, end-to-end testscript scenarios against the OTP emulator and
+# the cross-checks with od/dd/printf; vet and gofmt first.
+test: lint
+	$(GO) test -count=1 ./...
+
+lint:
+	$(GO) vet ./...
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+# A virtual i.MX8MM board from the Digi document's dump, planned and applied.
+DEMO := demo
+demo: build
+	rm -rf $(DEMO)
+	$(BIN)/otpprov sim init --soc imx8mm --from-dump examples/imx8mm/digi-cc8mm.dump $(DEMO)/board
+	$(BIN)/otpprov validate examples/imx8mm/*.yaml
+	$(BIN)/otpprov plan --device sim:$(DEMO)/board examples/imx8mm/board.yaml
+	$(BIN)/otpprov apply --device sim:$(DEMO)/board --auto-approve examples/imx8mm/board.yaml
+	$(BIN)/otpprov verify --device sim:$(DEMO)/board examples/imx8mm/board.yaml
+	@echo
+	@echo "Applying again is a no-op:"
+	$(BIN)/otpprov apply --device sim:$(DEMO)/board --auto-approve examples/imx8mm/board.yaml
+
+# Static binaries for the boards.
+cross:
+	GOOS=linux GOARCH=arm64 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/otpprov-linux-arm64 ./cmd/otpprov
+	GOOS=linux GOARCH=arm GOARM=7 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/otpprov-linux-armv7 ./cmd/otpprov
+
+clean:
+	rm -rf $(BIN) $(DEMO)
