@@ -76,7 +76,7 @@ func Parse(file string, b []byte) (*Manifest, error) {
 	if root == nil {
 		return nil, diags
 	}
-	t := &tree{file: file, pos: map[string]Pos{}, keyPos: map[string]Pos{}}
+	t := &tree{file: file, pos: map[string]Pos{}, keyPos: map[string]Pos{}, refused: map[string]bool{}}
 	t.value = t.convert(root, "")
 	diags = append(diags, t.diags...)
 	diags = append(diags, t.validateSchema()...)
@@ -147,6 +147,9 @@ func (t *tree) validateSchema() Diagnostics {
 	}
 	var diags Diagnostics
 	for _, leaf := range leaves(ve) {
+		if t.refused[leaf.InstanceLocation] {
+			continue
+		}
 		diags = append(diags, t.schemaDiags(leaf)...)
 	}
 	return diags

@@ -18,7 +18,11 @@ type tree struct {
 	value  any
 	pos    map[string]Pos // JSON pointer -> position of the value
 	keyPos map[string]Pos // JSON pointer -> position of the key naming it
-	diags  Diagnostics
+	// refused holds the pointers of values already reported (an ambiguous
+	// number, an alias): the schema's complaint about them would only
+	// repeat the same problem in vaguer words.
+	refused map[string]bool
+	diags   Diagnostics
 }
 
 // number is the only spelling of a plain YAML number we accept: decimal
@@ -26,6 +30,12 @@ type tree struct {
 // octal 8 and "08" as the float 8.0; on a fuse word a misread digit is a
 // burned bit, so anything else that YAML would take as a number is refused.
 var number = regexp.MustCompile(`^(0|[1-9][0-9]*|0[xX][0-9a-fA-F]+|0b[01]+)$`)
+
+func (t *tree) refuse(ptr string, n *yaml.Node, hint, format string, args ...any) any {
+	t.refused[ptr] = true
+	t.diags.add(t.at(n), hint, format, args...)
+	return nil
+}
 
 func (t *tree) at(n *yaml.Node) Pos { return Pos{File: t.file, Line: n.Line, Col: n.Column} }
 
@@ -35,13 +45,11 @@ func (t *tree) convert(n *yaml.Node, ptr string) any {
 		t.diags.add(t.at(n), "write the value out where it is used", "YAML anchors (&%s) are not allowed in a manifest", n.Anchor)
 	}
 	if n.Style&yaml.TaggedStyle != 0 {
-		t.diags.add(t.at(n), "remove the tag", "explicit YAML tags (%s) are not allowed in a manifest", n.Tag)
-		return nil
+		return t.refuse(ptr, n, "remove the tag", "explicit YAML tags (%s) are not allowed in a manifest", n.Tag)
 	}
 	switch n.Kind {
 	case yaml.AliasNode:
-		t.diags.add(t.at(n), "write the value out where it is used", "YAML aliases (*%s) are not allowed in a manifest", n.Value)
-		return nil
+		return t.refuse(ptr, n, "write the value out where it is used", "YAML aliases (*%s) are not allowed in a manifest", n.Value)
 	case yaml.MappingNode:
 		obj := map[string]any{}
 		first := map[string]int{}
@@ -72,13 +80,13 @@ func (t *tree) convert(n *yaml.Node, ptr string) any {
 		}
 		return arr
 	case yaml.ScalarNode:
-		return t.scalar(n)
+		return t.scalar(n, ptr)
 	}
 	t.diags.add(t.at(n), "", "unexpected YAML node")
 	return nil
 }
 
-func (t *tree) scalar(n *yaml.Node) any {
+func (t *tree) scalar(n *yaml.Node, ptr string) any {
 	if n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle|yaml.LiteralStyle|yaml.FoldedStyle) != 0 {
 		return n.Value
 	}
@@ -89,18 +97,15 @@ func (t *tree) scalar(n *yaml.Node) any {
 		return n.Value == "true" || n.Value == "True" || n.Value == "TRUE"
 	case "!!int", "!!float":
 		if strings.HasPrefix(n.Value, "-") {
-			t.diags.add(t.at(n), "", "negative number %s: fuse words, banks and masks are unsigned", n.Value)
-			return nil
+			return t.refuse(ptr, n, "", "negative number %s: fuse words, banks and masks are unsigned", n.Value)
 		}
 		if !number.MatchString(n.Value) {
-			t.diags.add(t.at(n), "write decimal without leading zeros (15) or hex (0x0f)",
+			return t.refuse(ptr, n, "write decimal without leading zeros (15) or hex (0x0f)",
 				"ambiguous number %s: YAML would not read it as you may think", n.Value)
-			return nil
 		}
 		v, err := strconv.ParseUint(strings.Replace(n.Value, "0X", "0x", 1), 0, 64)
 		if err != nil {
-			t.diags.add(t.at(n), "", "number %s does not fit in 64 bits", n.Value)
-			return nil
+			return t.refuse(ptr, n, "", "number %s does not fit in 64 bits", n.Value)
 		}
 		return json.Number(strconv.FormatUint(v, 10))
 	}
