@@ -20,13 +20,17 @@ const (
 	// FaultTimeoutAfterBurn: the Nth write burns, then the shadow reload
 	// times out and the driver returns ETIMEDOUT anyway.
 	FaultTimeoutAfterBurn FaultKind = "etimedout-after-burn"
+	// FaultMisdirect: the Nth write burns word Word instead of the word
+	// addressed and succeeds, as the i.MX8MP driver does for words >= 256
+	// (its write address is 8 bits wide).
+	FaultMisdirect FaultKind = "misdirect"
 )
 
 // Fault is one injected failure.
 type Fault struct {
 	Kind  FaultKind
 	Write int // eio, etimedout*: fires on this write call, 1-based over the emulator's life
-	Word  int // stuck-bit: word index
+	Word  int // stuck-bit: the stuck word; misdirect: the word burned instead
 	Bit   int // stuck-bit: bit 0..31
 }
 
@@ -118,6 +122,8 @@ func (o *OTP) WriteAt(p []byte, off int64) (int, error) {
 			return 0, syscall.EIO
 		case FaultTimeout:
 			return 0, syscall.ETIMEDOUT
+		case FaultMisdirect:
+			k = f.Word
 		}
 	}
 	if o.WriteLocked[k] {

@@ -227,12 +227,19 @@ func ReadSimConfig(dir string) (*SimConfig, fusemap.SoC, error) {
 			if f.Bit < 0 || f.Bit > 31 {
 				return nil, soc, fmt.Errorf("%s: fault %d: bit %d is not 0..31", path, i+1, f.Bit)
 			}
+		case FaultMisdirect:
+			if err := check("misdirect fault", f.Bank, f.Word); err != nil {
+				return nil, soc, err
+			}
+			if f.Write < 1 {
+				return nil, soc, fmt.Errorf("%s: fault %d (%s) needs write: N, the write call it fires on (1 = first)", path, i+1, f.Kind)
+			}
 		case FaultEIO, FaultTimeout, FaultTimeoutAfterBurn:
 			if f.Write < 1 {
 				return nil, soc, fmt.Errorf("%s: fault %d (%s) needs write: N, the write call it fires on (1 = first)", path, i+1, f.Kind)
 			}
 		default:
-			return nil, soc, fmt.Errorf("%s: fault %d: unknown kind %q (stuck-bit, eio, etimedout, etimedout-after-burn)", path, i+1, f.Kind)
+			return nil, soc, fmt.Errorf("%s: fault %d: unknown kind %q (stuck-bit, eio, etimedout, etimedout-after-burn, misdirect)", path, i+1, f.Kind)
 		}
 	}
 	return &cfg, soc, nil
@@ -296,6 +303,7 @@ func formatSimConfig(cfg *SimConfig) []byte {
 	b.WriteString("# - {kind: eio, write: 2}                         the 2nd write call fails with EIO, burns nothing\n")
 	b.WriteString("# - {kind: etimedout, write: 1}                   times out before the burn\n")
 	b.WriteString("# - {kind: etimedout-after-burn, write: 1}        burns, then returns ETIMEDOUT\n")
+	b.WriteString("# - {kind: misdirect, write: 1, bank: 0, word: 0}  burns bank 0 word 0 instead, and succeeds\n")
 	b.WriteString("faults: []\n")
 	return b.Bytes()
 }

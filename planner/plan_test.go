@@ -1,0 +1,200 @@
+package planner
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/otpprov/otpprov/fusemap"
+	"github.com/otpprov/otpprov/manifest"
+	"github.com/otpprov/otpprov/nvmem"
+)
+
+var imx8mm, _ = fusemap.Lookup("imx8mm")
+
+func target(bank, word int, value, mask uint32) manifest.Target {
+	return manifest.Target{Index: imx8mm.Index(bank, word), Bank: bank, Word: word, Value: value, Mask: mask}
+}
+
+func TestDecide(t *testing.T) {
+	cases := []struct {
+		name            string
+		before          uint32
+		value, mask     uint32
+		action          Action
+		delta, conflict uint32
+	}{
+		{"blank word", 0, 0x0f, 0xffffffff, Program, 0x0f, 0},
+		{"already burned", 0x0f, 0x0f, 0xffffffff, NoOp, 0, 0},
+		{"some bits left", 0x05, 0x0f, 0xffffffff, Program, 0x0a, 0},
+		{"1 where 0 is wanted", 0x10, 0x0f, 0xffffffff, Conflict, 0, 0x10},
+		{"1 outside the mask is fine", 0xf0, 0x0f, 0x0f, Program, 0x0f, 0},
+		{"masked zero wanted, burned", 0x01, 0x00, 0x01, Conflict, 0, 0x01},
+		{"masked zero wanted, blank", 0x00, 0x00, 0x01, NoOp, 0, 0},
+		{"read-protected", nvmem.ReadProtected, 0x1, 0xffffffff, Unreadable, 0, 0},
+		{"read-protected, even if it would match", nvmem.ReadProtected, nvmem.ReadProtected, 0xffffffff, Unreadable, 0, 0},
+		{"full word", 0, 0xffffffff, 0xffffffff, Program, 0xffffffff, 0},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got := decide(target(14, 0, c.value, c.mask), c.before)
+			if got.Action != c.action || got.Delta != c.delta || got.Conflict != c.conflict {
+				t.Fatalf("got %s delta %#x conflict %#x, want %s delta %#x conflict %#x",
+					got.Action, got.Delta, got.Conflict, c.action, c.delta, c.conflict)
+			}
+			// The delta never holds a bit the manifest did not ask for.
+			if got.Delta&^(c.value&c.mask) != 0 {
+				t.Fatalf("delta %#x has bits outside value&mask", got.Delta)
+			}
+		})
+	}
+}
+
+func blank() []uint32 { return make([]uint32, imx8mm.Words) }
+
+func TestMakeGeometry(t *testing.T) {
+	_, err := Make(Source{}, imx8mm, make([]uint32, 128), nil)
+	if !errors.Is(err, ErrGeometry) || !strings.Contains(err.Error(), "128 words (512 bytes) but imx8mm has 256") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestSummaryAndRejected(t *testing.T) {
+	state := blank()
+	state[imx8mm.Index(14, 1)] = 0x3
+	state[imx8mm.Index(14, 2)] = nvmem.ReadProtected
+	p, err := Make(Source{}, imx8mm, state, []manifest.Target{
+		target(14, 0, 0xff, 0xffffffff), // program 8 bits
+		target(14, 1, 0x3, 0xffffffff),  // no-op
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := p.Summary(); got != (Summary{Program: 1, NoOp: 1, Bits: 8}) || p.Rejected() {
+		t.Fatalf("summary %+v rejected %v", got, p.Rejected())
+	}
+	if w := p.Writes(); len(w) != 1 || w[0].Index != imx8mm.Index(14, 0) {
+		t.Fatalf("writes %+v", w)
+	}
+	p, _ = Make(Source{}, imx8mm, state, []manifest.Target{target(14, 2, 1, 1)})
+	if !p.Rejected() || p.Summary().Unreadable != 1 {
+		t.Fatalf("unreadable word must reject: %+v", p.Summary())
+	}
+	p, _ = Make(Source{}, imx8mm, state, []manifest.Target{target(14, 0, 1, 1), target(14, 1, 0, 1)})
+	if !p.Rejected() || p.Summary().Conflict != 1 {
+		t.Fatalf("conflict must reject the whole plan: %+v", p.Summary())
+	}
+}
+
+func samplePlan(t *testing.T) *Plan {
+	t.Helper()
+	state := blank()
+	state[imx8mm.Index(14, 1)] = 0x100
+	tg := target(14, 0, 0x0f, 0x0f)
+	tg.Names = []string{"board-rev"}
+	p, err := Make(Source{Name: "m", File: "m.yaml", Digest: "sha256:00"}, imx8mm, state,
+		[]manifest.Target{tg, target(14, 1, 0x101, 0xffffffff), target(14, 2, 0, 0xf)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestEncodeDecodeRoundTrip(t *testing.T) {
+	p := samplePlan(t)
+	b, err := Encode(p, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.State = nil // only the digest is saved
+	if !reflect.DeepEqual(got, p) {
+		t.Fatalf("round trip:\n got %+v\nwant %+v", got, p)
+	}
+	again, _ := Encode(got, "test")
+	if !bytes.Equal(again, b) {
+		t.Fatal("encoding is not stable")
+	}
+}
+
+// edit decodes a saved plan, changes it, and re-encodes it; with reseal the
+// checksum is recomputed, as a careful forger would.
+func edit(t *testing.T, b []byte, reseal bool, change func(*jsonPlan)) []byte {
+	t.Helper()
+	var doc jsonPlan
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	change(&doc)
+	if reseal {
+		doc.Checksum, _ = checksum(doc)
+	}
+	out, _ := json.Marshal(doc)
+	return out
+}
+
+func TestDecodeRefuses(t *testing.T) {
+	good, err := Encode(samplePlan(t), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name string
+		b    []byte
+		want string
+	}{
+		{"edited delta", edit(t, good, false, func(d *jsonPlan) { d.Changes[0].Delta = "0x0000001f" }), "checksum mismatch"},
+		{"edited and resealed delta", edit(t, good, true, func(d *jsonPlan) { d.Changes[0].Delta = "0x0000001f" }), "not what the planner computes"},
+		{"resealed wrong offset", edit(t, good, true, func(d *jsonPlan) { d.Changes[0].Offset = 0 }), "do not agree with imx8mm"},
+		{"resealed bank outside", edit(t, good, true, func(d *jsonPlan) { d.Changes[0].Bank = 64 }), "do not agree"},
+		{"resealed bad hex", edit(t, good, true, func(d *jsonPlan) { d.Changes[0].Value = "15" }), "is not a word"},
+		{"future version", edit(t, good, true, func(d *jsonPlan) { d.FormatVersion = 2 }), "format version 2"},
+		{"not a plan", []byte(`{"format":"something"}`), "format is"},
+		{"unknown field", bytes.Replace(good, []byte(`"soc"`), []byte(`"extra": 1, "soc"`), 1), "unknown field"},
+		{"trailing data", append(append([]byte{}, good...), []byte("{}")...), "trailing data"},
+		{"truncated", good[:len(good)/2], "unexpected EOF"},
+		{"empty", nil, "EOF"},
+		{"huge", make([]byte, MaxPlanFile+1), "larger than"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Decode(c.b)
+			if !errors.Is(err, ErrPlanFile) || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("err = %v, want ErrPlanFile containing %q", err, c.want)
+			}
+		})
+	}
+}
+
+func TestRecheck(t *testing.T) {
+	p := samplePlan(t)
+	b, _ := Encode(p, "test")
+	saved, err := Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := Recheck(saved, p.State)
+	if err != nil || !reflect.DeepEqual(fresh.Changes, p.Changes) {
+		t.Fatalf("unchanged device: err %v", err)
+	}
+
+	touched := append([]uint32{}, p.State...)
+	touched[imx8mm.Index(14, 0)] = 0x1
+	_, err = Recheck(saved, touched)
+	if !errors.Is(err, ErrStale) || !strings.Contains(err.Error(), "bank 14 word 0 was 0x00000000, now 0x00000001") {
+		t.Fatalf("touched word: err = %v", err)
+	}
+
+	other := append([]uint32{}, p.State...)
+	other[0] = 0x1
+	_, err = Recheck(saved, other)
+	if !errors.Is(err, ErrStale) || !strings.Contains(err.Error(), "words the plan does not program changed") {
+		t.Fatalf("other word: err = %v", err)
+	}
+}
