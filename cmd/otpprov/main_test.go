@@ -2,10 +2,12 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
@@ -33,23 +35,23 @@ func TestScripts(t *testing.T) {
 			e.Setenv("NO_COLOR", "")
 			return nil
 		},
+		// [have:a,b] gates scenarios that run other programs (the Digi
+		// document's od/dd/printf, flock). CI installs them, so there a
+		// missing one fails the run instead of skipping a check unseen.
 		Condition: func(cond string) (bool, error) {
-			// [coreutils] gates the cross-checks that run the Digi
-			// document's od/dd/printf; CI installs them.
-			if cond == "coreutils" {
-				for _, tool := range []string{"od", "dd", "bash"} {
-					if _, err := exec.LookPath(tool); err != nil {
-						if os.Getenv("CI") != "" {
-							// CI installs them: a skip there would
-							// count a cross-check that never ran.
-							return false, errors.New(tool + " is missing in CI")
-						}
-						return false, nil
-					}
-				}
-				return true, nil
+			tools, ok := strings.CutPrefix(cond, "have:")
+			if !ok {
+				return false, fmt.Errorf("unknown condition %q", cond)
 			}
-			return false, nil
+			for _, tool := range strings.Split(tools, ",") {
+				if _, err := exec.LookPath(tool); err != nil {
+					if os.Getenv("CI") != "" {
+						return false, fmt.Errorf("%s is missing in CI", tool)
+					}
+					return false, nil
+				}
+			}
+			return true, nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"exits": exits,
