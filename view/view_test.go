@@ -1,0 +1,133 @@
+package view
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/sergi/go-diff/diffmatchpatch"
+
+	"github.com/otpprov/otpprov/applier"
+	"github.com/otpprov/otpprov/fusemap"
+	"github.com/otpprov/otpprov/manifest"
+	"github.com/otpprov/otpprov/nvmem"
+	"github.com/otpprov/otpprov/planner"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+// golden compares got with testdata/NAME, showing a line diff on mismatch.
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./view -update to create it)", err)
+	}
+	if bytes.Equal(got, want) {
+		return
+	}
+	dmp := diffmatchpatch.New()
+	a, b, lines := dmp.DiffLinesToChars(string(want), string(got))
+	diffs := dmp.DiffCharsToLines(dmp.DiffMain(a, b, false), lines)
+	var out strings.Builder
+	for _, d := range diffs {
+		prefix := "  "
+		switch d.Type {
+		case diffmatchpatch.DiffDelete:
+			prefix = "- "
+		case diffmatchpatch.DiffInsert:
+			prefix = "+ "
+		}
+		for _, line := range strings.SplitAfter(strings.TrimSuffix(d.Text, "\n"), "\n") {
+			out.WriteString(prefix + strings.TrimSuffix(line, "\n") + "\n")
+		}
+	}
+	t.Fatalf("%s differs (- want, + got):\n%s", path, out.String())
+}
+
+var imx8mm, _ = fusemap.Lookup("imx8mm")
+
+func target(bank, word int, value, mask uint32, names ...string) manifest.Target {
+	return manifest.Target{Index: imx8mm.Index(bank, word), Bank: bank, Word: word, Value: value, Mask: mask, Names: names}
+}
+
+func mixedPlan(t *testing.T) *planner.Plan {
+	state := make([]uint32, imx8mm.Words)
+	state[imx8mm.Index(1, 3)] = 0x08000000
+	state[imx8mm.Index(9, 0)] = 0x14100009
+	state[imx8mm.Index(4, 0)] = nvmem.ReadProtected
+	p, err := planner.Make(planner.Source{Name: "mixed", File: "mixed.yaml"}, imx8mm, state, []manifest.Target{
+		target(1, 3, 0x08000000, 0x08000000, "vendor-boot-cfg"),
+		target(4, 0, 1, 1, "key"),
+		target(9, 0, 0x6, 0xf),
+		target(14, 0, 0x203, 0xfff, "board-rev", "hw-variant"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestPlanText(t *testing.T) {
+	var b bytes.Buffer
+	Style{}.Plan(&b, mixedPlan(t), "sim:board")
+	golden(t, "plan-rejected.txt", b.Bytes())
+
+	p, _ := planner.Make(planner.Source{Name: "ok", File: "ok.yaml"}, imx8mm, make([]uint32, imx8mm.Words),
+		[]manifest.Target{target(14, 1, 0x00c0ffee, 0xffffffff, "serial")})
+	b.Reset()
+	Style{}.Plan(&b, p, "/sys/bus/nvmem/devices/imx-ocotp0/nvmem")
+	golden(t, "plan-program.txt", b.Bytes())
+
+	b.Reset()
+	Style{Color: true}.Plan(&b, p, "sim:board")
+	if !strings.Contains(b.String(), "\x1b[32m+\x1b[0m") {
+		t.Errorf("colour style has no green +:\n%q", b.String())
+	}
+	b.Reset()
+	Style{}.Plan(&b, p, "sim:board")
+	if strings.Contains(b.String(), "\x1b[") {
+		t.Errorf("plain style has escape codes")
+	}
+}
+
+func TestApplyText(t *testing.T) {
+	c := func(bank, word int, before, delta uint32) planner.Change {
+		return planner.Change{Target: target(bank, word, before|delta, 0xffffffff), Action: planner.Program, Before: before, Delta: delta}
+	}
+	otp := nvmem.NewOTP(imx8mm.Words)
+	otp.WriteLocked[imx8mm.Index(14, 2)] = true
+	locked := nvmem.NewDevice("sim:board", otp).WriteWord(imx8mm.Index(14, 2), 0x111)
+	if !errors.Is(locked, nvmem.ErrLocked) {
+		t.Fatalf("emulator: %v", locked)
+	}
+	r := &applier.Result{Words: []applier.Word{
+		{Change: c(14, 0, 0, 0x1), Status: applier.Verified, ReadBack: 0x1, Read: true},
+		{Change: c(14, 1, 0, 0x11), Status: applier.Mismatch, ReadBack: 0x21, Read: true},
+		{Change: c(14, 2, 0, 0x111), Status: applier.WriteFailed, ReadBack: 0, Read: true, Err: locked},
+		{Change: c(14, 3, 0, 0x1), Status: applier.Skipped},
+	}, Strays: []int{3}}
+	var b bytes.Buffer
+	Style{}.Apply(&b, r)
+	golden(t, "apply-partial.txt", b.Bytes())
+}
+
+func TestBits(t *testing.T) {
+	if got := Bits(0x8000000f); got != "1000 0000 0000 0000 0000 0000 0000 1111" {
+		t.Errorf("Bits = %q", got)
+	}
+	if got := Marks(0x00000101); got != ".... .... .... .... .... ...1 .... ...1" {
+		t.Errorf("Marks = %q", got)
+	}
+}
