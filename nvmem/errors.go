@@ -71,7 +71,7 @@ func classify(op, spec string, word int, err error) error {
 	}
 	var errno syscall.Errno
 	if !errors.As(err, &errno) {
-		return &Error{Op: op, Spec: spec, Word: word, Err: &kindError{ErrIO, err}}
+		return &Error{Op: op, Spec: spec, Word: word, Err: err} // e.g. a sim's own config error
 	}
 	var kind error
 	switch {

@@ -42,8 +42,12 @@ type usageError struct{ msg string }
 func (u usageError) Error() string { return u.msg }
 
 func run(ctx context.Context, args []string, e env) int {
-	app := newApp(ctx, e)
+	var notFound error
+	app := newApp(ctx, e, &notFound)
 	err := app.RunContext(ctx, interspersed(app, args))
+	if err == nil {
+		err = notFound
+	}
 	return report(e.stderr, err)
 }
 

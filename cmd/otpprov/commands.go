@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -25,7 +26,9 @@ import (
 
 var errNoApproval = errors.New("not approved")
 
-func newApp(ctx context.Context, e env) *cli.App {
+// newApp builds the CLI. notFound is set when urfave met an unknown
+// command: it reports those through a callback, not an error.
+func newApp(ctx context.Context, e env, notFound *error) *cli.App {
 	deviceFlag := &cli.StringFlag{Name: "device", Aliases: []string{"d"}, EnvVars: []string{"OTPPROV_DEVICE"},
 		Value: nvmem.DefaultPath, Usage: "nvmem file, raw image, or sim:DIR for the emulator"}
 	noColor := &cli.BoolFlag{Name: "no-color", Usage: "never colour the output (NO_COLOR is honoured too)"}
@@ -73,7 +76,6 @@ func newApp(ctx context.Context, e env) *cli.App {
 	for _, c := range cmds {
 		c.OnUsageError = usage
 	}
-	var notFound error
 	return &cli.App{
 		Name:      "otpprov",
 		Usage:     "declarative eFuse (OTP) provisioning for NXP i.MX",
@@ -85,7 +87,9 @@ func newApp(ctx context.Context, e env) *cli.App {
 		OnUsageError:    usage,
 		HideHelpCommand: false,
 		CommandNotFound: func(c *cli.Context, name string) {
-			notFound = usageError{fmt.Sprintf("unknown command %q", name)}
+			if notFound != nil {
+				*notFound = usageError{fmt.Sprintf("unknown command %q", name)}
+			}
 		},
 		Action: func(c *cli.Context) error {
 			if c.Args().Len() > 0 {
@@ -94,7 +98,6 @@ func newApp(ctx context.Context, e env) *cli.App {
 			cli.ShowAppHelp(c)
 			return &exit{code: exitError}
 		},
-		After: func(*cli.Context) error { return notFound },
 	}
 }
 
@@ -201,7 +204,7 @@ func cmdApply(ctx context.Context, c *cli.Context, e env) error {
 	if err != nil {
 		return err
 	}
-	b, err := os.ReadFile(a[0])
+	b, err := readLimited(a[0], max(planner.MaxPlanFile, manifest.MaxSize)+1)
 	if err != nil {
 		return err
 	}
@@ -545,6 +548,17 @@ func cmdSimInit(c *cli.Context, e env) error {
 	fmt.Fprintf(e.stdout, "created an emulated %s (%d bytes, %d read-protected words) in %s\nuse it with: --device sim:%s\n",
 		soc.Name, soc.Bytes(), protected, abs, a[0])
 	return nil
+}
+
+// readLimited reads at most limit bytes of path: past that it is not a
+// manifest or plan, and the parsers say so.
+func readLimited(path string, limit int) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, int64(limit)))
 }
 
 // writeFile writes a whole file via a temporary file and rename, so a plan

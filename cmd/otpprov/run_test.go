@@ -153,7 +153,7 @@ func TestColourOnlyOnTerminal(t *testing.T) {
 }
 
 func TestInterspersed(t *testing.T) {
-	app := newApp(context.Background(), env{})
+	app := newApp(context.Background(), env{}, nil)
 	cases := []struct{ in, want string }{
 		{"plan m.yaml --json", "plan --json -- m.yaml"},
 		{"plan m.yaml --device sim:x --json", "plan --device sim:x --json -- m.yaml"},
