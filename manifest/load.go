@@ -112,10 +112,17 @@ func parseYAML(file string, b []byte) (*yaml.Node, Diagnostics) {
 	} else if !errors.Is(err, io.EOF) {
 		return nil, Diagnostics{yamlDiag(file, err)}
 	}
-	if len(doc.Content) != 1 {
+	if len(doc.Content) != 1 || isEmptyNode(doc.Content[0]) {
 		return nil, Diagnostics{{Pos: Pos{File: file}, Message: "manifest is empty"}}
 	}
 	return doc.Content[0], nil
+}
+
+// isEmptyNode reports a document with nothing in it but "---" (and
+// comments): YAML reads it as an implicit null.
+func isEmptyNode(n *yaml.Node) bool {
+	return n.Kind == yaml.ScalarNode && n.Tag == "!!null" && n.Value == "" &&
+		n.Style == 0 && n.Anchor == ""
 }
 
 func yamlDiag(file string, err error) Diagnostic {
@@ -188,7 +195,7 @@ func (t *tree) schemaDiags(ve *jsonschema.ValidationError) Diagnostics {
 	case "additionalProperties":
 		var ds Diagnostics
 		for _, m := range quoted.FindAllStringSubmatch(ve.Message, -1) {
-			key := m[1]
+			key := unquote(m[1])
 			kp, ok := t.keyPos[loc+"/"+escapePointer(key)]
 			if !ok {
 				kp = pos
@@ -204,7 +211,11 @@ func (t *tree) schemaDiags(ve *jsonschema.ValidationError) Diagnostics {
 		}
 		return ds
 	case "required":
-		return d(pos, "", "%s: %s", where, strings.Replace(ve.Message, "missing properties", "missing key", 1))
+		msg := strings.Replace(ve.Message, "missing properties", "missing keys", 1)
+		if len(quoted.FindAllString(ve.Message, -1)) == 1 {
+			msg = strings.Replace(ve.Message, "missing properties", "missing key", 1)
+		}
+		return d(pos, "", "%s: %s", where, msg)
 	case "type":
 		return d(pos, "", "%s: %s", where, ve.Message)
 	case "minimum", "maximum", "pattern":
@@ -229,6 +240,18 @@ func (t *tree) schemaDiags(ve *jsonschema.ValidationError) Diagnostics {
 		return d(pos, "", "%s: list at least one fuse", where)
 	}
 	return d(pos, "", "%s: %s", where, ve.Message)
+}
+
+// unquote undoes the jsonschema package's quoting of a name in a message
+// (Go %q without its double quotes, with ' escaped as \'), so that an
+// unknown key is named, and found, as it is written in the file.
+func unquote(s string) string {
+	s = strings.ReplaceAll(s, `\'`, `'`)
+	s = strings.ReplaceAll(s, `"`, `\"`)
+	if u, err := strconv.Unquote(`"` + s + `"`); err == nil {
+		return u
+	}
+	return s
 }
 
 // describe names a JSON pointer in words: "/fuses/2/mask" -> "fuses[2].mask".
@@ -262,24 +285,23 @@ func (t *tree) decode(diags *Diagnostics) *Manifest {
 		m.Description, _ = md["description"].(string)
 	}
 	name, _ := root["soc"].(string)
-	soc, err := fusemap.Lookup(name)
-	if err != nil {
-		return m // the schema reported it
-	}
+	soc, err := fusemap.Lookup(name) // if unknown, the schema reported it
+	socOK := err == nil
 	m.SoC = soc
 	fuses, _ := root["fuses"].([]any)
 	for i := range fuses {
-		if f, ok := t.decodeFuse(fmt.Sprintf("/fuses/%d", i), soc, diags); ok {
+		// Without a SoC the entries' values and masks are still checked.
+		if f, ok := t.decodeFuse(fmt.Sprintf("/fuses/%d", i), soc, socOK, diags); ok {
 			m.Fuses = append(m.Fuses, f)
 		}
 	}
 	return m
 }
 
-func (t *tree) decodeFuse(ptr string, soc fusemap.SoC, diags *Diagnostics) (Fuse, bool) {
+func (t *tree) decodeFuse(ptr string, soc fusemap.SoC, socOK bool, diags *Diagnostics) (Fuse, bool) {
 	obj, _ := t.valueAt(ptr).(map[string]any)
-	bank, okB := u32(obj["bank"])
-	word, okW := u32(obj["word"])
+	bank, okB := index(obj["bank"])
+	word, okW := index(obj["word"])
 	value, okV := u32(obj["value"])
 	mask, okM := uint32(0xffffffff), true
 	if _, set := obj["mask"]; set {
@@ -290,18 +312,20 @@ func (t *tree) decodeFuse(ptr string, soc fusemap.SoC, diags *Diagnostics) (Fuse
 	}
 	f := Fuse{Bank: int(bank), Word: int(word), Value: value, Mask: mask, Pos: t.pos[ptr]}
 	f.Name, _ = obj["name"].(string)
-	ok := true
-	if f.Bank >= soc.Banks() {
-		diags.add(t.pos[ptr+"/bank"], "", "bank %d is outside %s, which has banks 0..%d", f.Bank, soc.Name, soc.Banks()-1)
-		ok = false
-	}
-	if f.Word >= soc.WordsPerBank {
-		diags.add(t.pos[ptr+"/word"], "", "word %d is outside a %s bank, which has words 0..%d", f.Word, soc.Name, soc.WordsPerBank-1)
-		ok = false
-	}
-	if ok && !soc.Writable(soc.Index(f.Bank, f.Word)) {
-		diags.add(f.Pos, "", "bank %d word %d cannot be programmed through nvmem: %s", f.Bank, f.Word, soc.WriteHazard)
-		ok = false
+	ok := socOK // without a SoC, bank and word cannot be checked
+	if socOK {
+		if f.Bank >= soc.Banks() {
+			diags.add(t.pos[ptr+"/bank"], "", "bank %d is outside %s, which has banks 0..%d", f.Bank, soc.Name, soc.Banks()-1)
+			ok = false
+		}
+		if f.Word >= soc.WordsPerBank {
+			diags.add(t.pos[ptr+"/word"], "", "word %d is outside a %s bank, which has words 0..%d", f.Word, soc.Name, soc.WordsPerBank-1)
+			ok = false
+		}
+		if ok && !soc.Writable(soc.Index(f.Bank, f.Word)) {
+			diags.add(f.Pos, "", "bank %d word %d cannot be programmed through nvmem: %s", f.Bank, f.Word, soc.WriteHazard)
+			ok = false
+		}
 	}
 	if mask == 0 {
 		diags.add(t.pos[ptr+"/mask"], "remove the entry, or set the bits it should check", "mask 0x00000000 selects no bits")
@@ -334,19 +358,34 @@ func (t *tree) valueAt(ptr string) any {
 	return v
 }
 
-// u32 reads a 32-bit word as the schema allows it: a number or a "0x" string.
+// hexWord is the schema's pattern for a 32-bit word written as a string.
+var hexWord = regexp.MustCompile(`^0[xX][0-9a-fA-F]{1,8}$`)
+
+// u32 reads a 32-bit word as the schema allows it: a number or a "0x"
+// string of at most 8 digits. Anything else the schema has reported, so it
+// is not decoded: a value the schema refused is not checked a second time.
 func u32(v any) (uint32, bool) {
-	var s string
 	switch x := v.(type) {
 	case json.Number:
-		s = string(x)
+		n, err := strconv.ParseUint(string(x), 10, 32)
+		return uint32(n), err == nil
 	case string:
-		s = x
-	default:
-		return 0, false
+		if !hexWord.MatchString(x) {
+			return 0, false
+		}
+		n, err := strconv.ParseUint(x[2:], 16, 32)
+		return uint32(n), err == nil
 	}
-	n, err := strconv.ParseUint(strings.Replace(s, "0X", "0x", 1), 0, 32)
-	return uint32(n), err == nil
+	return 0, false
+}
+
+// index reads a bank or word number: the schema allows integers only.
+func index(v any) (uint32, bool) {
+	if x, ok := v.(json.Number); ok {
+		n, err := strconv.ParseUint(string(x), 10, 32)
+		return uint32(n), err == nil
+	}
+	return 0, false
 }
 
 // BitList names the set bits of v, highest first: "31,7,3..0".

@@ -20,6 +20,7 @@ type Target struct {
 // the conflict is reported with both places.
 func (m *Manifest) resolve() ([]Target, Diagnostics) {
 	byIndex := map[int]*Target{}
+	merged := map[int][]Fuse{} // the entries merged into each target
 	var diags Diagnostics
 	for _, f := range m.Fuses {
 		k := m.SoC.Index(f.Bank, f.Word)
@@ -28,10 +29,16 @@ func (m *Manifest) resolve() ([]Target, Diagnostics) {
 			t = &Target{Index: k, Bank: f.Bank, Word: f.Word}
 			byIndex[k] = t
 		}
-		if clash := (t.Value ^ f.Value) & t.Mask & f.Mask; clash != 0 {
-			diags.add(f.Pos, "make the entries agree, or narrow their masks so they do not overlap",
-				"bank %d word %d: value 0x%08x disagrees with the entry at line %d (0x%08x) on bits %s",
-				f.Bank, f.Word, f.Value, t.Pos[0].Line, t.Value, BitList(clash))
+		if (t.Value^f.Value)&t.Mask&f.Mask != 0 {
+			// Name the entries it disagrees with, not just the first one
+			// for the word: that one may not even select these bits.
+			for _, g := range merged[k] {
+				if clash := (g.Value ^ f.Value) & g.Mask & f.Mask; clash != 0 {
+					diags.add(f.Pos, "make the entries agree, or narrow their masks so they do not overlap",
+						"bank %d word %d: value 0x%08x disagrees with the entry at line %d (0x%08x) on bits %s",
+						f.Bank, f.Word, f.Value, g.Pos.Line, g.Value, BitList(clash))
+				}
+			}
 			continue
 		}
 		t.Value |= f.Value
@@ -40,6 +47,7 @@ func (m *Manifest) resolve() ([]Target, Diagnostics) {
 			t.Names = append(t.Names, f.Name)
 		}
 		t.Pos = append(t.Pos, f.Pos)
+		merged[k] = append(merged[k], f)
 	}
 	if len(diags) > 0 {
 		return nil, diags

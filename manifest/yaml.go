@@ -63,6 +63,13 @@ func (t *tree) convert(n *yaml.Node, ptr string) any {
 				t.diags.add(t.at(k), "", "a key must be a plain name")
 				continue
 			}
+			// Keys are not converted: their anchors and tags are checked here.
+			if k.Anchor != "" {
+				t.diags.add(t.at(k), "remove the anchor", "YAML anchors (&%s) are not allowed in a manifest", k.Anchor)
+			}
+			if k.Style&yaml.TaggedStyle != 0 {
+				t.diags.add(t.at(k), "remove the tag", "explicit YAML tags (%s) are not allowed in a manifest", k.Tag)
+			}
 			if line, dup := first[k.Value]; dup {
 				t.diags.add(t.at(k), "remove one of them", "duplicate key %q (first at line %d)", k.Value, line)
 				continue
