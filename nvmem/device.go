@@ -49,6 +49,11 @@ const (
 type Device struct {
 	Spec string // what the operator named: a path or sim:DIR
 	f    File
+	// image: the file is a plain image, not the driver's sysfs file. No
+	// fuse controller ORs what is written into what is burned, so
+	// WriteWord does it: a delta written over a burned word must not
+	// clear its bits.
+	image bool
 }
 
 // Open opens a device. spec is a path to an nvmem file or raw image, or
@@ -77,7 +82,7 @@ func Open(spec string, mode Mode) (*Device, error) {
 			return nil, classify("lock", spec, -1, err)
 		}
 	}
-	return &Device{Spec: spec, f: f}, nil
+	return &Device{Spec: spec, f: f, image: !onSysfs(f)}, nil
 }
 
 // NewDevice wraps any File, e.g. an in-memory emulator in tests.
@@ -94,15 +99,17 @@ func (d *Device) ReadAll() ([]byte, error) {
 	for {
 		n, err := d.f.ReadAt(chunk, int64(len(buf)))
 		buf = append(buf, chunk[:n]...)
+		// Check the size before EOF ends the loop: the last read of a file
+		// just over the limit comes back short, with EOF.
+		if len(buf) > maxDeviceBytes {
+			return nil, &Error{Op: "read", Spec: d.Spec, Word: -1,
+				Err: fmt.Errorf("%w: more than %d bytes; this is not an OTP device", ErrNotDevice, maxDeviceBytes)}
+		}
 		if errors.Is(err, io.EOF) || (err == nil && n == 0) {
 			break
 		}
 		if err != nil {
 			return nil, classify("read", d.Spec, -1, err)
-		}
-		if len(buf) > maxDeviceBytes {
-			return nil, &Error{Op: "read", Spec: d.Spec, Word: -1,
-				Err: fmt.Errorf("%w: more than %d bytes; this is not an OTP device", ErrNotDevice, maxDeviceBytes)}
 		}
 	}
 	if len(buf) == 0 || len(buf)%4 != 0 {
@@ -127,8 +134,16 @@ func (d *Device) ReadWord(index int) (uint32, error) {
 
 // WriteWord programs word index with value: one aligned 4-byte positioned
 // write, little-endian, exactly as the driver wants it. The hardware burns
-// the 1 bits and ignores the 0 bits.
+// the 1 bits and ignores the 0 bits; on an image file WriteWord ORs the
+// current word in first, so the image behaves as fuses do.
 func (d *Device) WriteWord(index int, value uint32) error {
+	if d.image {
+		cur, err := d.ReadWord(index)
+		if err != nil {
+			return err
+		}
+		value |= cur
+	}
 	var b [4]byte
 	binary.LittleEndian.PutUint32(b[:], value)
 	n, err := d.f.WriteAt(b[:], int64(4*index))

@@ -63,9 +63,10 @@ type Counters struct {
 // runs: every burn reaches fuses.bin before the write returns.
 type Sim struct {
 	*OTP
-	dir   string
-	fuses *os.File
-	saved Counters // counts already in counters.json
+	dir      string
+	fuses    *os.File
+	writable bool     // opened ReadWrite
+	saved    Counters // counts already in counters.json
 }
 
 // OpenSim opens the emulator in dir. Like sysfs, a read-only sim refuses
@@ -93,7 +94,7 @@ func OpenSim(dir string, mode Mode) (*Sim, error) {
 			return nil, err
 		}
 	}
-	s := &Sim{OTP: NewOTP(soc.Words), dir: dir, fuses: f}
+	s := &Sim{OTP: NewOTP(soc.Words), dir: dir, fuses: f, writable: mode == ReadWrite}
 	if err := s.load(cfg, soc); err != nil {
 		f.Close()
 		return nil, err
@@ -137,8 +138,13 @@ func (s *Sim) persistWord(k int) error {
 }
 
 // WriteAt burns like the emulator and records the count at once, so a sim
-// whose process is killed mid-apply still counts the write.
+// whose process is killed mid-apply still counts the write. Like a file
+// opened O_RDONLY, a sim opened ReadOnly refuses writes with EBADF before
+// they reach the emulator.
 func (s *Sim) WriteAt(p []byte, off int64) (int, error) {
+	if !s.writable {
+		return 0, syscall.EBADF
+	}
 	n, err := s.OTP.WriteAt(p, off)
 	if cerr := s.saveCounters(); err == nil && cerr != nil {
 		return 0, cerr
