@@ -13,6 +13,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/otpprov/otpprov/fusemap"
+	"github.com/otpprov/otpprov/internal/atomicfile"
 )
 
 // A sim directory holds one emulated board:
@@ -163,7 +164,7 @@ func (s *Sim) saveCounters() error {
 	now.Writes += s.Writes - s.saved.Writes
 	s.saved = Counters{Reads: s.Reads, Writes: s.Writes}
 	b, _ := json.Marshal(now)
-	return writeFileAtomic(filepath.Join(s.dir, simCountersFile), append(b, '\n'))
+	return atomicfile.Write(filepath.Join(s.dir, simCountersFile), append(b, '\n'), 0o644)
 }
 
 // Close saves the counters and releases the lock.
@@ -312,21 +313,4 @@ func formatSimConfig(cfg *SimConfig) []byte {
 	b.WriteString("# - {kind: misdirect, write: 1, bank: 0, word: 0}  burns bank 0 word 0 instead, and succeeds\n")
 	b.WriteString("faults: []\n")
 	return b.Bytes()
-}
-
-func writeFileAtomic(path string, b []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }

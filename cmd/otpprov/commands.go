@@ -17,6 +17,7 @@ import (
 
 	"github.com/otpprov/otpprov/applier"
 	"github.com/otpprov/otpprov/fusemap"
+	"github.com/otpprov/otpprov/internal/atomicfile"
 	"github.com/otpprov/otpprov/manifest"
 	"github.com/otpprov/otpprov/nvmem"
 	"github.com/otpprov/otpprov/planner"
@@ -126,29 +127,36 @@ func readState(dev *nvmem.Device) ([]uint32, error) {
 	return nvmem.Words(b), nil
 }
 
-func cmdPlan(c *cli.Context, e env) error {
+// planManifest loads the one MANIFEST argument and plans it against the
+// device, read once, without locking: plan and verify only read.
+func planManifest(c *cli.Context) (*planner.Plan, string, error) {
 	a, err := args(c, "MANIFEST")
 	if err != nil {
-		return err
+		return nil, "", err
 	}
 	m, err := manifest.Load(a[0])
 	if err != nil {
-		return err
+		return nil, "", err
 	}
 	dev, err := nvmem.Open(c.String("device"), nvmem.ReadOnly)
 	if err != nil {
-		return err
+		return nil, "", err
 	}
 	defer dev.Close()
 	state, err := readState(dev)
 	if err != nil {
-		return err
+		return nil, "", err
 	}
 	p, err := planner.Make(source(m), m.SoC, state, m.Targets)
+	return p, dev.Spec, err
+}
+
+func cmdPlan(c *cli.Context, e env) error {
+	p, device, err := planManifest(c)
 	if err != nil {
 		return err
 	}
-	if err := showPlan(c, e, p, dev.Spec); err != nil {
+	if err := showPlan(c, e, p, device); err != nil {
 		return err
 	}
 	if p.Rejected() {
@@ -159,10 +167,10 @@ func cmdPlan(c *cli.Context, e env) error {
 		if err != nil {
 			return err
 		}
-		if err := writeFile(out, b); err != nil {
+		if err := atomicfile.Write(out, b, 0o644); err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stderr, "otpprov: saved the plan to %s; apply it with: otpprov apply --device %s %s\n", out, dev.Spec, out)
+		fmt.Fprintf(e.stderr, "otpprov: saved the plan to %s; apply it with: otpprov apply --device %s %s\n", out, device, out)
 	}
 	if c.Bool("detailed-exitcode") && p.Summary().Program > 0 {
 		return &exit{code: exitChanges}
@@ -335,30 +343,13 @@ func approve(ctx context.Context, e env, device string, n planner.Summary) error
 }
 
 func cmdVerify(c *cli.Context, e env) error {
-	a, err := args(c, "MANIFEST")
-	if err != nil {
-		return err
-	}
-	m, err := manifest.Load(a[0])
-	if err != nil {
-		return err
-	}
-	dev, err := nvmem.Open(c.String("device"), nvmem.ReadOnly)
-	if err != nil {
-		return err
-	}
-	defer dev.Close()
-	state, err := readState(dev)
-	if err != nil {
-		return err
-	}
-	p, err := planner.Make(source(m), m.SoC, state, m.Targets)
+	p, device, err := planManifest(c)
 	if err != nil {
 		return err
 	}
 	n := p.Summary()
 	if c.Bool("json") {
-		if err := showPlan(c, e, p, dev.Spec); err != nil {
+		if err := showPlan(c, e, p, device); err != nil {
 			return err
 		}
 	} else {
@@ -366,7 +357,7 @@ func cmdVerify(c *cli.Context, e env) error {
 	}
 	switch {
 	case n.Unreadable > 0:
-		return &exit{code: exitError, err: fmt.Errorf("cannot verify %s: %d word(s) are read-protected", m.Name, n.Unreadable)}
+		return &exit{code: exitError, err: fmt.Errorf("cannot verify %s: %d word(s) are read-protected", p.Source.Name, n.Unreadable)}
 	case n.Conflict > 0 || n.Program > 0:
 		return &exit{code: exitChanges}
 	}
@@ -559,27 +550,4 @@ func readLimited(path string, limit int) ([]byte, error) {
 	}
 	defer f.Close()
 	return io.ReadAll(io.LimitReader(f, int64(limit)))
-}
-
-// writeFile writes a whole file via a temporary file and rename, so a plan
-// file is either complete or absent.
-func writeFile(path string, b []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".otpprov-*")
-	if err != nil {
-		return err
-	}
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }
