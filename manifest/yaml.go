@@ -110,13 +110,24 @@ func (t *tree) scalar(n *yaml.Node, ptr string) any {
 			return t.refuse(ptr, n, "write decimal without leading zeros (15) or hex (0x0f)",
 				"ambiguous number %s: YAML would not read it as you may think", n.Value)
 		}
-		v, err := strconv.ParseUint(strings.Replace(n.Value, "0X", "0x", 1), 0, 64)
-		if err != nil {
+		v, ok := ParseNumber(n.Value)
+		if !ok {
 			return t.refuse(ptr, n, "", "number %s does not fit in 64 bits", n.Value)
 		}
 		return json.Number(strconv.FormatUint(v, 10))
 	}
 	return n.Value
+}
+
+// ParseNumber reads a number as a manifest writes it: decimal without
+// leading zeros, 0x hex or 0b binary. The command line uses it too, so that
+// "write 14 0 010" is refused exactly as "value: 010" is.
+func ParseNumber(s string) (uint64, bool) {
+	if !number.MatchString(s) {
+		return 0, false
+	}
+	v, err := strconv.ParseUint(strings.Replace(s, "0X", "0x", 1), 0, 64)
+	return v, err == nil
 }
 
 func escapePointer(s string) string {

@@ -98,7 +98,7 @@ func hint(err error) string {
 	case errors.Is(err, nvmem.ErrBusy):
 		return "wait for the other otpprov to finish: two writers on one board must never interleave"
 	case errors.Is(err, nvmem.ErrNotDevice), errors.Is(err, planner.ErrGeometry):
-		return "check --device and the manifest's soc"
+		return "check --device, and the soc: the manifest's soc key, or --soc for read and write"
 	case errors.Is(err, planner.ErrStale):
 		return "make a new plan against the device as it is now: otpprov plan --out FILE MANIFEST"
 	case errors.Is(err, planner.ErrPlanFile):

@@ -10,7 +10,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -138,15 +137,11 @@ func planManifest(c *cli.Context) (*planner.Plan, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	dev, err := nvmem.Open(c.String("device"), nvmem.ReadOnly)
+	dev, state, err := openState(c, nvmem.ReadOnly)
 	if err != nil {
 		return nil, "", err
 	}
 	defer dev.Close()
-	state, err := readState(dev)
-	if err != nil {
-		return nil, "", err
-	}
 	p, err := planner.Make(source(m), m.SoC, state, m.Targets)
 	return p, dev.Spec, err
 }
@@ -226,15 +221,11 @@ func cmdApply(ctx context.Context, c *cli.Context, e env) error {
 		return err
 	}
 	// Lock first, then read: the state planned is the state burned into.
-	dev, err := nvmem.Open(c.String("device"), nvmem.ReadWrite)
+	dev, state, err := openState(c, nvmem.ReadWrite)
 	if err != nil {
 		return err
 	}
 	defer dev.Close()
-	state, err := readState(dev)
-	if err != nil {
-		return err
-	}
 	var p *planner.Plan
 	if saved != nil {
 		p, err = planner.Recheck(saved, state)
@@ -403,25 +394,42 @@ func cmdDump(c *cli.Context, e env) error {
 	return nvmem.FormatOD(e.stdout, b)
 }
 
-// bankWord parses BANK WORD for soc.
-func bankWord(soc fusemap.SoC, bankArg, wordArg string) (int, int, error) {
+// bankWord parses BANK WORD in the geometry --soc names.
+func bankWord(c *cli.Context, bankArg, wordArg string) (fusemap.SoC, int, int, error) {
+	soc, err := fusemap.Lookup(c.String("soc"))
+	if err != nil {
+		return soc, 0, 0, usageError{err.Error()}
+	}
 	bank, err1 := parseNumber(bankArg)
 	word, err2 := parseNumber(wordArg)
 	if err := errors.Join(err1, err2); err != nil {
-		return 0, 0, usageError{err.Error()}
+		return soc, 0, 0, usageError{err.Error()}
 	}
 	if bank >= uint64(soc.Banks()) || word >= uint64(soc.WordsPerBank) {
-		return 0, 0, usageError{fmt.Sprintf("bank %d word %d is outside %s (banks 0..%d, words 0..%d)",
+		return soc, 0, 0, usageError{fmt.Sprintf("bank %d word %d is outside %s (banks 0..%d, words 0..%d)",
 			bank, word, soc.Name, soc.Banks()-1, soc.WordsPerBank-1)}
 	}
-	return int(bank), int(word), nil
+	return soc, int(bank), int(word), nil
+}
+
+// openState opens the device and reads it whole, once.
+func openState(c *cli.Context, mode nvmem.Mode) (*nvmem.Device, []uint32, error) {
+	dev, err := nvmem.Open(c.String("device"), mode)
+	if err != nil {
+		return nil, nil, err
+	}
+	state, err := readState(dev)
+	if err != nil {
+		dev.Close()
+		return nil, nil, err
+	}
+	return dev, state, nil
 }
 
 // parseNumber accepts what a manifest accepts: decimal, 0x hex, 0b binary.
 func parseNumber(s string) (uint64, error) {
-	ok := s != "" && (s == "0" || s[0] != '0' || strings.HasPrefix(s, "0x") || strings.HasPrefix(s, "0X") || strings.HasPrefix(s, "0b"))
-	v, err := strconv.ParseUint(strings.Replace(s, "0X", "0x", 1), 0, 64)
-	if !ok || err != nil || strings.Contains(s, "_") {
+	v, ok := manifest.ParseNumber(s)
+	if !ok {
 		return 0, fmt.Errorf("%q is not a number: write decimal without leading zeros (15) or hex (0x0f)", s)
 	}
 	return v, nil
@@ -432,23 +440,15 @@ func cmdRead(c *cli.Context, e env) error {
 	if err != nil {
 		return err
 	}
-	soc, err := fusemap.Lookup(c.String("soc"))
-	if err != nil {
-		return usageError{err.Error()}
-	}
-	bank, word, err := bankWord(soc, a[0], a[1])
+	soc, bank, word, err := bankWord(c, a[0], a[1])
 	if err != nil {
 		return err
 	}
-	dev, err := nvmem.Open(c.String("device"), nvmem.ReadOnly)
+	dev, state, err := openState(c, nvmem.ReadOnly)
 	if err != nil {
 		return err
 	}
 	defer dev.Close()
-	state, err := readState(dev)
-	if err != nil {
-		return err
-	}
 	if len(state) != soc.Words {
 		return fmt.Errorf("%w: the device has %d words but %s has %d", planner.ErrGeometry, len(state), soc.Name, soc.Words)
 	}
@@ -465,11 +465,7 @@ func cmdWrite(ctx context.Context, c *cli.Context, e env) error {
 	if err != nil {
 		return err
 	}
-	soc, err := fusemap.Lookup(c.String("soc"))
-	if err != nil {
-		return usageError{err.Error()}
-	}
-	bank, word, err := bankWord(soc, a[0], a[1])
+	soc, bank, word, err := bankWord(c, a[0], a[1])
 	if err != nil {
 		return err
 	}
@@ -491,15 +487,11 @@ func cmdWrite(ctx context.Context, c *cli.Context, e env) error {
 		return fmt.Errorf("bank %d word %d cannot be programmed through nvmem: %s", bank, word, soc.WriteHazard)
 	}
 	target := manifest.Target{Index: k, Bank: bank, Word: word, Value: uint32(value), Mask: uint32(mask), Names: []string{"write"}}
-	dev, err := nvmem.Open(c.String("device"), nvmem.ReadWrite)
+	dev, state, err := openState(c, nvmem.ReadWrite)
 	if err != nil {
 		return err
 	}
 	defer dev.Close()
-	state, err := readState(dev)
-	if err != nil {
-		return err
-	}
 	src := planner.Source{Name: fmt.Sprintf("write-%d-%d", bank, word), File: "command line"}
 	p, err := planner.Make(src, soc, state, []manifest.Target{target})
 	if err != nil {
