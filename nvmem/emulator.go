@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"io"
 	"syscall"
+	"time"
 )
 
 // FaultKind names a failure the emulator can inject.
@@ -51,6 +52,9 @@ type OTP struct {
 	WriteLocked   map[int]bool
 	Faults        []Fault
 	Reads, Writes int // read and write calls, for tests that count I/O
+	// WriteDelay is how long a write takes, like the controller's
+	// programming pulses; it lets tests signal a process mid-apply.
+	WriteDelay time.Duration
 
 	// burned is called after a word's fuses changed, so the sim can
 	// persist it before the write returns.
@@ -117,6 +121,7 @@ func (o *OTP) WriteAt(p []byte, off int64) (int, error) {
 		return 0, syscall.EINVAL
 	}
 	k := int(off / 4)
+	time.Sleep(o.WriteDelay)
 	for _, f := range o.Faults {
 		if f.Write != o.Writes {
 			continue

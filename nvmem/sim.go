@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -32,11 +33,12 @@ const (
 
 // SimConfig is the content of sim.yaml.
 type SimConfig struct {
-	SoC           string     `yaml:"soc"`
-	ReadOnly      bool       `yaml:"readOnly"`
-	ReadProtected []SimWord  `yaml:"readProtected"`
-	WriteLocked   []SimWord  `yaml:"writeLocked"`
-	Faults        []SimFault `yaml:"faults"`
+	SoC           string        `yaml:"soc"`
+	ReadOnly      bool          `yaml:"readOnly"`
+	WriteDelay    time.Duration `yaml:"writeDelay,omitempty"`
+	ReadProtected []SimWord     `yaml:"readProtected"`
+	WriteLocked   []SimWord     `yaml:"writeLocked"`
+	Faults        []SimFault    `yaml:"faults"`
 }
 
 // SimWord names one OTP word.
@@ -117,6 +119,7 @@ func (s *Sim) load(cfg *SimConfig, soc fusemap.SoC) error {
 	for _, w := range cfg.WriteLocked {
 		s.WriteLocked[soc.Index(w.Bank, w.Word)] = true
 	}
+	s.WriteDelay = cfg.WriteDelay
 	for _, f := range cfg.Faults {
 		s.Faults = append(s.Faults, Fault{Kind: f.Kind, Write: f.Write, Word: soc.Index(f.Bank, f.Word), Bit: f.Bit})
 	}
@@ -215,6 +218,9 @@ func ReadSimConfig(dir string) (*SimConfig, fusemap.SoC, error) {
 		}
 		return nil
 	}
+	if cfg.WriteDelay < 0 || cfg.WriteDelay > time.Minute {
+		return nil, soc, fmt.Errorf("%s: writeDelay %v is not between 0 and 1m", path, cfg.WriteDelay)
+	}
 	for _, w := range cfg.ReadProtected {
 		if err := check("readProtected", w.Bank, w.Word); err != nil {
 			return nil, soc, err
@@ -293,6 +299,8 @@ func formatSimConfig(cfg *SimConfig) []byte {
 	fmt.Fprintf(&b, "soc: %s\n", cfg.SoC)
 	fmt.Fprintf(&b, "# true: opening for writing fails with EACCES, like a read-only device tree\n")
 	fmt.Fprintf(&b, "readOnly: %t\n", cfg.ReadOnly)
+	fmt.Fprintf(&b, "# how long each write takes, e.g. 200ms (default 0)\n")
+	fmt.Fprintf(&b, "writeDelay: %v\n", cfg.WriteDelay)
 	words := func(key, comment string, ws []SimWord) {
 		fmt.Fprintf(&b, "# %s\n%s:", comment, key)
 		if len(ws) == 0 {
