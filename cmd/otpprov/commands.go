@@ -83,9 +83,8 @@ func newApp(ctx context.Context, e env, notFound *error) *cli.App {
 		ErrWriter: e.stderr,
 		Commands:  cmds,
 		// run reports errors and exits itself: urfave must not call os.Exit.
-		ExitErrHandler:  func(*cli.Context, error) {},
-		OnUsageError:    usage,
-		HideHelpCommand: false,
+		ExitErrHandler: func(*cli.Context, error) {},
+		OnUsageError:   usage,
 		CommandNotFound: func(c *cli.Context, name string) {
 			if notFound != nil {
 				*notFound = usageError{fmt.Sprintf("unknown command %q", name)}
