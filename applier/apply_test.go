@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/otpprov/otpprov/fusemap"
@@ -73,23 +74,30 @@ func TestApply(t *testing.T) {
 		changed  bool
 		final    [3]uint32 // bank 14 words 0..2 after
 		strays   int
+		wire     []nvmem.WordWrite // what reached the controller
 	}{
-		{name: "all verified", statuses: []Status{Verified, Verified, Verified}, ok: true, changed: true, final: [3]uint32{1, 0x11, 0x111}},
+		{name: "all verified", statuses: []Status{Verified, Verified, Verified}, ok: true, changed: true, final: [3]uint32{1, 0x11, 0x111},
+			wire: []nvmem.WordWrite{nvmem.WordWrite{Word: 56, Value: 0x1}, nvmem.WordWrite{Word: 57, Value: 0x11}, nvmem.WordWrite{Word: 58, Value: 0x111}}},
 		{name: "stuck bit stops", setup: func(o *nvmem.OTP) {
 			o.Faults = []nvmem.Fault{{Kind: nvmem.FaultStuckBit, Word: imx8mm.Index(14, 1), Bit: 4}}
-		}, statuses: []Status{Verified, Mismatch, Skipped}, changed: true, final: [3]uint32{1, 0x01, 0}},
+		}, statuses: []Status{Verified, Mismatch, Skipped}, changed: true, final: [3]uint32{1, 0x01, 0},
+			wire: []nvmem.WordWrite{nvmem.WordWrite{Word: 56, Value: 0x1}, nvmem.WordWrite{Word: 57, Value: 0x11}}},
 		{name: "locked first word: nothing written", setup: func(o *nvmem.OTP) {
 			o.WriteLocked[imx8mm.Index(14, 0)] = true
-		}, statuses: []Status{WriteFailed, Skipped, Skipped}},
+		}, statuses: []Status{WriteFailed, Skipped, Skipped},
+			wire: []nvmem.WordWrite{nvmem.WordWrite{Word: 56, Value: 0x1}}},
 		{name: "timeout after burn: burned, reported, stopped", setup: func(o *nvmem.OTP) {
 			o.Faults = []nvmem.Fault{{Kind: nvmem.FaultTimeoutAfterBurn, Write: 2}}
-		}, statuses: []Status{Verified, WriteFailed, Skipped}, changed: true, final: [3]uint32{1, 0x11, 0}},
+		}, statuses: []Status{Verified, WriteFailed, Skipped}, changed: true, final: [3]uint32{1, 0x11, 0},
+			wire: []nvmem.WordWrite{nvmem.WordWrite{Word: 56, Value: 0x1}, nvmem.WordWrite{Word: 57, Value: 0x11}}},
 		{name: "EIO on the last word", setup: func(o *nvmem.OTP) {
 			o.Faults = []nvmem.Fault{{Kind: nvmem.FaultEIO, Write: 3}}
-		}, statuses: []Status{Verified, Verified, WriteFailed}, changed: true, final: [3]uint32{1, 0x11, 0}},
+		}, statuses: []Status{Verified, Verified, WriteFailed}, changed: true, final: [3]uint32{1, 0x11, 0},
+			wire: []nvmem.WordWrite{nvmem.WordWrite{Word: 56, Value: 0x1}, nvmem.WordWrite{Word: 57, Value: 0x11}, nvmem.WordWrite{Word: 58, Value: 0x111}}},
 		{name: "misdirected write is caught", setup: func(o *nvmem.OTP) {
 			o.Faults = []nvmem.Fault{{Kind: nvmem.FaultMisdirect, Write: 1, Word: 3}}
-		}, statuses: []Status{Mismatch, Skipped, Skipped}, changed: true, strays: 1},
+		}, statuses: []Status{Mismatch, Skipped, Skipped}, changed: true, strays: 1,
+			wire: []nvmem.WordWrite{{Word: 56, Value: 0x1}}}, // as addressed
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -103,6 +111,9 @@ func TestApply(t *testing.T) {
 			}
 			if r.OK() != c.ok || r.Changed() != c.changed || len(r.Strays) != c.strays {
 				t.Fatalf("OK %v Changed %v strays %v, want %v %v %d", r.OK(), r.Changed(), r.Strays, c.ok, c.changed, c.strays)
+			}
+			if !slices.Equal(otp.Log, c.wire) {
+				t.Errorf("writes on the wire %v, want %v", otp.Log, c.wire)
 			}
 			for i, want := range c.final {
 				if got := otp.Fuses[imx8mm.Index(14, i)]; got != want {
@@ -184,6 +195,16 @@ func TestApplyNeverBurnsUnaskedBits(t *testing.T) {
 		}
 		if err != nil || !r.OK() {
 			t.Fatalf("case %d: apply failed: %v %v", n, err, statuses(r))
+		}
+		// On the wire: one write per planned word, in plan order, carrying
+		// exactly the delta. The final state alone could not show this:
+		// fuses OR, so writing the whole value would end the same.
+		var wire []nvmem.WordWrite
+		for _, c := range p.Writes() {
+			wire = append(wire, nvmem.WordWrite{Word: c.Index, Value: c.Delta})
+		}
+		if !slices.Equal(otp.Log, wire) {
+			t.Fatalf("case %d: wire %v, want %v", n, otp.Log, wire)
 		}
 		planned := map[int]planner.Change{}
 		for _, c := range p.Changes {

@@ -52,6 +52,10 @@ type OTP struct {
 	WriteLocked   map[int]bool
 	Faults        []Fault
 	Reads, Writes int // read and write calls, for tests that count I/O
+	// Log holds every write that reached the controller, in order, as
+	// addressed and as sent: what a logic analyser on the bus would see.
+	// It is in memory only; a sim does not persist it.
+	Log []WordWrite
 	// WriteDelay is how long a write takes, like the controller's
 	// programming pulses; it lets tests signal a process mid-apply.
 	WriteDelay time.Duration
@@ -59,6 +63,12 @@ type OTP struct {
 	// burned is called after a word's fuses changed, so the sim can
 	// persist it before the write returns.
 	burned func(index int) error
+}
+
+// WordWrite is one write as the controller received it.
+type WordWrite struct {
+	Word  int
+	Value uint32
 }
 
 // NewOTP returns a blank emulator of words words.
@@ -121,6 +131,7 @@ func (o *OTP) WriteAt(p []byte, off int64) (int, error) {
 		return 0, syscall.EINVAL
 	}
 	k := int(off / 4)
+	o.Log = append(o.Log, WordWrite{Word: k, Value: binary.LittleEndian.Uint32(p)})
 	time.Sleep(o.WriteDelay)
 	for _, f := range o.Faults {
 		if f.Write != o.Writes {
