@@ -116,15 +116,6 @@ func source(m *manifest.Manifest) planner.Source {
 	return planner.Source{Name: m.Name, File: m.File, Digest: m.Digest}
 }
 
-// readState reads the whole device once.
-func readState(dev *nvmem.Device) ([]uint32, error) {
-	b, err := dev.ReadAll()
-	if err != nil {
-		return nil, err
-	}
-	return nvmem.Words(b), nil
-}
-
 // planManifest loads the one MANIFEST argument and plans it against the
 // device, read once, without locking: plan and verify only read.
 func planManifest(c *cli.Context) (*planner.Plan, string, error) {
@@ -417,12 +408,12 @@ func openState(c *cli.Context, mode nvmem.Mode) (*nvmem.Device, []uint32, error)
 	if err != nil {
 		return nil, nil, err
 	}
-	state, err := readState(dev)
+	b, err := dev.ReadAll()
 	if err != nil {
 		dev.Close()
 		return nil, nil, err
 	}
-	return dev, state, nil
+	return dev, nvmem.Words(b), nil
 }
 
 // parseNumber accepts what a manifest accepts: decimal, 0x hex, 0b binary.
