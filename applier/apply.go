@@ -110,7 +110,7 @@ func Apply(ctx context.Context, dev *nvmem.Device, plan *planner.Plan) (*Result,
 // burn writes one word's delta and reads it back.
 func burn(dev *nvmem.Device, c planner.Change) Word {
 	w := Word{Change: c}
-	werr := dev.WriteWord(c.Index, c.Delta)
+	werr := dev.WriteWord(c.WriteIndex, c.Delta)
 	// After a write error the word is read all the same: ETIMEDOUT and
 	// even EPERM can come after the fuse burned.
 	v, rerr := dev.ReadWord(c.Index)

@@ -13,7 +13,7 @@ import (
 	"github.com/otpprov/otpprov/planner"
 )
 
-var imx8mm, _ = fusemap.Lookup("imx8mm")
+var imx8mm, _ = fusemap.Load("imx8mm")
 
 // board is an emulated i.MX8MM: the tests fake the hardware, not the
 // device layer, so every write goes through nvmem.Device as in production.
@@ -40,7 +40,7 @@ func plan(t *testing.T, dev *nvmem.Device, targets ...manifest.Target) *planner.
 }
 
 func word(bank, w int, value uint32) manifest.Target {
-	return manifest.Target{Index: imx8mm.Index(bank, w), Bank: bank, Word: w, Value: value, Mask: 0xffffffff}
+	return manifest.NewTarget(imx8mm.SoC, bank, w, value, 0xffffffff)
 }
 
 func statuses(r *Result) []Status {
@@ -79,11 +79,11 @@ func TestApply(t *testing.T) {
 		{name: "all verified", statuses: []Status{Verified, Verified, Verified}, ok: true, changed: true, final: [3]uint32{1, 0x11, 0x111},
 			wire: []nvmem.WordWrite{nvmem.WordWrite{Word: 56, Value: 0x1}, nvmem.WordWrite{Word: 57, Value: 0x11}, nvmem.WordWrite{Word: 58, Value: 0x111}}},
 		{name: "stuck bit stops", setup: func(o *nvmem.OTP) {
-			o.Faults = []nvmem.Fault{{Kind: nvmem.FaultStuckBit, Word: imx8mm.Index(14, 1), Bit: 4}}
+			o.Faults = []nvmem.Fault{{Kind: nvmem.FaultStuckBit, Word: imx8mm.ReadIndex(14, 1), Bit: 4}}
 		}, statuses: []Status{Verified, Mismatch, Skipped}, changed: true, final: [3]uint32{1, 0x01, 0},
 			wire: []nvmem.WordWrite{nvmem.WordWrite{Word: 56, Value: 0x1}, nvmem.WordWrite{Word: 57, Value: 0x11}}},
 		{name: "locked first word: nothing written", setup: func(o *nvmem.OTP) {
-			o.WriteLocked[imx8mm.Index(14, 0)] = true
+			o.WriteLocked[imx8mm.ReadIndex(14, 0)] = true
 		}, statuses: []Status{WriteFailed, Skipped, Skipped},
 			wire: []nvmem.WordWrite{nvmem.WordWrite{Word: 56, Value: 0x1}}},
 		{name: "timeout after burn: burned, reported, stopped", setup: func(o *nvmem.OTP) {
@@ -116,7 +116,7 @@ func TestApply(t *testing.T) {
 				t.Errorf("writes on the wire %v, want %v", otp.Log, c.wire)
 			}
 			for i, want := range c.final {
-				if got := otp.Fuses[imx8mm.Index(14, i)]; got != want {
+				if got := otp.Fuses[imx8mm.ReadIndex(14, i)]; got != want {
 					t.Errorf("bank 14 word %d = %#x, want %#x", i, got, want)
 				}
 			}
@@ -131,8 +131,8 @@ func TestApply(t *testing.T) {
 }
 
 func TestApplyRefusesRejectedPlan(t *testing.T) {
-	otp, dev := board(t, func(o *nvmem.OTP) { o.Fuses[imx8mm.Index(14, 1)] = 0x2 })
-	p := plan(t, dev, word(14, 0, 1), manifest.Target{Index: imx8mm.Index(14, 1), Bank: 14, Word: 1, Value: 0, Mask: 0x2})
+	otp, dev := board(t, func(o *nvmem.OTP) { o.Fuses[imx8mm.ReadIndex(14, 1)] = 0x2 })
+	p := plan(t, dev, word(14, 0, 1), manifest.NewTarget(imx8mm.SoC, 14, 1, 0, 0x2))
 	if _, err := Apply(context.Background(), dev, p); err == nil {
 		t.Fatal("a rejected plan was applied")
 	}
@@ -182,8 +182,8 @@ func TestApplyNeverBurnsUnaskedBits(t *testing.T) {
 			if rng.IntN(5) == 0 {
 				value = rng.Uint32() & mask // sometimes a conflict
 			}
-			b, w := imx8mm.BankWord(k)
-			targets = append(targets, manifest.Target{Index: k, Bank: b, Word: w, Value: value, Mask: mask})
+			b, w, _ := imx8mm.BankWord(k)
+			targets = append(targets, manifest.NewTarget(imx8mm.SoC, b, w, value, mask))
 		}
 		p := plan(t, dev, targets...)
 		r, err := Apply(context.Background(), dev, p)
@@ -234,7 +234,7 @@ func TestApplyNeverBurnsUnaskedBits(t *testing.T) {
 }
 
 func TestResultOutcome(t *testing.T) {
-	_, dev := board(t, func(o *nvmem.OTP) { o.WriteLocked[imx8mm.Index(14, 0)] = true })
+	_, dev := board(t, func(o *nvmem.OTP) { o.WriteLocked[imx8mm.ReadIndex(14, 0)] = true })
 	r, _ := Apply(context.Background(), dev, plan(t, dev, three...))
 	if r.Outcome() != "nothing-written" {
 		t.Fatalf("outcome %q", r.Outcome())

@@ -1,22 +1,27 @@
-// Package fusemap describes i.MX SoC fuse arrays as data. For now it holds
-// geometry only: how many OTP words a part has, how bank/word maps to the
-// nvmem byte offset, and which words the kernel driver cannot write safely.
+// Package fusemap describes i.MX SoC fuse arrays as data: one embedded
+// YAML file per SoC (maps/*.yaml) gives the geometry, how a fuse's bank and
+// word map to nvmem offsets, the named fields, which fields lock which, and
+// which burns have an irreversible security effect.
 package fusemap
 
-import (
-	"fmt"
-	"sort"
-	"strings"
-)
+// Shift is a gap in the nvmem READ layout: from bank FromBank on, a fuse's
+// read word index is its write word index plus Words. On i.MX6 the read
+// path walks the shadow registers, which skip banks; the write path sends
+// offset/4 to the controller unchanged.
+type Shift struct {
+	FromBank int
+	Words    int
+}
 
 // SoC is the fuse geometry of one part as the imx-ocotp driver exposes it.
 type SoC struct {
 	Name         string
 	Words        int // nregs in the driver: the nvmem file is 4*Words bytes
 	WordsPerBank int
-	// WritableWords is the first word index the driver cannot program
-	// correctly. i.MX8MP keeps the write address in an 8-bit variable, so a
-	// write to word 256+n silently programs word n: we refuse it.
+	ReadShifts   []Shift // sorted by FromBank; empty when read and write agree
+	// WritableWords is the first write index the driver cannot program
+	// correctly: 256 on i.MX8MP, whose driver keeps the write address in 8
+	// bits, 0 on i.MX7ULP, whose driver has no timing hook.
 	WritableWords int
 	WriteHazard   string // why words >= WritableWords are refused
 }
@@ -24,48 +29,63 @@ type SoC struct {
 // Bytes is the size of the nvmem file.
 func (s SoC) Bytes() int { return 4 * s.Words }
 
-// Banks is the number of banks.
+// Banks is the number of fuse banks addressable through writes.
 func (s SoC) Banks() int { return s.Words / s.WordsPerBank }
 
-// Index is the word index of bank/word: on i.MX8M parts the nvmem read and
-// write offsets are the same, bank*WordsPerBank+word.
-func (s SoC) Index(bank, word int) int { return bank*s.WordsPerBank + word }
+// WriteIndex is the word index a write of bank/word goes to: offset/4 is
+// the fuse address the driver gives the controller.
+func (s SoC) WriteIndex(bank, word int) int { return bank*s.WordsPerBank + word }
 
-// Offset is the nvmem byte offset of bank/word.
-func (s SoC) Offset(bank, word int) int { return 4 * s.Index(bank, word) }
-
-// BankWord is the inverse of Index.
-func (s SoC) BankWord(index int) (bank, word int) {
-	return index / s.WordsPerBank, index % s.WordsPerBank
+// ReadIndex is the word index of bank/word in the nvmem file as read. It may
+// be >= Words: that fuse exists but cannot be read through nvmem.
+func (s SoC) ReadIndex(bank, word int) int {
+	k := s.WriteIndex(bank, word)
+	shift := 0
+	for _, sh := range s.ReadShifts {
+		if bank >= sh.FromBank {
+			shift = sh.Words
+		}
+	}
+	return k + shift
 }
 
-// Writable reports whether the driver can program word index correctly.
-func (s SoC) Writable(index int) bool { return index < s.WritableWords }
+// Readable reports whether bank/word can be read through nvmem.
+func (s SoC) Readable(bank, word int) bool { return s.ReadIndex(bank, word) < s.Words }
 
-// Sizes from the nregs of each compatible in drivers/nvmem/imx-ocotp.c.
-var socs = map[string]SoC{
-	"imx8mm": {Name: "imx8mm", Words: 256, WordsPerBank: 4, WritableWords: 256},
-	"imx8mn": {Name: "imx8mn", Words: 256, WordsPerBank: 4, WritableWords: 256},
-	"imx8mq": {Name: "imx8mq", Words: 256, WordsPerBank: 4, WritableWords: 256},
-	"imx8mp": {Name: "imx8mp", Words: 384, WordsPerBank: 4, WritableWords: 256,
-		WriteHazard: "the imx-ocotp driver keeps the i.MX8MP write address in 8 bits, so writing word 256 or above would program word-256 instead"},
+// Offset is the nvmem byte offset to read bank/word at.
+func (s SoC) Offset(bank, word int) int { return 4 * s.ReadIndex(bank, word) }
+
+// WriteOffset is the nvmem byte offset to write bank/word at.
+func (s SoC) WriteOffset(bank, word int) int { return 4 * s.WriteIndex(bank, word) }
+
+// BankWord is the fuse at read index k; ok is false for a read index that
+// falls in a gap of the shadow registers, which holds no fuse.
+func (s SoC) BankWord(k int) (bank, word int, ok bool) {
+	for i := len(s.ReadShifts) - 1; i >= -1; i-- {
+		shift, from := 0, 0
+		if i >= 0 {
+			shift, from = s.ReadShifts[i].Words, s.ReadShifts[i].FromBank
+		}
+		w := k - shift
+		if w < 0 {
+			continue
+		}
+		bank, word = w/s.WordsPerBank, w%s.WordsPerBank
+		if bank >= from && s.ReadIndex(bank, word) == k {
+			return bank, word, true
+		}
+	}
+	return 0, 0, false
 }
+
+// Writable reports whether the driver can program write index k correctly.
+func (s SoC) Writable(k int) bool { return k < s.WritableWords }
 
 // Lookup returns the geometry of a SoC by its manifest name.
 func Lookup(name string) (SoC, error) {
-	s, ok := socs[name]
-	if !ok {
-		return SoC{}, fmt.Errorf("unknown soc %q (supported: %s)", name, strings.Join(Names(), ", "))
+	m, err := Load(name)
+	if err != nil {
+		return SoC{}, err
 	}
-	return s, nil
-}
-
-// Names lists the supported SoCs, sorted.
-func Names() []string {
-	names := make([]string, 0, len(socs))
-	for n := range socs {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
+	return m.SoC, nil
 }

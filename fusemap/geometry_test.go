@@ -27,13 +27,13 @@ func TestGeometry(t *testing.T) {
 	}
 	s, _ := Lookup("imx8mm")
 	// The Digi document: bank 9 word 1 is offset 37 words, 148 bytes.
-	if s.Index(9, 1) != 37 || s.Offset(9, 1) != 148 {
-		t.Errorf("bank 9 word 1: index %d offset %d", s.Index(9, 1), s.Offset(9, 1))
+	if s.ReadIndex(9, 1) != 37 || s.Offset(9, 1) != 148 || s.WriteOffset(9, 1) != 148 {
+		t.Errorf("bank 9 word 1: index %d offset %d", s.ReadIndex(9, 1), s.Offset(9, 1))
 	}
-	if b, w := s.BankWord(37); b != 9 || w != 1 {
-		t.Errorf("BankWord(37) = %d, %d", b, w)
+	if b, w, ok := s.BankWord(37); b != 9 || w != 1 || !ok {
+		t.Errorf("BankWord(37) = %d, %d, %v", b, w, ok)
 	}
-	if _, err := Lookup("imx6q"); err == nil {
-		t.Error("imx6q has no geometry yet and must be refused")
+	if _, err := Lookup("imx5"); err == nil {
+		t.Error("an unknown soc must be refused")
 	}
 }

@@ -1,61 +1,15 @@
 package manifest
 
-import (
-	"fmt"
-	"sort"
-	"strings"
+import "github.com/otpprov/otpprov/internal/yamldoc"
+
+// Pos, Diagnostic and Diagnostics are the manifest's names for the
+// positions and problems of its input files.
+type (
+	Pos         = yamldoc.Pos
+	Diagnostic  = yamldoc.Diagnostic
+	Diagnostics = yamldoc.Diagnostics
 )
 
-// Pos is a place in an input file. Line and Col are 1-based; a Col of 0
-// means the parser that found the problem did not say which column.
-type Pos struct {
-	File      string
-	Line, Col int
-}
-
-func (p Pos) String() string {
-	switch {
-	case p.Line == 0:
-		return p.File
-	case p.Col == 0:
-		return fmt.Sprintf("%s:%d", p.File, p.Line)
-	}
-	return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Col)
-}
-
-// Diagnostic is one problem in an input file, with what to do about it.
-type Diagnostic struct {
-	Pos     Pos
-	Message string
-	Hint    string
-}
-
-// Diagnostics are all the problems found in one run. As an error it reads
-// one problem per line, sorted by position.
-type Diagnostics []Diagnostic
-
-func (ds Diagnostics) Error() string {
-	var b strings.Builder
-	for i, d := range ds {
-		if i > 0 {
-			b.WriteByte('\n')
-		}
-		fmt.Fprintf(&b, "%s: %s", d.Pos, d.Message)
-	}
-	return b.String()
-}
-
-func (ds *Diagnostics) add(pos Pos, hint, format string, args ...any) {
-	*ds = append(*ds, Diagnostic{Pos: pos, Message: fmt.Sprintf(format, args...), Hint: hint})
-}
-
-func (ds Diagnostics) sorted() Diagnostics {
-	sort.SliceStable(ds, func(i, j int) bool {
-		a, b := ds[i].Pos, ds[j].Pos
-		if a.Line != b.Line {
-			return a.Line < b.Line
-		}
-		return a.Col < b.Col
-	})
-	return ds
-}
+// ParseNumber reads a number as a manifest writes it: decimal without
+// leading zeros, 0x hex or 0b binary.
+func ParseNumber(s string) (uint64, bool) { return yamldoc.ParseNumber(s) }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"sort"
 	"strconv"
@@ -176,7 +177,7 @@ func checkManifest(t *testing.T, file string, b []byte, m *Manifest) {
 	if err != nil {
 		t.Fatalf("SoC %q: %v", m.SoC.Name, err)
 	}
-	if soc != m.SoC {
+	if !reflect.DeepEqual(soc, m.SoC) {
 		t.Errorf("SoC = %+v, want %+v", m.SoC, soc)
 	}
 	if m.Name == "" {
@@ -196,7 +197,7 @@ func checkManifest(t *testing.T, file string, b []byte, m *Manifest) {
 		if bank < 0 || bank >= soc.Banks() || word < 0 || word >= soc.WordsPerBank {
 			t.Errorf("%s: bank %d word %d outside %s", what, bank, word, soc.Name)
 		}
-		if index != soc.Index(bank, word) || index < 0 || index >= soc.Words || !soc.Writable(index) {
+		if index != soc.ReadIndex(bank, word) || index < 0 || index >= soc.Words || !soc.Writable(index) {
 			t.Errorf("%s: index %d for bank %d word %d of %s", what, index, bank, word, soc.Name)
 		}
 	}
@@ -213,20 +214,24 @@ func checkManifest(t *testing.T, file string, b []byte, m *Manifest) {
 		entries += len(tg.Pos)
 		byIndex[tg.Index] = tg
 	}
-	if entries != len(m.Fuses) {
-		t.Errorf("targets hold %d entries, the manifest has %d", entries, len(m.Fuses))
-	}
+	bits := 0
 	for i, f := range m.Fuses {
-		k := soc.Index(f.Bank, f.Word)
-		inSoC("fuse "+strconv.Itoa(i), f.Bank, f.Word, k, f.Value, f.Mask)
-		tg, ok := byIndex[k]
-		if !ok {
-			t.Errorf("fuse %d (index %d) has no target", i, k)
-			continue
+		for _, b := range f.Bits {
+			bits++
+			k := soc.ReadIndex(b.Bank, b.Word)
+			inSoC("fuse "+strconv.Itoa(i), b.Bank, b.Word, k, b.Value, b.Mask)
+			tg, ok := byIndex[k]
+			if !ok {
+				t.Errorf("fuse %d (index %d) has no target", i, k)
+				continue
+			}
+			if tg.Mask&b.Mask != b.Mask || tg.Value&b.Mask != b.Value {
+				t.Errorf("fuse %d (%#08x/%#08x) is not what target %#08x/%#08x asks for", i, b.Value, b.Mask, tg.Value, tg.Mask)
+			}
 		}
-		if tg.Mask&f.Mask != f.Mask || tg.Value&f.Mask != f.Value {
-			t.Errorf("fuse %d (%#08x/%#08x) is not what target %#08x/%#08x asks for", i, f.Value, f.Mask, tg.Value, tg.Mask)
-		}
+	}
+	if entries != bits {
+		t.Errorf("targets hold %d entries, the manifest's entries set %d words", entries, bits)
 	}
 }
 

@@ -3,11 +3,9 @@
 package manifest
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -17,9 +15,9 @@ import (
 	"sync"
 
 	"github.com/santhosh-tekuri/jsonschema/v5"
-	"gopkg.in/yaml.v3"
 
 	"github.com/otpprov/otpprov/fusemap"
+	"github.com/otpprov/otpprov/internal/yamldoc"
 	"github.com/otpprov/otpprov/schemas"
 )
 
@@ -34,22 +32,39 @@ type Manifest struct {
 	Name        string
 	Description string
 	SoC         fusemap.SoC
+	Map         *fusemap.Map // the SoC's fuse map, with overlays
 	Fuses       []Fuse
 	Targets     []Target // Fuses merged by word, in word order
 }
 
-// Fuse is one entry of the manifest's fuses list.
+// Fuse is one entry of the manifest's fuses list: a raw bank/word entry,
+// or a named field of the fuse map.
 type Fuse struct {
-	Name  string
-	Bank  int
-	Word  int
-	Value uint32
-	Mask  uint32
+	Name  string // the entry's label, or the field's name
+	Field string // the field it names; "" for a raw entry
+	Bits  []Bits // the words it sets, one per part of the field
 	Pos   Pos
 }
 
-// Load reads and validates a manifest file.
-func Load(path string) (*Manifest, error) {
+// Bits is what one entry wants of one word: the bits of Mask read as Value.
+type Bits struct {
+	Bank, Word  int
+	Value, Mask uint32
+}
+
+// Load reads and validates a manifest file against the embedded fuse maps.
+func Load(path string) (*Manifest, error) { return LoadWith(path, fusemap.Load) }
+
+// MapSource returns the fuse map a manifest's soc names: the embedded map,
+// or the map with a board vendor's overlays applied.
+type MapSource func(soc string) (*fusemap.Map, error)
+
+// Parse validates manifest bytes against the embedded fuse maps; file names
+// them in diagnostics. Every problem found is returned at once.
+func Parse(file string, b []byte) (*Manifest, error) { return ParseWith(file, b, fusemap.Load) }
+
+// LoadWith reads and validates a manifest file against maps.
+func LoadWith(path string, maps MapSource) (*Manifest, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -59,26 +74,16 @@ func Load(path string) (*Manifest, error) {
 	if err != nil {
 		return nil, err
 	}
-	return Parse(path, b)
+	return ParseWith(path, b, maps)
 }
 
-// Parse validates manifest bytes; file names them in diagnostics. Every
-// problem found is returned at once, as Diagnostics.
-func Parse(file string, b []byte) (*Manifest, error) {
-	top := Pos{File: file}
-	if len(b) > MaxSize {
-		return nil, Diagnostics{{Pos: top, Message: fmt.Sprintf("manifest is larger than %d bytes", MaxSize), Hint: "is this the right file?"}}
-	}
-	if bytes.IndexByte(b, 0) >= 0 {
-		return nil, Diagnostics{{Pos: top, Message: "manifest contains NUL bytes: not a text file"}}
-	}
-	root, diags := parseYAML(file, b)
-	if root == nil {
+// ParseWith validates manifest bytes, resolving named fields with maps.
+func ParseWith(file string, b []byte, maps MapSource) (*Manifest, error) {
+	doc, diags := yamldoc.Parse(file, "manifest", b, MaxSize)
+	if doc == nil {
 		return nil, diags
 	}
-	t := &tree{file: file, pos: map[string]Pos{}, keyPos: map[string]Pos{}, refused: map[string]bool{}}
-	t.value = t.convert(root, "")
-	diags = append(diags, t.diags...)
+	t := &tree{Doc: doc, maps: maps}
 	diags = append(diags, t.validateSchema()...)
 	m := t.decode(&diags)
 	targets, conflicts := m.resolve()
@@ -88,51 +93,15 @@ func Parse(file string, b []byte) (*Manifest, error) {
 	sum := sha256.Sum256(b)
 	m.Digest = "sha256:" + hex.EncodeToString(sum[:])
 	if len(diags) > 0 {
-		return nil, diags.sorted()
+		return nil, diags.Sorted()
 	}
 	return m, nil
 }
 
-var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
-
-// parseYAML returns the single document's root node.
-func parseYAML(file string, b []byte) (*yaml.Node, Diagnostics) {
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	var doc yaml.Node
-	if err := dec.Decode(&doc); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, Diagnostics{{Pos: Pos{File: file}, Message: "manifest is empty"}}
-		}
-		return nil, Diagnostics{yamlDiag(file, err)}
-	}
-	var next yaml.Node
-	if err := dec.Decode(&next); err == nil {
-		return nil, Diagnostics{{Pos: Pos{File: file, Line: next.Line, Col: next.Column},
-			Message: "a second YAML document: a manifest is exactly one document", Hint: "split it into one file per manifest"}}
-	} else if !errors.Is(err, io.EOF) {
-		return nil, Diagnostics{yamlDiag(file, err)}
-	}
-	if len(doc.Content) != 1 || isEmptyNode(doc.Content[0]) {
-		return nil, Diagnostics{{Pos: Pos{File: file}, Message: "manifest is empty"}}
-	}
-	return doc.Content[0], nil
-}
-
-// isEmptyNode reports a document with nothing in it but "---" (and
-// comments): YAML reads it as an implicit null.
-func isEmptyNode(n *yaml.Node) bool {
-	return n.Kind == yaml.ScalarNode && n.Tag == "!!null" && n.Value == "" &&
-		n.Style == 0 && n.Anchor == ""
-}
-
-func yamlDiag(file string, err error) Diagnostic {
-	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	pos := Pos{File: file}
-	if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
-		pos.Line, _ = strconv.Atoi(m[1])
-		msg = m[2]
-	}
-	return Diagnostic{Pos: pos, Message: "invalid YAML: " + msg}
+// tree is a parsed manifest on its way to a Manifest.
+type tree struct {
+	*yamldoc.Doc
+	maps MapSource
 }
 
 var (
@@ -145,161 +114,106 @@ func (t *tree) validateSchema() Diagnostics {
 	schemaOnce.Do(func() { schema, schemaErr = schemas.CompileManifest() })
 	if schemaErr != nil {
 		// The schema is embedded and tested: this is a build defect.
-		return Diagnostics{{Pos: Pos{File: t.file}, Message: "internal error: manifest schema: " + schemaErr.Error()}}
+		return Diagnostics{{Pos: Pos{File: t.File}, Message: "internal error: manifest schema: " + schemaErr.Error()}}
 	}
-	err := schema.Validate(t.value)
-	var ve *jsonschema.ValidationError
-	if err == nil || !errors.As(err, &ve) {
-		return nil
-	}
-	var diags Diagnostics
-	for _, leaf := range leaves(ve) {
-		if t.refused[leaf.InstanceLocation] {
-			continue
+	ds := t.Validate(schema, t.schemaDiag)
+	for i, d := range ds {
+		if d.Message == `unknown key "device" in the manifest` {
+			ds[i].Hint = "a manifest never chooses the device: the operator does, with --device or OTPPROV_DEVICE"
 		}
-		diags = append(diags, t.schemaDiags(leaf)...)
 	}
-	return diags
+	return ds
 }
 
-// leaves returns the errors that say what is wrong; the others only group.
-func leaves(ve *jsonschema.ValidationError) []*jsonschema.ValidationError {
-	if len(ve.Causes) == 0 {
-		return []*jsonschema.ValidationError{ve}
-	}
-	var out []*jsonschema.ValidationError
-	for _, c := range ve.Causes {
-		out = append(out, leaves(c)...)
-	}
-	return out
-}
+var rawKey = regexp.MustCompile(`^/fuses/\d+/(bank|word|mask|name)$`)
 
-var quoted = regexp.MustCompile(`'((?:[^'\\]|\\.)*)'`)
-
-// schemaDiags turns one schema error into diagnostics in the manifest's
-// words, at the position of the offending key or value.
-func (t *tree) schemaDiags(ve *jsonschema.ValidationError) Diagnostics {
-	loc := ve.InstanceLocation
-	pos, ok := t.pos[loc]
-	if !ok {
-		pos = Pos{File: t.file}
-	}
-	where := describe(loc)
-	keyword := ve.KeywordLocation[strings.LastIndex(ve.KeywordLocation, "/")+1:]
-	d := func(p Pos, hint, format string, args ...any) Diagnostics {
-		var ds Diagnostics
-		ds.add(p, hint, format, args...)
-		return ds
-	}
-	switch keyword {
-	case "additionalProperties":
-		var ds Diagnostics
-		for _, m := range quoted.FindAllStringSubmatch(ve.Message, -1) {
-			key := unquote(m[1])
-			kp, ok := t.keyPos[loc+"/"+escapePointer(key)]
-			if !ok {
-				kp = pos
-			}
-			hint := "check the spelling; the manifest reference in the README lists every key"
-			if key == "device" && loc == "" {
-				hint = "a manifest never chooses the device: the operator does, with --device or OTPPROV_DEVICE"
-			}
-			ds.add(kp, hint, "unknown key %q in %s", key, where)
+// schemaDiag words the schema errors that have a manifest-specific story;
+// the rest get yamldoc's generic wording.
+func (t *tree) schemaDiag(e yamldoc.SchemaError) (Diagnostics, bool) {
+	var ds Diagnostics
+	loc := e.Ptr
+	switch e.Keyword {
+	case "false":
+		if rawKey.MatchString(loc) {
+			ds.Add(t.KeyPos[loc], "a field entry takes field and value (or valueFrom); bank, word, mask and name belong to raw entries",
+				"%s is not allowed with field", e.Where)
+			return ds, true
 		}
-		if len(ds) == 0 {
-			ds.add(pos, "", "%s: %s", where, ve.Message)
+		if strings.HasSuffix(loc, "/valueFrom") {
+			ds.Add(t.KeyPos[loc], "valueFrom reads a named field's value from a file: add field, or write value", "%s needs field", e.Where)
+			return ds, true
 		}
-		return ds
-	case "required":
-		msg := strings.Replace(ve.Message, "missing properties", "missing keys", 1)
-		if len(quoted.FindAllString(ve.Message, -1)) == 1 {
-			msg = strings.Replace(ve.Message, "missing properties", "missing key", 1)
-		}
-		return d(pos, "", "%s: %s", where, msg)
-	case "type":
-		return d(pos, "", "%s: %s", where, ve.Message)
 	case "minimum", "maximum", "pattern":
 		if strings.HasSuffix(loc, "/value") || strings.HasSuffix(loc, "/mask") {
-			return d(pos, `write a number (15, 0x0f) or a quoted hex string ("0x0000000f")`, "%s must be a 32-bit word", where)
+			ds.Add(e.Pos, `write a number (15, 0x0f) or a quoted hex string ("0x0000000f")`, "%s must be a 32-bit word", e.Where)
+			return ds, true
 		}
 		if strings.HasSuffix(loc, "/metadata/name") {
-			return d(pos, "", "%s: use letters, digits, '.', '_' and '-', at most 63, starting with a letter or digit", where)
+			ds.Add(e.Pos, "", "%s: use letters, digits, '.', '_' and '-', at most 63, starting with a letter or digit", e.Where)
+			return ds, true
 		}
-		return d(pos, "", "%s: %s", where, ve.Message)
+		if strings.HasSuffix(loc, "/field") {
+			ds.Add(e.Pos, "`otpprov fusemap show SOC` lists the fields", "%s: a field name is upper case letters, digits and '_'", e.Where)
+			return ds, true
+		}
 	case "const", "enum":
-		if loc == "/soc" {
-			return d(pos, "", "%s: unknown soc (supported: %s)", where, strings.Join(fusemap.Names(), ", "))
+		switch loc {
+		case "/soc":
+			ds.Add(e.Pos, "", "%s: unknown soc (supported: %s)", e.Where, strings.Join(fusemap.Names(), ", "))
+		case "/apiVersion":
+			ds.Add(e.Pos, "", "%s: must be otpprov/v1", e.Where)
+		case "/kind":
+			ds.Add(e.Pos, "", "%s: must be FuseManifest", e.Where)
+		default:
+			return nil, false
 		}
-		if loc == "/apiVersion" {
-			return d(pos, "", "%s: must be otpprov/v1", where)
-		}
-		if loc == "/kind" {
-			return d(pos, "", "%s: must be FuseManifest", where)
-		}
+		return ds, true
 	case "minItems":
-		return d(pos, "", "%s: list at least one fuse", where)
+		ds.Add(e.Pos, "", "%s: list at least one fuse", e.Where)
+		return ds, true
 	}
-	return d(pos, "", "%s: %s", where, ve.Message)
-}
-
-// unquote undoes the jsonschema package's quoting of a name in a message
-// (Go %q without its double quotes, with ' escaped as \'), so that an
-// unknown key is named, and found, as it is written in the file.
-func unquote(s string) string {
-	s = strings.ReplaceAll(s, `\'`, `'`)
-	s = strings.ReplaceAll(s, `"`, `\"`)
-	if u, err := strconv.Unquote(`"` + s + `"`); err == nil {
-		return u
-	}
-	return s
-}
-
-// describe names a JSON pointer in words: "/fuses/2/mask" -> "fuses[2].mask".
-func describe(ptr string) string {
-	if ptr == "" {
-		return "the manifest"
-	}
-	var b strings.Builder
-	for _, part := range strings.Split(ptr[1:], "/") {
-		part = strings.ReplaceAll(strings.ReplaceAll(part, "~1", "/"), "~0", "~")
-		if _, err := strconv.Atoi(part); err == nil {
-			fmt.Fprintf(&b, "[%s]", part)
-			continue
-		}
-		if b.Len() > 0 {
-			b.WriteByte('.')
-		}
-		b.WriteString(part)
-	}
-	return b.String()
+	return nil, false
 }
 
 // decode builds the Manifest from the validated tree and checks what the
-// schema cannot: geometry, masks. It decodes what it can even when other
-// parts are wrong, so that one run reports every problem.
+// schema cannot: geometry, masks, field values. It decodes what it can even
+// when other parts are wrong, so that one run reports every problem.
 func (t *tree) decode(diags *Diagnostics) *Manifest {
 	m := &Manifest{}
-	root, _ := t.value.(map[string]any)
+	root, _ := t.Value.(map[string]any)
 	if md, ok := root["metadata"].(map[string]any); ok {
 		m.Name, _ = md["name"].(string)
 		m.Description, _ = md["description"].(string)
 	}
 	name, _ := root["soc"].(string)
-	soc, err := fusemap.Lookup(name) // if unknown, the schema reported it
-	socOK := err == nil
-	m.SoC = soc
+	fm, err := t.maps(name) // an unknown soc the schema reported
+	if err != nil && fusemap.Known(name) {
+		diags.Add(t.PosOf("/soc"), "", "%v", err) // an overlay that does not apply
+	}
+	if fm != nil {
+		m.Map, m.SoC = fm, fm.SoC
+	}
 	fuses, _ := root["fuses"].([]any)
 	for i := range fuses {
-		// Without a SoC the entries' values and masks are still checked.
-		if f, ok := t.decodeFuse(fmt.Sprintf("/fuses/%d", i), soc, socOK, diags); ok {
+		ptr := fmt.Sprintf("/fuses/%d", i)
+		obj, _ := t.At(ptr).(map[string]any)
+		var f Fuse
+		var ok bool
+		if _, named := obj["field"]; named {
+			f, ok = t.decodeField(ptr, obj, fm, diags)
+		} else {
+			// Without a SoC the entries' values and masks are still checked.
+			f, ok = t.decodeRaw(ptr, obj, fm, diags)
+		}
+		if ok {
 			m.Fuses = append(m.Fuses, f)
 		}
 	}
 	return m
 }
 
-func (t *tree) decodeFuse(ptr string, soc fusemap.SoC, socOK bool, diags *Diagnostics) (Fuse, bool) {
-	obj, _ := t.valueAt(ptr).(map[string]any)
+// decodeRaw reads a bank/word entry.
+func (t *tree) decodeRaw(ptr string, obj map[string]any, fm *fusemap.Map, diags *Diagnostics) (Fuse, bool) {
 	bank, okB := index(obj["bank"])
 	word, okW := index(obj["word"])
 	value, okV := u32(obj["value"])
@@ -310,52 +224,55 @@ func (t *tree) decodeFuse(ptr string, soc fusemap.SoC, socOK bool, diags *Diagno
 	if !okB || !okW || !okV || !okM {
 		return Fuse{}, false // the schema reported it
 	}
-	f := Fuse{Bank: int(bank), Word: int(word), Value: value, Mask: mask, Pos: t.pos[ptr]}
+	f := Fuse{Pos: t.PosOf(ptr)}
 	f.Name, _ = obj["name"].(string)
-	ok := socOK // without a SoC, bank and word cannot be checked
-	if socOK {
-		if f.Bank >= soc.Banks() {
-			diags.add(t.pos[ptr+"/bank"], "", "bank %d is outside %s, which has banks 0..%d", f.Bank, soc.Name, soc.Banks()-1)
+	b := Bits{Bank: int(bank), Word: int(word), Value: value, Mask: mask}
+	f.Bits = []Bits{b}
+	ok := fm != nil // without a SoC, bank and word cannot be checked
+	if fm != nil {
+		if b.Bank >= fm.Banks() {
+			diags.Add(t.PosOf(ptr+"/bank"), "", "bank %d is outside %s, which has banks 0..%d", b.Bank, fm.Name, fm.Banks()-1)
 			ok = false
 		}
-		if f.Word >= soc.WordsPerBank {
-			diags.add(t.pos[ptr+"/word"], "", "word %d is outside a %s bank, which has words 0..%d", f.Word, soc.Name, soc.WordsPerBank-1)
+		if b.Word >= fm.WordsPerBank {
+			diags.Add(t.PosOf(ptr+"/word"), "", "word %d is outside a %s bank, which has words 0..%d", b.Word, fm.Name, fm.WordsPerBank-1)
 			ok = false
 		}
-		if ok && !soc.Writable(soc.Index(f.Bank, f.Word)) {
-			diags.add(f.Pos, "", "bank %d word %d cannot be programmed through nvmem: %s", f.Bank, f.Word, soc.WriteHazard)
-			ok = false
+		if ok {
+			ok = t.checkWord(f.Pos, fm, b, diags)
+		}
+		if ok {
+			for _, g := range fm.FieldsAt(b.Bank, b.Word) {
+				if g.Identity && g.MaskIn(b.Bank, b.Word)&mask != 0 {
+					diags.Add(f.Pos, "remove the entry", "bank %d word %d is %s, which NXP programs: it identifies the part and is never written", b.Bank, b.Word, g.Name)
+					ok = false
+				}
+			}
 		}
 	}
 	if mask == 0 {
-		diags.add(t.pos[ptr+"/mask"], "remove the entry, or set the bits it should check", "mask 0x00000000 selects no bits")
+		diags.Add(t.PosOf(ptr+"/mask"), "remove the entry, or set the bits it should check", "mask 0x00000000 selects no bits")
 		ok = false
 	}
 	if extra := value &^ mask; extra != 0 {
-		diags.add(t.pos[ptr+"/value"], "widen the mask or clear those bits in the value",
+		diags.Add(t.PosOf(ptr+"/value"), "widen the mask or clear those bits in the value",
 			"value 0x%08x has bits outside mask 0x%08x: 0x%08x (bits %s)", value, mask, extra, BitList(extra))
 		ok = false
 	}
 	return f, ok
 }
 
-func (t *tree) valueAt(ptr string) any {
-	v := t.value
-	for _, part := range strings.Split(ptr[1:], "/") {
-		switch c := v.(type) {
-		case map[string]any:
-			v = c[part]
-		case []any:
-			i, _ := strconv.Atoi(part)
-			if i >= len(c) {
-				return nil
-			}
-			v = c[i]
-		default:
-			return nil
-		}
+// checkWord refuses a word the driver cannot write or read correctly.
+func (t *tree) checkWord(pos Pos, fm *fusemap.Map, b Bits, diags *Diagnostics) bool {
+	switch {
+	case !fm.Writable(fm.WriteIndex(b.Bank, b.Word)):
+		diags.Add(pos, "", "bank %d word %d cannot be programmed through nvmem: %s", b.Bank, b.Word, fm.WriteHazard)
+		return false
+	case !fm.Readable(b.Bank, b.Word):
+		diags.Add(pos, "", "bank %d word %d cannot be read through nvmem on %s, so it cannot be planned or verified", b.Bank, b.Word, fm.Name)
+		return false
 	}
-	return v
+	return true
 }
 
 // hexWord is the schema's pattern for a 32-bit word written as a string.

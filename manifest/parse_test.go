@@ -17,6 +17,15 @@ import (
 	"github.com/otpprov/otpprov/fusemap"
 )
 
+func mustMap(t *testing.T, name string) *fusemap.Map {
+	t.Helper()
+	m, err := fusemap.Load(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
 func mustSoC(t *testing.T, name string) fusemap.SoC {
 	t.Helper()
 	soc, err := fusemap.Lookup(name)
@@ -50,8 +59,9 @@ func TestParseSpec(t *testing.T) {
 		Name:        "cc8mm-base",
 		Description: "optional text",
 		SoC:         mustSoC(t, "imx8mm"),
-		Fuses:       []Fuse{{Name: "board-rev", Bank: 14, Word: 0, Value: 0xf, Mask: 0xf, Pos: pos}},
-		Targets: []Target{{Index: 56, Bank: 14, Word: 0, Value: 0xf, Mask: 0xf,
+		Map:         mustMap(t, "imx8mm"),
+		Fuses:       []Fuse{{Name: "board-rev", Bits: []Bits{{Bank: 14, Word: 0, Value: 0xf, Mask: 0xf}}, Pos: pos}},
+		Targets: []Target{{Index: 56, WriteIndex: 56, Bank: 14, Word: 0, Value: 0xf, Mask: 0xf,
 			Names: []string{"board-rev"}, Pos: []Pos{pos}}},
 	}
 	if !reflect.DeepEqual(m, want) {
@@ -106,12 +116,12 @@ func TestParseNumbers(t *testing.T) {
 				t.Fatalf("Parse: %v\n%s", err, b)
 			}
 			checkManifest(t, "n.yaml", b, m)
-			want := Target{Index: 59, Bank: 14, Word: 3, Value: tt.value, Mask: tt.mask,
+			want := Target{Index: 59, WriteIndex: 59, Bank: 14, Word: 3, Value: tt.value, Mask: tt.mask,
 				Pos: []Pos{{File: "n.yaml", Line: 6, Col: 5}}}
 			if len(m.Targets) != 1 || !reflect.DeepEqual(m.Targets[0], want) {
 				t.Errorf("Targets = %+v, want [%+v]", m.Targets, want)
 			}
-			if len(m.Fuses) != 1 || m.Fuses[0].Value != tt.value || m.Fuses[0].Mask != tt.mask {
+			if len(m.Fuses) != 1 || len(m.Fuses[0].Bits) != 1 || m.Fuses[0].Bits[0].Value != tt.value || m.Fuses[0].Bits[0].Mask != tt.mask {
 				t.Errorf("Fuses = %+v, want value %#08x mask %#08x", m.Fuses, tt.value, tt.mask)
 			}
 		})
@@ -204,9 +214,9 @@ func TestMerge(t *testing.T) {
 	}
 	p := func(line int) Pos { return Pos{File: file, Line: line, Col: 5} }
 	want := []Target{
-		{Index: 6, Bank: 1, Word: 2, Value: 7, Mask: 0xffffffff, Names: []string{"other"}, Pos: []Pos{p(21)}},
+		{Index: 6, WriteIndex: 6, Bank: 1, Word: 2, Value: 7, Mask: 0xffffffff, Names: []string{"other"}, Pos: []Pos{p(21)}},
 		// The third entry has no name: it adds a position, not a name.
-		{Index: 56, Bank: 14, Word: 0, Value: 0x35, Mask: 0xff,
+		{Index: 56, WriteIndex: 56, Bank: 14, Word: 0, Value: 0x35, Mask: 0xff,
 			Names: []string{"low-nibble", "high-nibble"}, Pos: []Pos{p(7), p(12), p(17)}},
 	}
 	if !reflect.DeepEqual(m.Targets, want) {

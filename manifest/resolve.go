@@ -1,53 +1,65 @@
 package manifest
 
-import "sort"
+import (
+	"fmt"
+	"sort"
+
+	"github.com/otpprov/otpprov/fusemap"
+)
 
 // Target is the desired state of one OTP word: the bits selected by Mask
 // must read as Value. Several manifest entries for one word merge into one
 // Target.
 type Target struct {
-	Index int // word index in the nvmem file: offset = 4*Index
-	Bank  int
-	Word  int
-	Value uint32
-	Mask  uint32
-	Names []string // labels of the entries that asked for this word
-	Pos   []Pos    // where those entries are
+	Index      int // word index in the nvmem file as read: offset = 4*Index
+	WriteIndex int // word index a write goes to (differs on i.MX6 banks >= 6)
+	Bank       int
+	Word       int
+	Value      uint32
+	Mask       uint32
+	Names      []string // labels of the entries that asked for this word
+	Pos        []Pos    // where those entries are
 }
 
 // resolve merges the manifest's entries by word, in word order. Two entries
 // for one word merge when they agree on every bit both select; otherwise
 // the conflict is reported with both places.
 func (m *Manifest) resolve() ([]Target, Diagnostics) {
+	type entry struct {
+		f Fuse
+		b Bits
+	}
 	byIndex := map[int]*Target{}
-	merged := map[int][]Fuse{} // the entries merged into each target
+	merged := map[int][]entry{} // the entries merged into each target
 	var diags Diagnostics
 	for _, f := range m.Fuses {
-		k := m.SoC.Index(f.Bank, f.Word)
-		t, seen := byIndex[k]
-		if !seen {
-			t = &Target{Index: k, Bank: f.Bank, Word: f.Word}
-			byIndex[k] = t
-		}
-		if (t.Value^f.Value)&t.Mask&f.Mask != 0 {
-			// Name the entries it disagrees with, not just the first one
-			// for the word: that one may not even select these bits.
-			for _, g := range merged[k] {
-				if clash := (g.Value ^ f.Value) & g.Mask & f.Mask; clash != 0 {
-					diags.add(f.Pos, "make the entries agree, or narrow their masks so they do not overlap",
-						"bank %d word %d: value 0x%08x disagrees with the entry at line %d (0x%08x) on bits %s",
-						f.Bank, f.Word, f.Value, g.Pos.Line, g.Value, BitList(clash))
-				}
+		for _, b := range f.Bits {
+			k := m.SoC.ReadIndex(b.Bank, b.Word)
+			t, seen := byIndex[k]
+			if !seen {
+				t = &Target{Index: k, WriteIndex: m.SoC.WriteIndex(b.Bank, b.Word), Bank: b.Bank, Word: b.Word}
+				byIndex[k] = t
 			}
-			continue
+			if (t.Value^b.Value)&t.Mask&b.Mask != 0 {
+				// Name the entries it disagrees with, not just the first
+				// one for the word: that one may not even select these bits.
+				for _, g := range merged[k] {
+					if clash := (g.b.Value ^ b.Value) & g.b.Mask & b.Mask; clash != 0 {
+						diags.Add(f.Pos, "make the entries agree, or narrow their masks so they do not overlap",
+							"bank %d word %d: %s disagrees with the entry at line %d (%s) on bits %s",
+							b.Bank, b.Word, label(f, b, true), g.f.Pos.Line, label(g.f, g.b, false), BitList(clash))
+					}
+				}
+				continue
+			}
+			t.Value |= b.Value
+			t.Mask |= b.Mask
+			if f.Name != "" && !has(t.Names, f.Name) {
+				t.Names = append(t.Names, f.Name)
+			}
+			t.Pos = append(t.Pos, f.Pos)
+			merged[k] = append(merged[k], entry{f, b})
 		}
-		t.Value |= f.Value
-		t.Mask |= f.Mask
-		if f.Name != "" {
-			t.Names = append(t.Names, f.Name)
-		}
-		t.Pos = append(t.Pos, f.Pos)
-		merged[k] = append(merged[k], f)
 	}
 	if len(diags) > 0 {
 		return nil, diags
@@ -58,4 +70,32 @@ func (m *Manifest) resolve() ([]Target, Diagnostics) {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Index < out[j].Index })
 	return out, nil
+}
+
+// label names what an entry wants of a word, for a conflict message:
+// "value 0x..." first, then the other entry's "0x...", with field names.
+func label(f Fuse, b Bits, first bool) string {
+	switch {
+	case f.Field != "" && first:
+		return fmt.Sprintf("%s (value 0x%08x)", f.Field, b.Value)
+	case f.Field != "":
+		return fmt.Sprintf("%s, 0x%08x", f.Field, b.Value)
+	case first:
+		return fmt.Sprintf("value 0x%08x", b.Value)
+	}
+	return fmt.Sprintf("0x%08x", b.Value)
+}
+
+func has(names []string, n string) bool {
+	for _, m := range names {
+		if m == n {
+			return true
+		}
+	}
+	return false
+}
+
+// NewTarget is a target for bank/word of s, with its read and write index.
+func NewTarget(s fusemap.SoC, bank, word int, value, mask uint32) Target {
+	return Target{Index: s.ReadIndex(bank, word), WriteIndex: s.WriteIndex(bank, word), Bank: bank, Word: word, Value: value, Mask: mask}
 }

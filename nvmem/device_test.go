@@ -83,7 +83,7 @@ func TestDeviceOverOTP(t *testing.T) {
 	otp := NewOTP(soc.Words)
 	d := NewDevice("emulator", otp)
 
-	k := soc.Index(9, 1)
+	k := soc.ReadIndex(9, 1)
 	if err := d.WriteWord(k, 0x12345678); err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +152,7 @@ func TestDeviceImageFile(t *testing.T) {
 	}
 
 	soc := imx8mm(t)
-	k := soc.Index(9, 1)
+	k := soc.ReadIndex(9, 1)
 	if k != 37 || soc.Offset(9, 1) != 148 {
 		t.Fatalf("bank 9 word 1 is index %d offset %d, want 37 and 148", k, soc.Offset(9, 1))
 	}

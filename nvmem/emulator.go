@@ -5,6 +5,8 @@ import (
 	"io"
 	"syscall"
 	"time"
+
+	"github.com/otpprov/otpprov/fusemap"
 )
 
 // FaultKind names a failure the emulator can inject.
@@ -43,11 +45,21 @@ type Fault struct {
 //   - a write is one aligned 4-byte word (EINVAL otherwise), at or past
 //     the end it is EFBIG;
 //   - a write burns 1 bits only (OR); a write-locked word gives EPERM;
+//   - with a fuse map: a write goes to the fuse at offset/4 while a read
+//     follows the shadow registers (they differ on i.MX6 for banks >= 6),
+//     and the LOCK fields burned in the fuses are enforced: a write into
+//     a write-locked region gives EPERM, a read-locked word reads
+//     0xBADABADA;
 //   - faults fire as declared.
 //
 // Read-only mode (EACCES) is refused at open, as sysfs does; see OpenSim.
 type OTP struct {
-	Fuses         []uint32 // what is burned, including words software cannot read
+	Fuses []uint32 // the fuses as the nvmem file reads them, by read index
+	// Hidden holds burned fuses whose shadow register lies past the end of
+	// the nvmem file (i.MX6 banks the read window does not reach), by write
+	// index.
+	Hidden        map[int]uint32
+	Map           *fusemap.Map // geometry, offsets and locks; nil: read = write
 	ReadProtected map[int]bool
 	WriteLocked   map[int]bool
 	Faults        []Fault
@@ -73,7 +85,46 @@ type WordWrite struct {
 
 // NewOTP returns a blank emulator of words words.
 func NewOTP(words int) *OTP {
-	return &OTP{Fuses: make([]uint32, words), ReadProtected: map[int]bool{}, WriteLocked: map[int]bool{}}
+	return &OTP{Fuses: make([]uint32, words), ReadProtected: map[int]bool{}, WriteLocked: map[int]bool{}, Hidden: map[int]uint32{}}
+}
+
+// readIndex is where the fuse at write index k shows in the nvmem file.
+func (o *OTP) readIndex(k int) int {
+	if o.Map == nil {
+		return k
+	}
+	return o.Map.ReadIndex(k/o.Map.WordsPerBank, k%o.Map.WordsPerBank)
+}
+
+// read is what the driver returns for read index k: 0xBADABADA for a
+// protected word, 0 for a shadow address that holds no fuse.
+func (o *OTP) read(k int) uint32 {
+	if o.ReadProtected[k] {
+		return ReadProtected
+	}
+	if o.Map == nil {
+		return o.Fuses[k]
+	}
+	bank, word, ok := o.Map.BankWord(k)
+	if !ok {
+		return 0
+	}
+	if o.Map.ReadLockedBy(o.Fuses, bank, word) != nil {
+		return ReadProtected
+	}
+	return o.Fuses[k]
+}
+
+// writeLocked reports whether the controller refuses to program write
+// index k: locked by the sim's configuration or by a burned LOCK field.
+func (o *OTP) writeLocked(k int) bool {
+	if o.WriteLocked[k] {
+		return true
+	}
+	if o.Map == nil {
+		return false
+	}
+	return o.Map.WriteLockedBy(o.Fuses, k/o.Map.WordsPerBank, k%o.Map.WordsPerBank) != nil
 }
 
 func (o *OTP) size() int64 { return 4 * int64(len(o.Fuses)) }
@@ -102,11 +153,7 @@ func (o *OTP) ReadAt(p []byte, off int64) (int, error) {
 	for i := int64(0); i < n; i++ {
 		k := int((off + i) / 4)
 		if i == 0 || (off+i)%4 == 0 {
-			v := o.Fuses[k]
-			if o.ReadProtected[k] {
-				v = ReadProtected
-			}
-			binary.LittleEndian.PutUint32(w[:], v)
+			binary.LittleEndian.PutUint32(w[:], o.read(k))
 		}
 		p[i] = w[(off+i)%4]
 	}
@@ -146,7 +193,7 @@ func (o *OTP) WriteAt(p []byte, off int64) (int, error) {
 			k = f.Word
 		}
 	}
-	if o.WriteLocked[k] {
+	if o.writeLocked(k) {
 		return 0, syscall.EPERM
 	}
 	v := binary.LittleEndian.Uint32(p)
@@ -155,10 +202,12 @@ func (o *OTP) WriteAt(p []byte, off int64) (int, error) {
 			v &^= 1 << f.Bit
 		}
 	}
-	if before := o.Fuses[k]; before|v != before {
-		o.Fuses[k] = before | v
+	if r := o.readIndex(k); r >= len(o.Fuses) {
+		o.Hidden[k] |= v // burned, but nvmem cannot read it back
+	} else if before := o.Fuses[r]; before|v != before {
+		o.Fuses[r] = before | v
 		if o.burned != nil {
-			if err := o.burned(k); err != nil {
+			if err := o.burned(r); err != nil {
 				return 0, err
 			}
 		}

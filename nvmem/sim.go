@@ -106,22 +106,23 @@ func OpenSim(dir string, mode Mode) (*Sim, error) {
 	return s, nil
 }
 
-func (s *Sim) load(cfg *SimConfig, soc fusemap.SoC) error {
+func (s *Sim) load(cfg *SimConfig, soc *fusemap.Map) error {
 	raw := make([]byte, soc.Bytes()+1)
 	n, err := s.fuses.ReadAt(raw, 0)
 	if n != soc.Bytes() {
 		return fmt.Errorf("sim %s: %s holds %d bytes, %s needs %d (%v)", s.dir, simFusesFile, n, soc.Name, soc.Bytes(), err)
 	}
 	copy(s.Fuses, Words(raw[:n]))
+	s.Map = soc
 	for _, w := range cfg.ReadProtected {
-		s.ReadProtected[soc.Index(w.Bank, w.Word)] = true
+		s.ReadProtected[soc.ReadIndex(w.Bank, w.Word)] = true
 	}
 	for _, w := range cfg.WriteLocked {
-		s.WriteLocked[soc.Index(w.Bank, w.Word)] = true
+		s.WriteLocked[soc.WriteIndex(w.Bank, w.Word)] = true
 	}
 	s.WriteDelay = cfg.WriteDelay
 	for _, f := range cfg.Faults {
-		s.Faults = append(s.Faults, Fault{Kind: f.Kind, Write: f.Write, Word: soc.Index(f.Bank, f.Word), Bit: f.Bit})
+		s.Faults = append(s.Faults, Fault{Kind: f.Kind, Write: f.Write, Word: soc.WriteIndex(f.Bank, f.Word), Bit: f.Bit})
 	}
 	if b, err := os.ReadFile(filepath.Join(s.dir, simCountersFile)); err == nil {
 		if err := json.Unmarshal(b, &s.saved); err != nil {
@@ -193,22 +194,22 @@ func ReadSimCounters(dir string) (Counters, error) {
 }
 
 // ReadSimConfig reads and checks sim.yaml.
-func ReadSimConfig(dir string) (*SimConfig, fusemap.SoC, error) {
+func ReadSimConfig(dir string) (*SimConfig, *fusemap.Map, error) {
 	path := filepath.Join(dir, simConfigFile)
 	b, err := os.ReadFile(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return nil, fusemap.SoC{}, fmt.Errorf("%s is not an otpprov sim (no %s; create one with 'otpprov sim init')", dir, simConfigFile)
+			return nil, nil, fmt.Errorf("%s is not an otpprov sim (no %s; create one with 'otpprov sim init')", dir, simConfigFile)
 		}
-		return nil, fusemap.SoC{}, err
+		return nil, nil, err
 	}
 	var cfg SimConfig
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(&cfg); err != nil {
-		return nil, fusemap.SoC{}, fmt.Errorf("%s: %v", path, err)
+		return nil, nil, fmt.Errorf("%s: %v", path, err)
 	}
-	soc, err := fusemap.Lookup(cfg.SoC)
+	soc, err := fusemap.Load(cfg.SoC)
 	if err != nil {
 		return nil, soc, fmt.Errorf("%s: %v", path, err)
 	}
@@ -278,7 +279,10 @@ func InitSim(dir string, soc fusemap.SoC, img *Image) error {
 			// What a protected word holds cannot be read: the sim keeps 0
 			// and reads it as 0xBADABADA, as the hardware would.
 			clear(fuses[4*k : 4*k+4])
-			bank, word := soc.BankWord(k)
+			bank, word, ok := soc.BankWord(k)
+			if !ok {
+				continue // a shadow address with no fuse behind it
+			}
 			cfg.ReadProtected = append(cfg.ReadProtected, SimWord{bank, word})
 		}
 	}

@@ -123,7 +123,7 @@ func TestInitSimFromDump(t *testing.T) {
 	}
 	var listed []int
 	for _, w := range cfg.ReadProtected {
-		listed = append(listed, soc.Index(w.Bank, w.Word))
+		listed = append(listed, soc.ReadIndex(w.Bank, w.Word))
 	}
 	if !slices.Equal(listed, img.Protected) {
 		t.Errorf("sim.yaml protects words %v, want %v", listed, img.Protected)
@@ -405,7 +405,7 @@ func TestSimConfigErrors(t *testing.T) {
 		{"unknown word key", "soc: imx8mm\nwriteLocked:\n  - {bank: 1, word: 1, bit: 2}\n", "bit"},
 		{"unknown fault key", "soc: imx8mm\nfaults:\n  - {kind: eio, write: 1, count: 2}\n", "count"},
 		{"no soc", "readOnly: false\n", "soc"},
-		{"bad soc", "soc: imx6ull\n", "imx6ull"},
+		{"bad soc", "soc: imx5\n", "imx5"},
 		{"bad readOnly", "soc: imx8mm\nreadOnly: maybe\n", "maybe"},
 		{"bank out of range", "soc: imx8mm\nreadProtected:\n  - {bank: 64, word: 0}\n", "bank 64"},
 		{"negative bank", "soc: imx8mm\nwriteLocked:\n  - {bank: -1, word: 0}\n", "bank -1"},

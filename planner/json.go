@@ -18,7 +18,7 @@ import (
 // Bump FormatVersion on any change that an older reader would misread.
 const (
 	FormatName    = "otpprov-plan"
-	FormatVersion = 1
+	FormatVersion = 2
 )
 
 // MaxPlanFile caps what Decode reads: a plan of every word of an i.MX8MP
@@ -34,7 +34,27 @@ type jsonPlan struct {
 	State         jsonState    `json:"state"`
 	Summary       jsonSummary  `json:"summary"`
 	Changes       []jsonChange `json:"changes"`
+	Writes        []jsonWrite  `json:"writes"`
+	Fields        []jsonField  `json:"fields"`
+	Warnings      []Warning    `json:"warnings"`
+	Security      []string     `json:"security"`
 	Checksum      string       `json:"checksum"`
+}
+
+// jsonWrite is one burn, in order: what reaches the controller.
+type jsonWrite struct {
+	Bank        int    `json:"bank"`
+	Word        int    `json:"word"`
+	WriteOffset int    `json:"writeOffset"`
+	Delta       string `json:"delta"`
+}
+
+// jsonField is a named field the plan touches, decoded.
+type jsonField struct {
+	Name   string `json:"name"`
+	Where  string `json:"where"`
+	Before string `json:"before"`
+	After  string `json:"after"`
 }
 
 type jsonSource struct {
@@ -44,8 +64,9 @@ type jsonSource struct {
 }
 
 type jsonState struct {
-	Words  int    `json:"words"`
-	Digest string `json:"digest"`
+	Words    int    `json:"words"`
+	Digest   string `json:"digest"`
+	UniqueID string `json:"uniqueId"`
 }
 
 type jsonSummary struct {
@@ -54,6 +75,7 @@ type jsonSummary struct {
 	NoOp       int  `json:"noop"`
 	Conflict   int  `json:"conflict"`
 	Unreadable int  `json:"unreadable"`
+	Refused    int  `json:"refused"`
 	Bits       int  `json:"bits"`
 }
 
@@ -70,6 +92,7 @@ type jsonChange struct {
 	Delta    string   `json:"delta"`
 	After    string   `json:"after"`
 	Conflict string   `json:"conflict"`
+	Reason   string   `json:"reason,omitempty"`
 }
 
 func hex32(v uint32) string { return fmt.Sprintf("0x%08x", v) }
@@ -81,17 +104,30 @@ func Encode(p *Plan, toolVersion string) ([]byte, error) {
 		Format: FormatName, FormatVersion: FormatVersion, ToolVersion: toolVersion,
 		Manifest: jsonSource(p.Source),
 		SoC:      p.SoC.Name,
-		State:    jsonState{Words: p.SoC.Words, Digest: p.StateDigest},
+		State:    jsonState{Words: p.SoC.Words, Digest: p.StateDigest, UniqueID: p.UniqueID},
 		Summary: jsonSummary{Rejected: p.Rejected(), Program: s.Program, NoOp: s.NoOp,
-			Conflict: s.Conflict, Unreadable: s.Unreadable, Bits: s.Bits},
-		Changes: make([]jsonChange, 0, len(p.Changes)),
+			Conflict: s.Conflict, Unreadable: s.Unreadable, Refused: s.Refused, Bits: s.Bits},
+		Changes:  make([]jsonChange, 0, len(p.Changes)),
+		Writes:   []jsonWrite{},
+		Fields:   []jsonField{},
+		Warnings: append([]Warning{}, p.Warnings()...),
+		Security: []string{},
 	}
 	for _, c := range p.Changes {
 		doc.Changes = append(doc.Changes, jsonChange{
 			Bank: c.Bank, Word: c.Word, Index: c.Index, Offset: c.Offset(), Action: c.Action, Names: c.Names,
 			Value: hex32(c.Value), Mask: hex32(c.Mask), Before: hex32(c.Before),
-			Delta: hex32(c.Delta), After: hex32(c.After()), Conflict: hex32(c.Conflict),
+			Delta: hex32(c.Delta), After: hex32(c.After()), Conflict: hex32(c.Conflict), Reason: c.Reason,
 		})
+	}
+	for _, w := range p.Writes() {
+		doc.Writes = append(doc.Writes, jsonWrite{Bank: w.Bank, Word: w.Word, WriteOffset: w.WriteOffset(), Delta: hex32(w.Delta)})
+	}
+	for _, f := range p.Fields() {
+		doc.Fields = append(doc.Fields, jsonField{Name: f.Field.Name, Where: f.Field.Where(), Before: f.Before, After: f.After})
+	}
+	for _, f := range p.Security() {
+		doc.Security = append(doc.Security, f.Name)
 	}
 	sum, err := checksum(doc)
 	if err != nil {
@@ -115,8 +151,9 @@ func checksum(doc jsonPlan) (string, error) {
 }
 
 // Decode reads a plan document and checks its checksum and consistency.
-// The returned plan has no State: only its digest was saved.
-func Decode(b []byte) (*Plan, error) {
+// The returned plan has no State: only its digest was saved. maps gives
+// the SoC's fuse map.
+func Decode(b []byte, maps func(soc string) (*fusemap.Map, error)) (*Plan, error) {
 	fail := func(format string, args ...any) (*Plan, error) {
 		return nil, fmt.Errorf("%w: %s", ErrPlanFile, fmt.Sprintf(format, args...))
 	}
@@ -145,17 +182,27 @@ func Decode(b []byte) (*Plan, error) {
 	if sum != doc.Checksum {
 		return fail("checksum mismatch: the file was corrupted or edited after it was saved")
 	}
-	soc, err := fusemap.Lookup(doc.SoC)
+	m, err := maps(doc.SoC)
 	if err != nil {
 		return fail("%v", err)
 	}
-	p := &Plan{Source: Source(doc.Manifest), SoC: soc, StateDigest: doc.State.Digest}
+	p := &Plan{Source: Source(doc.Manifest), SoC: m.SoC, Map: m, StateDigest: doc.State.Digest, UniqueID: doc.State.UniqueID}
 	for i, jc := range doc.Changes {
-		c, err := decodeChange(jc, soc)
+		c, err := decodeChange(jc, m.SoC)
 		if err != nil {
 			return fail("change %d: %v", i+1, err)
 		}
 		p.Changes = append(p.Changes, c)
+	}
+	for _, jf := range doc.Fields {
+		f := m.Field(jf.Name)
+		if f == nil {
+			return fail("%s has no field %s", m.Name, jf.Name)
+		}
+		p.savedFields = append(p.savedFields, FieldChange{Field: f, Before: jf.Before, After: jf.After})
+	}
+	if !p.Rejected() {
+		p.order()
 	}
 	return p, nil
 }
@@ -170,13 +217,19 @@ func decodeChange(jc jsonChange, soc fusemap.SoC) (Change, error) {
 		vals[i] = v
 	}
 	if jc.Bank < 0 || jc.Word < 0 || jc.Bank >= soc.Banks() || jc.Word >= soc.WordsPerBank ||
-		jc.Index != soc.Index(jc.Bank, jc.Word) || jc.Offset != 4*jc.Index {
+		jc.Index != soc.ReadIndex(jc.Bank, jc.Word) || jc.Offset != 4*jc.Index {
 		return Change{}, fmt.Errorf("bank %d word %d index %d offset %d do not agree with %s", jc.Bank, jc.Word, jc.Index, jc.Offset, soc.Name)
 	}
-	t := manifest.Target{Index: jc.Index, Bank: jc.Bank, Word: jc.Word, Value: vals[0], Mask: vals[1], Names: jc.Names}
+	t := manifest.Target{Index: jc.Index, WriteIndex: soc.WriteIndex(jc.Bank, jc.Word), Bank: jc.Bank, Word: jc.Word,
+		Value: vals[0], Mask: vals[1], Names: jc.Names}
 	// Re-derive the change from its target and before-value: a plan file
 	// whose delta is not exactly what the planner would burn is refused.
 	c := decide(t, vals[2])
+	if jc.Action == Refused && c.Action == Program {
+		// Refusals depend on the whole device; the saved reason is kept
+		// and Recheck decides again against the device.
+		c.Action, c.Reason = Refused, jc.Reason
+	}
 	if c.Action != jc.Action || c.Delta != vals[3] || c.After() != vals[4] || c.Conflict != vals[5] {
 		return Change{}, fmt.Errorf("bank %d word %d: the saved action and delta are not what the planner computes", jc.Bank, jc.Word)
 	}
@@ -209,9 +262,12 @@ func (p *Plan) Targets() []manifest.Target {
 // holds the state the plan was made from: the plan may rely on any word
 // (it was reviewed as a whole), so any change makes it stale.
 func Recheck(saved *Plan, state []uint32) (*Plan, error) {
-	fresh, err := Make(saved.Source, saved.SoC, state, saved.Targets())
+	fresh, err := Make(saved.Source, saved.Map, state, saved.Targets())
 	if err != nil {
 		return nil, err
+	}
+	if fresh.UniqueID != saved.UniqueID {
+		return nil, fmt.Errorf("%w: the plan was made for the board with UNIQUE_ID %s; this board's UNIQUE_ID is %s", ErrOtherBoard, saved.UniqueID, fresh.UniqueID)
 	}
 	if fresh.StateDigest == saved.StateDigest {
 		return fresh, nil

@@ -30,6 +30,10 @@ const (
 	// Unreadable: the word reads 0xBADABADA; its content is unknown, so
 	// nothing about it can be planned.
 	Unreadable Action = "unreadable"
+	// Refused: the bits could be burned, but must not be: the word is
+	// write-locked, or the burn would leave the part unbootable. Reason
+	// says which.
+	Refused Action = "refused"
 )
 
 // Change is the plan for one target word.
@@ -39,10 +43,14 @@ type Change struct {
 	Before   uint32 // what the device read
 	Delta    uint32 // bits to burn: Value &^ Before, within Mask
 	Conflict uint32 // bits that are 1 on the device where the target wants 0
+	Reason   string // why a Refused change is refused
 }
 
-// Offset is the word's byte offset in the nvmem file.
+// Offset is the word's byte offset in the nvmem file, as read.
 func (c Change) Offset() int { return 4 * c.Index }
+
+// WriteOffset is the byte offset a write of the word goes to.
+func (c Change) WriteOffset() int { return 4 * c.WriteIndex }
 
 // After is what the word reads once the plan is applied.
 func (c Change) After() uint32 { return c.Before | c.Delta }
@@ -58,24 +66,49 @@ type Source struct {
 type Plan struct {
 	Source      Source
 	SoC         fusemap.SoC
+	Map         *fusemap.Map
 	State       []uint32 // the device's words when planned
 	StateDigest string   // "sha256:" of the device's bytes when planned
-	Changes     []Change // one per target word, in word order
+	// UniqueID is the part's UNIQUE_ID as read ("" if the map has none):
+	// a saved plan applies to this board only.
+	UniqueID string
+	Changes  []Change // one per target word, in word order
+	writes   []Change // the burns, in the order they must happen
+	// savedFields are the decoded fields of a plan read from a file,
+	// which has no State to decode them from.
+	savedFields []FieldChange
 }
 
 // Make plans targets against state, the device's words as read. It fails
 // when the device does not have the SoC's geometry: then either the device
 // or the manifest's soc is wrong, and no word offset can be trusted.
-func Make(src Source, soc fusemap.SoC, state []uint32, targets []manifest.Target) (*Plan, error) {
-	if len(state) != soc.Words {
+func Make(src Source, m *fusemap.Map, state []uint32, targets []manifest.Target) (*Plan, error) {
+	if len(state) != m.Words {
 		return nil, fmt.Errorf("%w: the device has %d words (%d bytes) but %s has %d (%d bytes)",
-			ErrGeometry, len(state), 4*len(state), soc.Name, soc.Words, soc.Bytes())
+			ErrGeometry, len(state), 4*len(state), m.Name, m.Words, m.Bytes())
 	}
-	p := &Plan{Source: src, SoC: soc, State: state, StateDigest: StateDigest(state)}
+	p := &Plan{Source: src, SoC: m.SoC, Map: m, State: state, StateDigest: StateDigest(state), UniqueID: UniqueID(m, state)}
 	for _, t := range targets {
 		p.Changes = append(p.Changes, decide(t, state[t.Index]))
 	}
+	p.refuseLocked()
+	p.order()
+	p.refuseUnsafe()
 	return p, nil
+}
+
+// UniqueID reads the part's identity field from a state: "" when the map
+// has none, "unreadable" when the words read 0xBADABADA.
+func UniqueID(m *fusemap.Map, state []uint32) string {
+	f := m.Identity()
+	if f == nil {
+		return ""
+	}
+	parts, ok := m.Parts(f, state)
+	if !ok {
+		return "unreadable"
+	}
+	return f.Format(parts)
 }
 
 func decide(t manifest.Target, before uint32) Change {
@@ -112,7 +145,7 @@ func StateDigest(state []uint32) string {
 // provisioned by a manifest it can never satisfy.
 func (p *Plan) Rejected() bool {
 	for _, c := range p.Changes {
-		if c.Action == Conflict || c.Action == Unreadable {
+		if c.Action == Conflict || c.Action == Unreadable || c.Action == Refused {
 			return true
 		}
 	}
@@ -121,8 +154,8 @@ func (p *Plan) Rejected() bool {
 
 // Summary counts a plan's words by action, and the bits to burn.
 type Summary struct {
-	Program, NoOp, Conflict, Unreadable int
-	Bits                                int
+	Program, NoOp, Conflict, Unreadable, Refused int
+	Bits                                         int
 }
 
 // Summary counts the plan.
@@ -139,18 +172,17 @@ func (p *Plan) Summary() Summary {
 			s.Conflict++
 		case Unreadable:
 			s.Unreadable++
+		case Refused:
+			s.Refused++
 		}
 	}
 	return s
 }
 
-// Writes returns the changes that program a word, in the order to burn them.
+// Writes returns the burns in the order they must happen: data, then
+// locks, then security fuses, closing last. A word whose bits fall in
+// several classes is burned once per class, each burn carrying only its
+// own bits. A rejected plan has no writes.
 func (p *Plan) Writes() []Change {
-	var out []Change
-	for _, c := range p.Changes {
-		if c.Action == Program {
-			out = append(out, c)
-		}
-	}
-	return out
+	return append([]Change(nil), p.writes...)
 }

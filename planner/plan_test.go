@@ -13,10 +13,10 @@ import (
 	"github.com/otpprov/otpprov/nvmem"
 )
 
-var imx8mm, _ = fusemap.Lookup("imx8mm")
+var imx8mm, _ = fusemap.Load("imx8mm")
 
 func target(bank, word int, value, mask uint32) manifest.Target {
-	return manifest.Target{Index: imx8mm.Index(bank, word), Bank: bank, Word: word, Value: value, Mask: mask}
+	return manifest.NewTarget(imx8mm.SoC, bank, word, value, mask)
 }
 
 func TestDecide(t *testing.T) {
@@ -64,8 +64,8 @@ func TestMakeGeometry(t *testing.T) {
 
 func TestSummaryAndRejected(t *testing.T) {
 	state := blank()
-	state[imx8mm.Index(14, 1)] = 0x3
-	state[imx8mm.Index(14, 2)] = nvmem.ReadProtected
+	state[imx8mm.ReadIndex(14, 1)] = 0x3
+	state[imx8mm.ReadIndex(14, 2)] = nvmem.ReadProtected
 	p, err := Make(Source{}, imx8mm, state, []manifest.Target{
 		target(14, 0, 0xff, 0xffffffff), // program 8 bits
 		target(14, 1, 0x3, 0xffffffff),  // no-op
@@ -76,7 +76,7 @@ func TestSummaryAndRejected(t *testing.T) {
 	if got := p.Summary(); got != (Summary{Program: 1, NoOp: 1, Bits: 8}) || p.Rejected() {
 		t.Fatalf("summary %+v rejected %v", got, p.Rejected())
 	}
-	if w := p.Writes(); len(w) != 1 || w[0].Index != imx8mm.Index(14, 0) {
+	if w := p.Writes(); len(w) != 1 || w[0].Index != imx8mm.ReadIndex(14, 0) {
 		t.Fatalf("writes %+v", w)
 	}
 	p, _ = Make(Source{}, imx8mm, state, []manifest.Target{target(14, 2, 1, 1)})
@@ -92,7 +92,7 @@ func TestSummaryAndRejected(t *testing.T) {
 func samplePlan(t *testing.T) *Plan {
 	t.Helper()
 	state := blank()
-	state[imx8mm.Index(14, 1)] = 0x100
+	state[imx8mm.ReadIndex(14, 1)] = 0x100
 	tg := target(14, 0, 0x0f, 0x0f)
 	tg.Names = []string{"board-rev"}
 	p, err := Make(Source{Name: "m", File: "m.yaml", Digest: "sha256:00"}, imx8mm, state,
@@ -109,11 +109,14 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := Decode(b)
+	got, err := Decode(b, fusemap.Load)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.State = nil // only the digest is saved
+	// Only the state's digest is saved; the fields decoded from it are
+	// saved as shown.
+	p.savedFields = p.Fields()
+	p.State = nil
 	if !reflect.DeepEqual(got, p) {
 		t.Fatalf("round trip:\n got %+v\nwant %+v", got, p)
 	}
@@ -154,7 +157,9 @@ func TestDecodeRefuses(t *testing.T) {
 		{"resealed wrong offset", edit(t, good, true, func(d *jsonPlan) { d.Changes[0].Offset = 0 }), "do not agree with imx8mm"},
 		{"resealed bank outside", edit(t, good, true, func(d *jsonPlan) { d.Changes[0].Bank = 64 }), "do not agree"},
 		{"resealed bad hex", edit(t, good, true, func(d *jsonPlan) { d.Changes[0].Value = "15" }), "is not a word"},
-		{"future version", edit(t, good, true, func(d *jsonPlan) { d.FormatVersion = 2 }), "format version 2"},
+		{"future version", edit(t, good, true, func(d *jsonPlan) { d.FormatVersion = 3 }), "format version 3"},
+		{"old version", edit(t, good, true, func(d *jsonPlan) { d.FormatVersion = 1 }), "format version 1"},
+		{"resealed unknown field", edit(t, good, true, func(d *jsonPlan) { d.Fields[0].Name = "NOPE" }), "no field NOPE"},
 		{"not a plan", []byte(`{"format":"something"}`), "format is"},
 		{"unknown field", bytes.Replace(good, []byte(`"soc"`), []byte(`"extra": 1, "soc"`), 1), "unknown field"},
 		{"trailing data", append(append([]byte{}, good...), []byte("{}")...), "trailing data"},
@@ -164,7 +169,7 @@ func TestDecodeRefuses(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := Decode(c.b)
+			_, err := Decode(c.b, fusemap.Load)
 			if !errors.Is(err, ErrPlanFile) || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("err = %v, want ErrPlanFile containing %q", err, c.want)
 			}
@@ -175,7 +180,7 @@ func TestDecodeRefuses(t *testing.T) {
 func TestRecheck(t *testing.T) {
 	p := samplePlan(t)
 	b, _ := Encode(p, "test")
-	saved, err := Decode(b)
+	saved, err := Decode(b, fusemap.Load)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +190,7 @@ func TestRecheck(t *testing.T) {
 	}
 
 	touched := append([]uint32{}, p.State...)
-	touched[imx8mm.Index(14, 0)] = 0x1
+	touched[imx8mm.ReadIndex(14, 0)] = 0x1
 	_, err = Recheck(saved, touched)
 	if !errors.Is(err, ErrStale) || !strings.Contains(err.Error(), "bank 14 word 0 was 0x00000000, now 0x00000001") {
 		t.Fatalf("touched word: err = %v", err)

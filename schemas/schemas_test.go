@@ -1,4 +1,4 @@
-package schemas
+package schemas_test
 
 import (
 	"encoding/json"
@@ -6,10 +6,11 @@ import (
 	"testing"
 
 	"github.com/otpprov/otpprov/fusemap"
+	"github.com/otpprov/otpprov/schemas"
 )
 
 func TestManifestSchemaCompiles(t *testing.T) {
-	s, err := CompileManifest()
+	s, err := schemas.CompileManifest()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +37,7 @@ func TestSchemaSoCsMatchFusemap(t *testing.T) {
 			} `json:"soc"`
 		} `json:"properties"`
 	}
-	if err := json.Unmarshal(Manifest, &doc); err != nil {
+	if err := json.Unmarshal(schemas.Manifest, &doc); err != nil {
 		t.Fatal(err)
 	}
 	if doc.Schema == "" {

@@ -56,17 +56,19 @@ func golden(t *testing.T, name string, got []byte) {
 	t.Fatalf("%s differs (- want, + got):\n%s", path, out.String())
 }
 
-var imx8mm, _ = fusemap.Lookup("imx8mm")
+var imx8mm, _ = fusemap.Load("imx8mm")
 
 func target(bank, word int, value, mask uint32, names ...string) manifest.Target {
-	return manifest.Target{Index: imx8mm.Index(bank, word), Bank: bank, Word: word, Value: value, Mask: mask, Names: names}
+	t := manifest.NewTarget(imx8mm.SoC, bank, word, value, mask)
+	t.Names = names
+	return t
 }
 
 func mixedPlan(t *testing.T) *planner.Plan {
 	state := make([]uint32, imx8mm.Words)
-	state[imx8mm.Index(1, 3)] = 0x08000000
-	state[imx8mm.Index(9, 0)] = 0x14100009
-	state[imx8mm.Index(4, 0)] = nvmem.ReadProtected
+	state[imx8mm.ReadIndex(1, 3)] = 0x08000000
+	state[imx8mm.ReadIndex(9, 0)] = 0x14100009
+	state[imx8mm.ReadIndex(4, 0)] = nvmem.ReadProtected
 	p, err := planner.Make(planner.Source{Name: "mixed", File: "mixed.yaml"}, imx8mm, state, []manifest.Target{
 		target(1, 3, 0x08000000, 0x08000000, "vendor-boot-cfg"),
 		target(4, 0, 1, 1, "key"),
@@ -107,8 +109,8 @@ func TestApplyText(t *testing.T) {
 		return planner.Change{Target: target(bank, word, before|delta, 0xffffffff), Action: planner.Program, Before: before, Delta: delta}
 	}
 	otp := nvmem.NewOTP(imx8mm.Words)
-	otp.WriteLocked[imx8mm.Index(14, 2)] = true
-	locked := nvmem.NewDevice("sim:board", otp).WriteWord(imx8mm.Index(14, 2), 0x111)
+	otp.WriteLocked[imx8mm.ReadIndex(14, 2)] = true
+	locked := nvmem.NewDevice("sim:board", otp).WriteWord(imx8mm.ReadIndex(14, 2), 0x111)
 	if !errors.Is(locked, nvmem.ErrLocked) {
 		t.Fatalf("emulator: %v", locked)
 	}

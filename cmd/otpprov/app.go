@@ -26,6 +26,7 @@ const (
 type exit struct {
 	code int
 	err  error
+	hint string // what to do, when the error alone does not say
 }
 
 func (e *exit) Error() string {
@@ -77,7 +78,11 @@ func report(stderr io.Writer, err error) int {
 	for _, line := range strings.Split(err.Error(), "\n") {
 		fmt.Fprintf(stderr, "otpprov: error: %s\n", line)
 	}
-	if h := hint(err); h != "" {
+	h := hint(err)
+	if ex != nil && ex.hint != "" {
+		h = ex.hint
+	}
+	if h != "" {
 		fmt.Fprintf(stderr, "otpprov: hint: %s\n", h)
 	}
 	return code
@@ -101,6 +106,8 @@ func hint(err error) string {
 		return "check --device, and the soc: the manifest's soc key, or --soc for read and write"
 	case errors.Is(err, planner.ErrStale):
 		return "make a new plan against the device as it is now: otpprov plan --out FILE MANIFEST"
+	case errors.Is(err, planner.ErrOtherBoard):
+		return "a saved plan is for the board it was made on: plan this board with otpprov plan --out FILE MANIFEST"
 	case errors.Is(err, planner.ErrPlanFile):
 		return "make a new plan: otpprov plan --out FILE MANIFEST"
 	case errors.Is(err, errNoApproval):

@@ -20,7 +20,6 @@ import (
 	"github.com/otpprov/otpprov/manifest"
 	"github.com/otpprov/otpprov/nvmem"
 	"github.com/otpprov/otpprov/planner"
-	"github.com/otpprov/otpprov/schemas"
 	"github.com/otpprov/otpprov/view"
 )
 
@@ -35,34 +34,52 @@ func newApp(ctx context.Context, e env, notFound *error) *cli.App {
 	jsonFlag := &cli.BoolFlag{Name: "json", Usage: "print the versioned JSON document instead of text (see README)"}
 	autoApprove := &cli.BoolFlag{Name: "auto-approve", Usage: "burn without asking (production lines); review the plan first"}
 	socFlag := &cli.StringFlag{Name: "soc", Value: "imx8mm", Usage: "SoC geometry: " + strings.Join(fusemap.Names(), ", ")}
+	overlay := &cli.StringSliceFlag{Name: "fusemap", EnvVars: []string{"OTPPROV_FUSEMAP"},
+		Usage: "add a board vendor's fuse map overlay `FILE` (kind FuseMapOverlay)"}
+	confirm := &cli.StringSliceFlag{Name: "confirm-security", Usage: "acknowledge burning security field `NAME` " +
+		"(repeat, or comma-separate, for each security field the plan burns)"}
 
 	usage := func(c *cli.Context, err error, _ bool) error { return usageError{err.Error()} }
 	cmds := []*cli.Command{
 		{Name: "plan", Usage: "show what applying MANIFEST would burn", ArgsUsage: "MANIFEST",
-			Flags: []cli.Flag{deviceFlag, jsonFlag, noColor,
+			Flags: []cli.Flag{deviceFlag, jsonFlag, noColor, overlay,
 				&cli.StringFlag{Name: "out", Usage: "save the plan to `FILE` for 'otpprov apply FILE'"},
 				&cli.BoolFlag{Name: "detailed-exitcode", Usage: "exit 0 when there is nothing to do, 2 when there are changes, 1 on error"}},
 			Action: func(c *cli.Context) error { return cmdPlan(c, e) }},
 		{Name: "apply", Usage: "burn MANIFEST (or a saved PLANFILE), verifying every word", ArgsUsage: "MANIFEST|PLANFILE",
-			Flags:  []cli.Flag{deviceFlag, autoApprove, jsonFlag, noColor},
+			Flags:  []cli.Flag{deviceFlag, autoApprove, confirm, jsonFlag, noColor, overlay},
 			Action: func(c *cli.Context) error { return cmdApply(ctx, c, e) }},
 		{Name: "verify", Usage: "check that the device satisfies MANIFEST (exit 0) or not (exit 2)", ArgsUsage: "MANIFEST",
-			Flags:  []cli.Flag{deviceFlag, jsonFlag, noColor},
+			Flags:  []cli.Flag{deviceFlag, jsonFlag, noColor, overlay},
 			Action: func(c *cli.Context) error { return cmdVerify(c, e) }},
 		{Name: "validate", Usage: "check manifests without a device", ArgsUsage: "MANIFEST...",
+			Flags:  []cli.Flag{overlay},
 			Action: func(c *cli.Context) error { return cmdValidate(c, e) }},
+		{Name: "show", Usage: "decode the device by field name: value, lock state, read protection",
+			Flags: []cli.Flag{deviceFlag, socFlag, jsonFlag, noColor, overlay,
+				&cli.StringFlag{Name: "field", Usage: "show only field `NAME`"}},
+			Action: func(c *cli.Context) error { return cmdShow(c, e) }},
+		{Name: "fusemap", Usage: "the SoC fuse maps otpprov knows",
+			Subcommands: []*cli.Command{
+				{Name: "list", Usage: "list the SoCs", Flags: []cli.Flag{jsonFlag},
+					OnUsageError: usage,
+					Action:       func(c *cli.Context) error { return cmdFusemapList(c, e) }},
+				{Name: "show", Usage: "print a SoC's fields, or one field", ArgsUsage: "SOC [FIELD]",
+					Flags:        []cli.Flag{jsonFlag, overlay},
+					OnUsageError: usage,
+					Action:       func(c *cli.Context) error { return cmdFusemapShow(c, e) }}}},
 		{Name: "dump", Usage: "print the device as 'od -A x -t x4 -v' does",
-			Flags:  []cli.Flag{deviceFlag},
+			Flags:  []cli.Flag{deviceFlag, socFlag},
 			Action: func(c *cli.Context) error { return cmdDump(c, e) }},
 		{Name: "read", Usage: "print one word as 0x%08x", ArgsUsage: "BANK WORD",
 			Flags:  []cli.Flag{deviceFlag, socFlag},
 			Action: func(c *cli.Context) error { return cmdRead(c, e) }},
 		{Name: "write", Usage: "burn one word, through the same plan, approval and verify as apply", ArgsUsage: "BANK WORD VALUE",
-			Flags: []cli.Flag{deviceFlag, socFlag, autoApprove, jsonFlag, noColor,
+			Flags: []cli.Flag{deviceFlag, socFlag, autoApprove, confirm, jsonFlag, noColor,
 				&cli.StringFlag{Name: "mask", Value: "0xffffffff", Usage: "bits of VALUE that matter"}},
 			Action: func(c *cli.Context) error { return cmdWrite(ctx, c, e) }},
-		{Name: "schema", Usage: "print the manifest JSON Schema",
-			Action: func(c *cli.Context) error { _, err := e.stdout.Write(schemas.Manifest); return err }},
+		{Name: "schema", Usage: "print a JSON Schema: manifest (default) or fusemap", ArgsUsage: "[manifest|fusemap]",
+			Action: func(c *cli.Context) error { return cmdSchema(c, e) }},
 		{Name: "sim", Usage: "the OTP emulator",
 			Subcommands: []*cli.Command{{Name: "init", Usage: "create an emulated board in DIR", ArgsUsage: "DIR",
 				Flags: []cli.Flag{
@@ -123,7 +140,7 @@ func planManifest(c *cli.Context) (*planner.Plan, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	m, err := manifest.Load(a[0])
+	m, err := manifest.LoadWith(a[0], maps(c))
 	if err != nil {
 		return nil, "", err
 	}
@@ -132,7 +149,7 @@ func planManifest(c *cli.Context) (*planner.Plan, string, error) {
 		return nil, "", err
 	}
 	defer dev.Close()
-	p, err := planner.Make(source(m), m.SoC, state, m.Targets)
+	p, err := planner.Make(source(m), m.Map, state, m.Targets)
 	return p, dev.Spec, err
 }
 
@@ -187,6 +204,8 @@ func rejection(p *planner.Plan) error {
 				where, manifest.BitList(ch.Conflict), ch.Before))
 		case planner.Unreadable:
 			lines = append(lines, where+": read-protected (reads 0xbadabada), so its bits cannot be checked")
+		case planner.Refused:
+			lines = append(lines, where+": refused: "+ch.Reason)
 		}
 	}
 	return &exit{code: exitError, err: fmt.Errorf("plan rejected, nothing will be written:\n%s", strings.Join(lines, "\n"))}
@@ -204,10 +223,10 @@ func cmdApply(ctx context.Context, c *cli.Context, e env) error {
 	var saved *planner.Plan
 	var m *manifest.Manifest
 	if isPlanFile(b) {
-		if saved, err = planner.Decode(b); err != nil {
+		if saved, err = planner.Decode(b, maps(c)); err != nil {
 			return fmt.Errorf("%s: %w", a[0], err)
 		}
-	} else if m, err = manifest.Parse(a[0], b); err != nil {
+	} else if m, err = manifest.ParseWith(a[0], b, maps(c)); err != nil {
 		return err
 	}
 	// Lock first, then read: the state planned is the state burned into.
@@ -220,7 +239,7 @@ func cmdApply(ctx context.Context, c *cli.Context, e env) error {
 	if saved != nil {
 		p, err = planner.Recheck(saved, state)
 	} else {
-		p, err = planner.Make(source(m), m.SoC, state, m.Targets)
+		p, err = planner.Make(source(m), m.Map, state, m.Targets)
 	}
 	if err != nil {
 		return err
@@ -256,6 +275,9 @@ func applyPlan(ctx context.Context, c *cli.Context, e env, dev *nvmem.Device, p 
 			return writeApplyJSON(e, p, &applier.Result{}, exitOK)
 		}
 		return nil
+	}
+	if err := confirmed(c, p); err != nil {
+		return err
 	}
 	if ask && !c.Bool("auto-approve") {
 		if err := approve(ctx, e, dev.Spec, n); err != nil {
@@ -351,7 +373,7 @@ func cmdValidate(c *cli.Context, e env) error {
 	}
 	var all manifest.Diagnostics
 	for _, path := range c.Args().Slice() {
-		m, err := manifest.Load(path)
+		m, err := manifest.LoadWith(path, maps(c))
 		var diags manifest.Diagnostics
 		switch {
 		case errors.As(err, &diags):
@@ -381,12 +403,18 @@ func cmdDump(c *cli.Context, e env) error {
 	if err != nil {
 		return err
 	}
+	// The identity goes to stderr: stdout stays byte-identical to od.
+	if m, err := fusemap.Load(c.String("soc")); err == nil && len(b) == m.Bytes() {
+		if id := planner.UniqueID(m, nvmem.Words(b)); id != "" {
+			fmt.Fprintf(e.stderr, "otpprov: %s %s UNIQUE_ID %s\n", dev.Spec, m.Name, id)
+		}
+	}
 	return nvmem.FormatOD(e.stdout, b)
 }
 
 // bankWord parses BANK WORD in the geometry --soc names.
-func bankWord(c *cli.Context, bankArg, wordArg string) (fusemap.SoC, int, int, error) {
-	soc, err := fusemap.Lookup(c.String("soc"))
+func bankWord(c *cli.Context, bankArg, wordArg string) (*fusemap.Map, int, int, error) {
+	soc, err := fusemap.Load(c.String("soc"))
 	if err != nil {
 		return soc, 0, 0, usageError{err.Error()}
 	}
@@ -442,7 +470,10 @@ func cmdRead(c *cli.Context, e env) error {
 	if len(state) != soc.Words {
 		return fmt.Errorf("%w: the device has %d words but %s has %d", planner.ErrGeometry, len(state), soc.Name, soc.Words)
 	}
-	v := state[soc.Index(bank, word)]
+	if !soc.Readable(bank, word) {
+		return fmt.Errorf("bank %d word %d cannot be read through nvmem on %s", bank, word, soc.Name)
+	}
+	v := state[soc.ReadIndex(bank, word)]
 	fmt.Fprintf(e.stdout, "0x%08x\n", v)
 	if v == nvmem.ReadProtected {
 		fmt.Fprintf(e.stderr, "otpprov: note: bank %d word %d is read-protected: 0xbadabada is the driver's placeholder, not the fuse value\n", bank, word)
@@ -472,11 +503,14 @@ func cmdWrite(ctx context.Context, c *cli.Context, e env) error {
 	case value&^mask != 0:
 		return usageError{fmt.Sprintf("VALUE 0x%08x has bits outside --mask 0x%08x", value, mask)}
 	}
-	k := soc.Index(bank, word)
-	if !soc.Writable(k) {
+	if !soc.Writable(soc.WriteIndex(bank, word)) {
 		return fmt.Errorf("bank %d word %d cannot be programmed through nvmem: %s", bank, word, soc.WriteHazard)
 	}
-	target := manifest.Target{Index: k, Bank: bank, Word: word, Value: uint32(value), Mask: uint32(mask), Names: []string{"write"}}
+	if !soc.Readable(bank, word) {
+		return fmt.Errorf("bank %d word %d cannot be read through nvmem on %s, so a write could not be verified", bank, word, soc.Name)
+	}
+	target := manifest.NewTarget(soc.SoC, bank, word, uint32(value), uint32(mask))
+	target.Names = []string{"write"}
 	dev, state, err := openState(c, nvmem.ReadWrite)
 	if err != nil {
 		return err

@@ -1,0 +1,327 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/otpprov/otpprov/fusemap"
+	"github.com/otpprov/otpprov/manifest"
+	"github.com/otpprov/otpprov/nvmem"
+	"github.com/otpprov/otpprov/planner"
+	"github.com/otpprov/otpprov/schemas"
+	"github.com/otpprov/otpprov/view"
+)
+
+// maps returns the fuse maps with the --fusemap overlays applied. Overlays
+// are read once, when a map is first asked for; one for another SoC than
+// the one asked for is an error, never silently ignored.
+func maps(c *cli.Context) manifest.MapSource {
+	files := c.StringSlice("fusemap")
+	var once sync.Once
+	var overlays []*fusemap.Overlay
+	var loadErr error
+	return func(soc string) (*fusemap.Map, error) {
+		m, err := fusemap.Load(soc)
+		if err != nil || len(files) == 0 {
+			return m, err
+		}
+		once.Do(func() {
+			for _, f := range files {
+				o, err := fusemap.LoadOverlay(f)
+				if err != nil {
+					loadErr = err
+					return
+				}
+				overlays = append(overlays, o)
+			}
+		})
+		if loadErr != nil {
+			return nil, loadErr
+		}
+		for _, o := range overlays {
+			if m, err = o.Apply(m); err != nil {
+				return nil, err
+			}
+		}
+		return m, nil
+	}
+}
+
+// confirmed checks that the operator acknowledged, by name, every security
+// field the plan burns. The manifest cannot do it: the person at the
+// station must say it, for this run.
+func confirmed(c *cli.Context, p *planner.Plan) error {
+	given := map[string]bool{}
+	for _, v := range c.StringSlice("confirm-security") {
+		for _, n := range strings.Split(v, ",") {
+			if n = strings.TrimSpace(n); n != "" {
+				if p.Map.Field(n) == nil {
+					return usageError{fmt.Sprintf("--confirm-security %s: %s has no field %s", n, p.Map.Name, n)}
+				}
+				given[n] = true
+			}
+		}
+	}
+	var missing, effects []string
+	for _, f := range p.Security() {
+		if !given[f.Name] {
+			missing = append(missing, f.Name)
+			effects = append(effects, fmt.Sprintf("  %s: %s", f.Name, f.Security.Effect))
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	return &exit{code: exitError, err: fmt.Errorf("the plan burns security fuses, which needs the operator's acknowledgement; nothing was written:\n%s", strings.Join(effects, "\n")),
+		hint: "if this is intended, run again with --confirm-security " + strings.Join(missing, ",")}
+}
+
+func cmdSchema(c *cli.Context, e env) error {
+	switch c.Args().First() {
+	case "", "manifest":
+		_, err := e.stdout.Write(schemas.Manifest)
+		return err
+	case "fusemap":
+		_, err := e.stdout.Write(schemas.Fusemap)
+		return err
+	}
+	return usageError{fmt.Sprintf("unknown schema %q: manifest or fusemap", c.Args().First())}
+}
+
+// jsonFieldDef is a field of a fuse map in the otpprov-fusemap document.
+type jsonFieldDef struct {
+	Name        string   `json:"name"`
+	Where       string   `json:"where"`
+	Width       int      `json:"width"`
+	Encoding    string   `json:"encoding"`
+	Description string   `json:"description,omitempty"`
+	Identity    bool     `json:"identity,omitempty"`
+	Secret      bool     `json:"secret,omitempty"`
+	General     bool     `json:"generalPurpose,omitempty"`
+	Protects    []string `json:"protects,omitempty"`
+	Security    string   `json:"security,omitempty"`
+	Closes      bool     `json:"closes,omitempty"`
+	Requires    []string `json:"requires,omitempty"`
+	Parts       []string `json:"parts"`
+}
+
+func fieldDef(f *fusemap.Field) jsonFieldDef {
+	d := jsonFieldDef{Name: f.Name, Where: f.Where(), Width: f.Width(), Encoding: string(f.Encoding),
+		Description: f.Description, Identity: f.Identity, Secret: f.Secret, General: f.GeneralPurpose}
+	for _, p := range f.Parts {
+		d.Parts = append(d.Parts, p.String())
+	}
+	if f.Lock != nil {
+		d.Protects = f.Lock.Protects
+	}
+	if f.Security != nil {
+		d.Security, d.Closes, d.Requires = f.Security.Effect, f.Security.Closes, f.Security.Requires
+	}
+	return d
+}
+
+func writeJSON(e env, doc any) error {
+	b, err := json.MarshalIndent(doc, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = e.stdout.Write(append(b, '\n'))
+	return err
+}
+
+func cmdFusemapList(c *cli.Context, e env) error {
+	if _, err := args(c); err != nil {
+		return err
+	}
+	type socDoc struct {
+		SoC         string `json:"soc"`
+		Description string `json:"description"`
+		Words       int    `json:"words"`
+		Fields      int    `json:"fields"`
+		Writes      string `json:"writes"`
+	}
+	var socs []socDoc
+	for _, n := range fusemap.Names() {
+		m, err := fusemap.Load(n)
+		if err != nil {
+			return err
+		}
+		w := "all"
+		switch {
+		case m.WritableWords == 0:
+			w = "refused"
+		case m.WritableWords < m.Words:
+			w = fmt.Sprintf("words < %d", m.WritableWords)
+		}
+		socs = append(socs, socDoc{n, m.Description, m.Words, len(m.Fields), w})
+	}
+	if c.Bool("json") {
+		return writeJSON(e, map[string]any{"format": "otpprov-fusemaps", "formatVersion": 1, "socs": socs})
+	}
+	tw := view.NewTable(e.stdout, "SOC", "WORDS", "FIELDS", "WRITES", "DESCRIPTION")
+	for _, s := range socs {
+		tw.Row(s.SoC, fmt.Sprint(s.Words), fmt.Sprint(s.Fields), s.Writes, s.Description)
+	}
+	return tw.Flush()
+}
+
+func cmdFusemapShow(c *cli.Context, e env) error {
+	if c.Args().Len() < 1 || c.Args().Len() > 2 {
+		return usageError{"fusemap show takes SOC [FIELD]"}
+	}
+	m, err := maps(c)(c.Args().First())
+	if err != nil {
+		return err
+	}
+	fields := m.Fields
+	if name := c.Args().Get(1); name != "" {
+		f := m.Field(name)
+		if f == nil {
+			return fmt.Errorf("%s has no field %s", m.Name, name)
+		}
+		fields = []*fusemap.Field{f}
+	}
+	if c.Bool("json") {
+		defs := make([]jsonFieldDef, 0, len(fields))
+		for _, f := range fields {
+			defs = append(defs, fieldDef(f))
+		}
+		return writeJSON(e, map[string]any{"format": "otpprov-fusemap", "formatVersion": 1, "soc": m.Name,
+			"description": m.Description, "words": m.Words, "wordsPerBank": m.WordsPerBank,
+			"overlays": append([]string{}, m.Overlays...), "fields": defs})
+	}
+	if len(fields) == 1 {
+		return describeField(e, m, fields[0])
+	}
+	fmt.Fprintf(e.stdout, "%s: %s, %d words (%d banks of %d)\n", m.Name, m.Description, m.Words, m.Banks(), m.WordsPerBank)
+	if m.WriteHazard != "" {
+		fmt.Fprintf(e.stdout, "writes refused at word %d and above: %s\n", m.WritableWords, m.WriteHazard)
+	}
+	fmt.Fprintln(e.stdout)
+	tw := view.NewTable(e.stdout, "FIELD", "BITS", "WIDTH", "FLAGS", "DESCRIPTION")
+	for _, f := range fields {
+		tw.Row(f.Name, f.Where(), fmt.Sprint(f.Width()), flags(f), f.Description)
+	}
+	return tw.Flush()
+}
+
+func describeField(e env, m *fusemap.Map, f *fusemap.Field) error {
+	w := e.stdout
+	fmt.Fprintf(w, "%s (%s)\n", f.Name, m.Name)
+	fmt.Fprintf(w, "  bits      %s (%d bits, encoding %s)\n", f.Where(), f.Width(), f.Encoding)
+	if f.Description != "" {
+		fmt.Fprintf(w, "  about     %s\n", f.Description)
+	}
+	if f.Lock != nil {
+		fmt.Fprintf(w, "  locks     %s\n", strings.Join(f.Lock.Protects, ", "))
+	}
+	var lockers []string
+	for _, p := range f.Parts {
+		for _, lf := range m.LockersOf(p.Bank, p.Word) {
+			if !contains(lockers, lf.Name) {
+				lockers = append(lockers, lf.Name)
+			}
+		}
+	}
+	if len(lockers) > 0 {
+		sort.Strings(lockers)
+		fmt.Fprintf(w, "  locked by %s\n", strings.Join(lockers, ", "))
+	}
+	if f.Security != nil {
+		fmt.Fprintf(w, "  SECURITY  %s\n", f.Security.Effect)
+		if len(f.Security.Requires) > 0 {
+			fmt.Fprintf(w, "  requires  %s not blank\n", strings.Join(f.Security.Requires, ", "))
+		}
+	}
+	if fl := flags(f); fl != "" {
+		fmt.Fprintf(w, "  flags     %s\n", fl)
+	}
+	return nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// flags is a field's short flag list for tables.
+func flags(f *fusemap.Field) string {
+	var fl []string
+	if f.Lock != nil {
+		fl = append(fl, "lock")
+	}
+	if f.Security != nil {
+		fl = append(fl, "security")
+		if f.Security.Closes {
+			fl = append(fl, "closes")
+		}
+	}
+	if f.Identity {
+		fl = append(fl, "identity")
+	}
+	if f.Secret {
+		fl = append(fl, "secret")
+	}
+	if f.GeneralPurpose {
+		fl = append(fl, "general")
+	}
+	return strings.Join(fl, ",")
+}
+
+// jsonFieldState is one decoded field in the otpprov-show document.
+type jsonFieldState struct {
+	Name             string `json:"name"`
+	Where            string `json:"where"`
+	Value            string `json:"value"`
+	Blank            bool   `json:"blank"`
+	ReadProtected    bool   `json:"readProtected"`
+	WriteLockedBy    string `json:"writeLockedBy"`
+	OverrideLockedBy string `json:"overrideLockedBy"`
+}
+
+func cmdShow(c *cli.Context, e env) error {
+	if _, err := args(c); err != nil {
+		return err
+	}
+	m, err := maps(c)(c.String("soc"))
+	if err != nil {
+		return usageError{err.Error()}
+	}
+	dev, state, err := openState(c, nvmem.ReadOnly)
+	if err != nil {
+		return err
+	}
+	defer dev.Close()
+	if len(state) != m.Words {
+		return fmt.Errorf("%w: the device has %d words but %s has %d", planner.ErrGeometry, len(state), m.Name, m.Words)
+	}
+	fields := m.Decode(state)
+	if name := c.String("field"); name != "" {
+		f := m.Field(name)
+		if f == nil {
+			return usageError{fmt.Sprintf("%s has no field %s", m.Name, name)}
+		}
+		fields = []fusemap.FieldState{m.DecodeField(f, state)}
+	}
+	id := planner.UniqueID(m, state)
+	if c.Bool("json") {
+		out := make([]jsonFieldState, 0, len(fields))
+		for _, fs := range fields {
+			out = append(out, jsonFieldState{Name: fs.Field.Name, Where: fs.Field.Where(), Value: fs.Value, Blank: fs.Blank,
+				ReadProtected: fs.ReadProtected, WriteLockedBy: fs.WriteLockedBy, OverrideLockedBy: fs.OverrideLockedBy})
+		}
+		return writeJSON(e, map[string]any{"format": "otpprov-show", "formatVersion": 1, "soc": m.Name,
+			"device": dev.Spec, "uniqueId": id, "fields": out})
+	}
+	style(c, e).Show(e.stdout, m, dev.Spec, id, fields)
+	return nil
+}

@@ -1,0 +1,262 @@
+package fusemap
+
+import (
+	"embed"
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/santhosh-tekuri/jsonschema/v5"
+
+	"github.com/otpprov/otpprov/internal/yamldoc"
+	"github.com/otpprov/otpprov/schemas"
+)
+
+//go:embed maps
+var embedded embed.FS
+
+// MaxSize caps a fuse map or overlay file; the largest map is a few KiB.
+const MaxSize = 1 << 20
+
+var (
+	cacheMu sync.Mutex
+	cache   = map[string]*Map{}
+)
+
+// Names lists the SoCs with an embedded map, sorted.
+func Names() []string {
+	ents, _ := fs.ReadDir(embedded, "maps")
+	var names []string
+	for _, e := range ents {
+		if n, ok := strings.CutSuffix(e.Name(), ".yaml"); ok {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Load returns the embedded map of a SoC. Maps are parsed once and shared.
+func Load(name string) (*Map, error) {
+	cacheMu.Lock()
+	defer cacheMu.Unlock()
+	if m := cache[name]; m != nil {
+		return m, nil
+	}
+	b, err := embedded.ReadFile("maps/" + name + ".yaml")
+	if err != nil || name == "" || strings.ContainsAny(name, "/.") {
+		return nil, fmt.Errorf("unknown soc %q (supported: %s)", name, strings.Join(Names(), ", "))
+	}
+	m, err := Parse(name+".yaml", b)
+	if err != nil {
+		// The maps are embedded and tested: this is a build defect.
+		return nil, fmt.Errorf("internal error: embedded fuse map %s: %w", name, err)
+	}
+	if m.SoC.Name != name {
+		return nil, fmt.Errorf("internal error: embedded fuse map %s.yaml says soc %s", name, m.SoC.Name)
+	}
+	cache[name] = m
+	return m, nil
+}
+
+// Parse reads a full fuse map (kind FuseMap).
+func Parse(file string, b []byte) (*Map, error) {
+	d, err := decode(file, b, "FuseMap")
+	if err != nil {
+		return nil, err
+	}
+	return d.m, nil
+}
+
+var (
+	schemaOnce sync.Once
+	schema     *jsonschema.Schema
+	schemaErr  error
+)
+
+// decoded is a validated fuse map or overlay file.
+type decoded struct {
+	m      *Map
+	rename map[string]string
+	renPos map[string]yamldoc.Pos
+}
+
+func decode(file string, b []byte, kind string) (*decoded, error) {
+	doc, diags := yamldoc.Parse(file, "fuse map", b, MaxSize)
+	if doc == nil {
+		return nil, diags
+	}
+	schemaOnce.Do(func() { schema, schemaErr = schemas.CompileFusemap() })
+	if schemaErr != nil {
+		return nil, fmt.Errorf("internal error: fuse map schema: %w", schemaErr)
+	}
+	diags = append(diags, doc.Validate(schema, nil)...)
+	if len(diags) > 0 {
+		return nil, diags.Sorted()
+	}
+	root := doc.Value.(map[string]any)
+	if k := root["kind"]; k != kind {
+		return nil, yamldoc.Diagnostics{{Pos: doc.PosOf("/kind"), Message: fmt.Sprintf("kind is %v, expected %s", k, kind)}}
+	}
+	d := &decoded{m: &Map{File: file}, rename: map[string]string{}, renPos: map[string]yamldoc.Pos{}}
+	m := d.m
+	m.Name, _ = root["soc"].(string)
+	m.Description, _ = root["description"].(string)
+	for _, s := range list(root["sources"]) {
+		m.Sources = append(m.Sources, s.(string))
+	}
+	if g, ok := root["geometry"].(map[string]any); ok {
+		m.Words, m.WordsPerBank = num(g["words"]), num(g["wordsPerBank"])
+		if num(g["bytes"]) != 4*m.Words {
+			diags.Add(doc.PosOf("/geometry/bytes"), "", "geometry.bytes must be 4 x words = %d", 4*m.Words)
+		}
+		if m.Words%m.WordsPerBank != 0 {
+			diags.Add(doc.PosOf("/geometry/words"), "", "geometry.words must be a whole number of banks")
+		}
+		for i, r := range list(g["readOffsets"]) {
+			sh := Shift{FromBank: num(r.(map[string]any)["fromBank"]), Words: num(r.(map[string]any)["shiftWords"])}
+			if n := len(m.ReadShifts); n > 0 && (sh.FromBank <= m.ReadShifts[n-1].FromBank || sh.Words <= m.ReadShifts[n-1].Words) {
+				diags.Add(doc.PosOf(fmt.Sprintf("/geometry/readOffsets/%d", i)), "", "readOffsets must grow: each entry a later bank and a larger shift")
+			}
+			m.ReadShifts = append(m.ReadShifts, sh)
+		}
+		m.WritableWords = m.Words
+	}
+	if w, ok := root["writes"].(map[string]any); ok {
+		if r, ok := w["refused"].(string); ok {
+			m.WritableWords, m.WriteHazard = 0, r
+		} else if _, ok := w["maxWord"]; ok {
+			m.WritableWords = num(w["maxWord"])
+			m.WriteHazard, _ = w["maxWordReason"].(string)
+		}
+	}
+	if r, ok := root["rename"].(map[string]any); ok {
+		for old, nw := range r {
+			d.rename[old] = nw.(string)
+			d.renPos[old] = doc.PosOf("/rename/" + yamldoc.EscapePointer(old))
+		}
+	}
+	for i, f := range list(root["fields"]) {
+		m.Fields = append(m.Fields, decodeField(doc, fmt.Sprintf("/fields/%d", i), f.(map[string]any)))
+	}
+	if len(diags) > 0 {
+		return nil, diags.Sorted()
+	}
+	if kind == "FuseMap" {
+		if ds := m.index(); len(ds) > 0 {
+			return nil, ds.Sorted()
+		}
+	}
+	return d, nil
+}
+
+func decodeField(doc *yamldoc.Doc, ptr string, o map[string]any) *Field {
+	f := &Field{Pos: doc.PosOf(ptr), Encoding: Uint}
+	f.Name, _ = o["name"].(string)
+	f.Description, _ = o["description"].(string)
+	if e, ok := o["encoding"].(string); ok {
+		f.Encoding = Encoding(e)
+	}
+	f.GeneralPurpose, _ = o["generalPurpose"].(bool)
+	f.Identity, _ = o["identity"].(bool)
+	f.Secret, _ = o["secret"].(bool)
+	if ps, ok := o["parts"].([]any); ok {
+		for _, p := range ps {
+			f.Parts = append(f.Parts, part(p.(map[string]any)))
+		}
+	} else {
+		f.Parts = append(f.Parts, part(o))
+		if n, ok := o["words"]; ok {
+			f.span = num(n) // expanded by index, which knows the bank size
+		}
+	}
+	if l, ok := o["lock"].(map[string]any); ok {
+		f.Lock = &Lock{Write: bit(l["write"]), Override: bit(l["override"]), Read: bit(l["read"])}
+		for _, n := range list(l["protects"]) {
+			f.Lock.Protects = append(f.Lock.Protects, n.(string))
+		}
+	}
+	if s, ok := o["security"].(map[string]any); ok {
+		f.Security = &Security{}
+		f.Security.Effect, _ = s["effect"].(string)
+		f.Security.Closes, _ = s["closes"].(bool)
+		for _, n := range list(s["requires"]) {
+			f.Security.Requires = append(f.Security.Requires, n.(string))
+		}
+	}
+	return f
+}
+
+// part reads bank, word and bits; without bits it is the whole word.
+func part(o map[string]any) Part {
+	p := Part{Bank: num(o["bank"]), Word: num(o["word"]), Width: 32}
+	var spec string
+	switch b := o["bits"].(type) {
+	case json.Number:
+		spec = string(b)
+	case string:
+		spec = b
+	default:
+		return p
+	}
+	hi, lo, found := strings.Cut(spec, ":")
+	if !found {
+		lo = hi
+	}
+	h, _ := strconv.Atoi(hi)
+	l, _ := strconv.Atoi(lo)
+	if h < l {
+		h, l = l, h
+	}
+	p.Lsb, p.Width = l, h-l+1
+	return p
+}
+
+func list(v any) []any {
+	l, _ := v.([]any)
+	return l
+}
+
+// num reads a schema-checked integer.
+func num(v any) int {
+	n, _ := v.(json.Number)
+	i, _ := strconv.Atoi(string(n))
+	return i
+}
+
+func bit(v any) int {
+	if v == nil {
+		return NoBit
+	}
+	return num(v)
+}
+
+// LoadOverlay reads an overlay file.
+func LoadOverlay(path string) (*Overlay, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, MaxSize+1))
+	if err != nil {
+		return nil, err
+	}
+	return ParseOverlay(path, b)
+}
+
+// Known reports whether name is a SoC with an embedded map.
+func Known(name string) bool {
+	for _, n := range Names() {
+		if n == name {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,120 @@
+package fusemap
+
+import (
+	"github.com/otpprov/otpprov/internal/yamldoc"
+)
+
+// Overlay is a board vendor's additions to a SoC's map: new names for
+// fields, and new fields on general-purpose words or on bits the SoC map
+// leaves unnamed. It cannot change geometry, locks or security flags: those
+// are facts about the silicon, not the board.
+type Overlay struct {
+	File   string
+	SoC    string
+	Rename map[string]string // old -> new
+	Fields []*Field
+
+	renamePos map[string]yamldoc.Pos
+	socPos    yamldoc.Pos
+}
+
+// ParseOverlay reads an overlay (kind FuseMapOverlay).
+func ParseOverlay(file string, b []byte) (*Overlay, error) {
+	d, err := decode(file, b, "FuseMapOverlay")
+	if err != nil {
+		return nil, err
+	}
+	return &Overlay{File: file, SoC: d.m.Name, Rename: d.rename, Fields: d.m.Fields,
+		renamePos: d.renPos, socPos: yamldoc.Pos{File: file}}, nil
+}
+
+// Apply returns base with the overlay applied; base is not modified.
+func (o *Overlay) Apply(base *Map) (*Map, error) {
+	var diags yamldoc.Diagnostics
+	if o.SoC != base.Name {
+		diags.Add(o.socPos, "use an overlay written for this SoC, or check the manifest's soc",
+			"fuse map overlay is for %s, but the SoC is %s", o.SoC, base.Name)
+		return nil, diags
+	}
+	m := &Map{SoC: base.SoC, Description: base.Description, Sources: base.Sources, File: base.File,
+		Overlays: append(append([]string(nil), base.Overlays...), o.File)}
+	// Fields are copied, so that renaming one does not rename it in the
+	// shared base map.
+	copies := map[*Field]*Field{}
+	for _, f := range base.Fields {
+		c := *f
+		copies[f] = &c
+		m.Fields = append(m.Fields, &c)
+	}
+	renamed := map[string]string{}
+	for old, nw := range o.Rename {
+		f := base.Field(old)
+		switch {
+		case f == nil:
+			diags.Add(o.renamePos[old], "", "rename: %s is not a field of %s", old, base.Name)
+			continue
+		case base.Field(nw) != nil:
+			diags.Add(o.renamePos[old], "", "rename: %s is already a field of %s", nw, base.Name)
+			continue
+		}
+		copies[f].Name = nw
+		renamed[old] = nw
+	}
+	for _, c := range m.Fields {
+		c.Lock = renameLock(c.Lock, renamed)
+		c.Security = renameSecurity(c.Security, renamed)
+	}
+	for _, f := range o.Fields {
+		c := *f
+		c.expand(base.SoC)
+		for _, p := range c.Parts {
+			for _, g := range base.FieldsAt(p.Bank, p.Word) {
+				if g.MaskIn(p.Bank, p.Word)&p.Mask() == 0 || g.GeneralPurpose {
+					continue
+				}
+				if g.WholeWord() && g.Lock == nil && g.Security == nil {
+					continue // a container word: its unnamed bits may be named
+				}
+				diags.Add(f.Pos, "an overlay may name bits of general-purpose words or bits the SoC map leaves unnamed",
+					"field %s: %s overlaps %s, a field of %s", f.Name, p, copies[g].Name, base.Name)
+			}
+		}
+		m.Fields = append(m.Fields, &c)
+	}
+	if len(diags) > 0 {
+		return nil, diags.Sorted()
+	}
+	if ds := m.index(); len(ds) > 0 {
+		return nil, ds.Sorted()
+	}
+	return m, nil
+}
+
+func renameLock(l *Lock, renamed map[string]string) *Lock {
+	if l == nil {
+		return nil
+	}
+	c := *l
+	c.Protects = renameAll(l.Protects, renamed)
+	return &c
+}
+
+func renameSecurity(s *Security, renamed map[string]string) *Security {
+	if s == nil {
+		return nil
+	}
+	c := *s
+	c.Requires = renameAll(s.Requires, renamed)
+	return &c
+}
+
+func renameAll(names []string, renamed map[string]string) []string {
+	out := make([]string, len(names))
+	for i, n := range names {
+		if nw, ok := renamed[n]; ok {
+			n = nw
+		}
+		out[i] = n
+	}
+	return out
+}

@@ -1,0 +1,245 @@
+package yamldoc
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Doc is a YAML document turned into the JSON values the schema validator
+// takes, with the position of every value and key by JSON pointer.
+type Doc struct {
+	File   string
+	Kind   string // what the file is, for messages: "manifest", "fuse map"
+	Value  any
+	Pos    map[string]Pos // JSON pointer -> position of the value
+	KeyPos map[string]Pos // JSON pointer -> position of the key naming it
+	// Refused holds the pointers of values already reported (an ambiguous
+	// number, an alias): the schema's complaint about them would only
+	// repeat the same problem in vaguer words.
+	Refused map[string]bool
+}
+
+// number is the only spelling of a plain YAML number we accept: decimal
+// without leading zeros, 0x hex or 0b binary. YAML itself reads "010" as
+// octal 8 and "08" as the float 8.0; on a fuse word a misread digit is a
+// burned bit, so anything else that YAML would take as a number is refused.
+var number = regexp.MustCompile(`^(0|[1-9][0-9]*|0[xX][0-9a-fA-F]+|0b[01]+)$`)
+
+// ParseNumber reads a number as our files write it: decimal without
+// leading zeros, 0x hex or 0b binary. The command line uses it too, so that
+// "write 14 0 010" is refused exactly as "value: 010" is.
+func ParseNumber(s string) (uint64, bool) {
+	if !number.MatchString(s) {
+		return 0, false
+	}
+	v, err := strconv.ParseUint(strings.Replace(s, "0X", "0x", 1), 0, 64)
+	return v, err == nil
+}
+
+// Parse reads exactly one YAML document of b and converts it. kind names
+// the file in messages. A nil Doc means nothing could be converted; the
+// diagnostics say why.
+func Parse(file, kind string, b []byte, maxSize int) (*Doc, Diagnostics) {
+	top := Pos{File: file}
+	if len(b) > maxSize {
+		return nil, Diagnostics{{Pos: top, Message: fmt.Sprintf("%s is larger than %d bytes", kind, maxSize), Hint: "is this the right file?"}}
+	}
+	if bytes.IndexByte(b, 0) >= 0 {
+		return nil, Diagnostics{{Pos: top, Message: kind + " contains NUL bytes: not a text file"}}
+	}
+	root, diags := parseYAML(file, kind, b)
+	if root == nil {
+		return nil, diags
+	}
+	d := &Doc{File: file, Kind: kind, Pos: map[string]Pos{}, KeyPos: map[string]Pos{}, Refused: map[string]bool{}}
+	c := converter{Doc: d}
+	d.Value = c.convert(root, "")
+	return d, append(diags, c.diags...)
+}
+
+var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// parseYAML returns the single document's root node.
+func parseYAML(file, kind string, b []byte) (*yaml.Node, Diagnostics) {
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, Diagnostics{{Pos: Pos{File: file}, Message: kind + " is empty"}}
+		}
+		return nil, Diagnostics{yamlDiag(file, err)}
+	}
+	var next yaml.Node
+	if err := dec.Decode(&next); err == nil {
+		return nil, Diagnostics{{Pos: Pos{File: file, Line: next.Line, Col: next.Column},
+			Message: fmt.Sprintf("a second YAML document: a %s is exactly one document", kind), Hint: "split it into one file per " + kind}}
+	} else if !errors.Is(err, io.EOF) {
+		return nil, Diagnostics{yamlDiag(file, err)}
+	}
+	if len(doc.Content) != 1 || isEmptyNode(doc.Content[0]) {
+		return nil, Diagnostics{{Pos: Pos{File: file}, Message: kind + " is empty"}}
+	}
+	return doc.Content[0], nil
+}
+
+// isEmptyNode reports a document with nothing in it but "---" (and
+// comments): YAML reads it as an implicit null.
+func isEmptyNode(n *yaml.Node) bool {
+	return n.Kind == yaml.ScalarNode && n.Tag == "!!null" && n.Value == "" &&
+		n.Style == 0 && n.Anchor == ""
+}
+
+func yamlDiag(file string, err error) Diagnostic {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	pos := Pos{File: file}
+	if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
+		pos.Line, _ = strconv.Atoi(m[1])
+		msg = m[2]
+	}
+	return Diagnostic{Pos: pos, Message: "invalid YAML: " + msg}
+}
+
+type converter struct {
+	*Doc
+	diags Diagnostics
+}
+
+func (t *converter) refuse(ptr string, n *yaml.Node, hint, format string, args ...any) any {
+	t.Refused[ptr] = true
+	t.diags.Add(t.at(n), hint, format, args...)
+	return nil
+}
+
+func (t *converter) at(n *yaml.Node) Pos { return Pos{File: t.File, Line: n.Line, Col: n.Column} }
+
+func (t *converter) convert(n *yaml.Node, ptr string) any {
+	t.Pos[ptr] = t.at(n)
+	if n.Anchor != "" {
+		t.diags.Add(t.at(n), "write the value out where it is used", "YAML anchors (&%s) are not allowed in a %s", n.Anchor, t.Kind)
+	}
+	if n.Style&yaml.TaggedStyle != 0 {
+		return t.refuse(ptr, n, "remove the tag", "explicit YAML tags (%s) are not allowed in a %s", n.Tag, t.Kind)
+	}
+	switch n.Kind {
+	case yaml.AliasNode:
+		return t.refuse(ptr, n, "write the value out where it is used", "YAML aliases (*%s) are not allowed in a %s", n.Value, t.Kind)
+	case yaml.MappingNode:
+		obj := map[string]any{}
+		first := map[string]int{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			if k.Tag == "!!merge" {
+				t.diags.Add(t.at(k), "write the keys out in each entry", "YAML merge keys (<<) are not allowed in a %s", t.Kind)
+				continue
+			}
+			if k.Kind != yaml.ScalarNode {
+				t.diags.Add(t.at(k), "", "a key must be a plain name")
+				continue
+			}
+			// Keys are not converted: their anchors and tags are checked here.
+			if k.Anchor != "" {
+				t.diags.Add(t.at(k), "remove the anchor", "YAML anchors (&%s) are not allowed in a %s", k.Anchor, t.Kind)
+			}
+			if k.Style&yaml.TaggedStyle != 0 {
+				t.diags.Add(t.at(k), "remove the tag", "explicit YAML tags (%s) are not allowed in a %s", k.Tag, t.Kind)
+			}
+			if line, dup := first[k.Value]; dup {
+				t.diags.Add(t.at(k), "remove one of them", "duplicate key %q (first at line %d)", k.Value, line)
+				continue
+			}
+			first[k.Value] = k.Line
+			child := ptr + "/" + EscapePointer(k.Value)
+			t.KeyPos[child] = t.at(k)
+			obj[k.Value] = t.convert(v, child)
+		}
+		return obj
+	case yaml.SequenceNode:
+		arr := make([]any, 0, len(n.Content))
+		for i, c := range n.Content {
+			arr = append(arr, t.convert(c, fmt.Sprintf("%s/%d", ptr, i)))
+		}
+		return arr
+	case yaml.ScalarNode:
+		return t.scalar(n, ptr)
+	}
+	t.diags.Add(t.at(n), "", "unexpected YAML node")
+	return nil
+}
+
+func (t *converter) scalar(n *yaml.Node, ptr string) any {
+	if n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle|yaml.LiteralStyle|yaml.FoldedStyle) != 0 {
+		return n.Value
+	}
+	switch n.Tag {
+	case "!!null":
+		return nil
+	case "!!bool":
+		return n.Value == "true" || n.Value == "True" || n.Value == "TRUE"
+	case "!!int", "!!float":
+		if strings.HasPrefix(n.Value, "-") {
+			return t.refuse(ptr, n, "", "negative number %s: fuse words, banks and masks are unsigned", n.Value)
+		}
+		if !number.MatchString(n.Value) {
+			return t.refuse(ptr, n, "write decimal without leading zeros (15) or hex (0x0f)",
+				"ambiguous number %s: YAML would not read it as you may think", n.Value)
+		}
+		v, ok := ParseNumber(n.Value)
+		if !ok {
+			return t.refuse(ptr, n, "", "number %s does not fit in 64 bits", n.Value)
+		}
+		return json.Number(strconv.FormatUint(v, 10))
+	}
+	return n.Value
+}
+
+// EscapePointer escapes one JSON pointer segment.
+func EscapePointer(s string) string {
+	return strings.ReplaceAll(strings.ReplaceAll(s, "~", "~0"), "/", "~1")
+}
+
+// At returns the value at a JSON pointer, or nil.
+func (d *Doc) At(ptr string) any {
+	v := d.Value
+	if ptr == "" {
+		return v
+	}
+	for _, part := range strings.Split(ptr[1:], "/") {
+		part = strings.ReplaceAll(strings.ReplaceAll(part, "~1", "/"), "~0", "~")
+		switch c := v.(type) {
+		case map[string]any:
+			v = c[part]
+		case []any:
+			i, err := strconv.Atoi(part)
+			if err != nil || i < 0 || i >= len(c) {
+				return nil
+			}
+			v = c[i]
+		default:
+			return nil
+		}
+	}
+	return v
+}
+
+// PosOf is the position of the value at ptr, or of its nearest enclosing
+// value that has one, or the file.
+func (d *Doc) PosOf(ptr string) Pos {
+	for {
+		if p, ok := d.Pos[ptr]; ok {
+			return p
+		}
+		i := strings.LastIndex(ptr, "/")
+		if i < 0 {
+			return Pos{File: d.File}
+		}
+		ptr = ptr[:i]
+	}
+}

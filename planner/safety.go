@@ -1,0 +1,295 @@
+package planner
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/otpprov/otpprov/fusemap"
+)
+
+// Write order. Data first; then locks, which make the words they protect
+// read-only, so they must follow every write into those words; then
+// security fuses; closing the part is always the very last write, so that
+// a failure anywhere before it leaves an open, recoverable board.
+const (
+	phaseData = iota
+	phaseLock
+	phaseSecurity
+	phaseClose
+)
+
+// refuseLocked refuses to program a word whose region a burned LOCK field
+// write-protects: the controller would answer EPERM, and the operator
+// should hear which lock, before anything is written.
+func (p *Plan) refuseLocked() {
+	for i, c := range p.Changes {
+		if c.Action != Program {
+			continue
+		}
+		if lf := p.Map.WriteLockedBy(p.State, c.Bank, c.Word); lf != nil {
+			p.Changes[i].Action = Refused
+			p.Changes[i].Reason = fmt.Sprintf("write-locked by %s (%s), which is burned: the word can never be programmed again", lf.Name, lf.Where())
+		}
+	}
+}
+
+// order splits each word's delta by the class of its bits and sorts the
+// burns: data, locks, security, close. A lock that protects a word burned
+// in a later phase moves after that burn.
+func (p *Plan) order() {
+	type step struct {
+		c     Change
+		phase int
+	}
+	var steps []step
+	for _, c := range p.Changes {
+		if c.Action != Program {
+			continue
+		}
+		lock, security, closes := p.Map.Classes(c.Bank, c.Word)
+		classes := [4]uint32{c.Delta &^ (lock | security | closes), c.Delta & lock, c.Delta & security, c.Delta & closes}
+		for phase, bits := range classes {
+			if bits != 0 {
+				steps = append(steps, step{c, phase})
+			}
+		}
+	}
+	sort.SliceStable(steps, func(i, j int) bool { return steps[i].phase < steps[j].phase })
+	for i := 0; i < len(steps); i++ {
+		if steps[i].phase != phaseLock {
+			continue
+		}
+		protected := p.protectedBy(steps[i].c)
+		last := -1
+		for j := i + 1; j < len(steps); j++ {
+			if protected[steps[j].c.WriteIndex] && steps[j].phase != phaseLock {
+				last = j
+			}
+		}
+		if last > i && steps[last].phase != phaseClose {
+			s := steps[i]
+			copy(steps[i:last], steps[i+1:last+1])
+			steps[last] = s
+			i-- // the step now at i has not been looked at
+		}
+	}
+	// Each burn carries only its own bits, and starts from what the word
+	// holds once the earlier burns of the same word are done.
+	done := map[int]uint32{}
+	p.writes = p.writes[:0]
+	for _, s := range steps {
+		lock, security, closes := p.Map.Classes(s.c.Bank, s.c.Word)
+		mask := [4]uint32{^(lock | security | closes), lock, security, closes}[s.phase]
+		w := s.c
+		w.Before |= done[w.Index]
+		w.Delta &= mask
+		w.Mask &= mask
+		w.Value &= mask
+		done[w.Index] |= w.Delta
+		p.writes = append(p.writes, w)
+	}
+}
+
+// protectedBy returns the write indices that the lock bits c burns
+// protect, with a write lock.
+func (p *Plan) protectedBy(c Change) map[int]bool {
+	out := map[int]bool{}
+	for _, f := range p.Map.FieldsAt(c.Bank, c.Word) {
+		if f.Lock == nil || f.MaskIn(c.Bank, c.Word)&c.Delta == 0 {
+			continue
+		}
+		for _, name := range f.Lock.Protects {
+			if g := p.Map.Field(name); g != nil {
+				for _, part := range g.Parts {
+					out[p.Map.WriteIndex(part.Bank, part.Word)] = true
+				}
+			}
+		}
+	}
+	return out
+}
+
+// refuseUnsafe refuses burns that would leave the part unusable: closing
+// the part while a field it requires (the SRK hash) would stay blank, and
+// a lock that would have to follow the close because it protects the word
+// the close burns.
+func (p *Plan) refuseUnsafe() {
+	after := p.After()
+	for _, f := range p.Burned() {
+		if f.Security == nil {
+			continue
+		}
+		for _, name := range f.Security.Requires {
+			g := p.Map.Field(name)
+			if g == nil {
+				continue
+			}
+			parts, ok := p.Map.Parts(g, after)
+			switch {
+			case !ok:
+				p.refuseField(f, fmt.Sprintf("%s needs %s, which cannot be read (0xBADABADA): refusing to %s blind", f.Name, g.Name, f.Security.Effect))
+			case fusemap.Blank(parts):
+				p.refuseField(f, fmt.Sprintf("%s with %s blank: %s, and with no key to check against the part would never boot again; burn %s first", f.Name, g.Name, f.Security.Effect, g.Name))
+			}
+		}
+	}
+	for _, w := range p.writes {
+		lock, _, _ := p.Map.Classes(w.Bank, w.Word)
+		if w.Delta&lock == 0 {
+			continue
+		}
+		protected := p.protectedBy(w)
+		for _, x := range p.writes {
+			_, _, closes := p.Map.Classes(x.Bank, x.Word)
+			if x.Delta&closes != 0 && protected[x.WriteIndex] {
+				p.refuseWord(w.Index, fmt.Sprintf("this lock protects bank %d word %d, where the part is closed, and closing must be the last write: burn the lock in a later run", x.Bank, x.Word))
+			}
+		}
+	}
+	if p.Rejected() {
+		p.writes = nil
+	}
+}
+
+// refuseField refuses every word that burns a bit of f.
+func (p *Plan) refuseField(f *fusemap.Field, reason string) {
+	for _, part := range f.Parts {
+		for i, c := range p.Changes {
+			if c.Bank == part.Bank && c.Word == part.Word && c.Delta&part.Mask() != 0 {
+				p.Changes[i].Action, p.Changes[i].Reason = Refused, reason
+			}
+		}
+	}
+}
+
+func (p *Plan) refuseWord(index int, reason string) {
+	for i, c := range p.Changes {
+		if c.Index == index && c.Action == Program {
+			p.Changes[i].Action, p.Changes[i].Reason = Refused, reason
+		}
+	}
+}
+
+// After is the device's state once every planned burn is done.
+func (p *Plan) After() []uint32 {
+	after := append([]uint32(nil), p.State...)
+	for _, c := range p.Changes {
+		if c.Action == Program || c.Action == Refused {
+			after[c.Index] |= c.Delta
+		}
+	}
+	return after
+}
+
+// Burned returns the fields the plan burns at least one bit of, in map
+// order.
+func (p *Plan) Burned() []*fusemap.Field {
+	var out []*fusemap.Field
+	for _, f := range p.Map.Fields {
+		if p.burns(f) {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func (p *Plan) burns(f *fusemap.Field) bool {
+	for _, part := range f.Parts {
+		for _, c := range p.Changes {
+			if (c.Action == Program || c.Action == Refused) && c.Bank == part.Bank && c.Word == part.Word && c.Delta&part.Mask() != 0 {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Security returns the security fields the plan burns: apply needs the
+// operator to acknowledge each by name.
+func (p *Plan) Security() []*fusemap.Field {
+	var out []*fusemap.Field
+	for _, f := range p.Burned() {
+		if f.Security != nil {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// Warning is something irreversible the plan does besides burning data.
+type Warning struct {
+	Field   string
+	Message string
+}
+
+// Warnings lists what the plan makes irreversible beyond the bits
+// themselves: security effects, and regions that become read-only or
+// unreadable for ever.
+func (p *Plan) Warnings() []Warning {
+	var out []Warning
+	for _, f := range p.Burned() {
+		if f.Security != nil {
+			out = append(out, Warning{f.Name, f.Security.Effect})
+		}
+		if f.Lock == nil {
+			continue
+		}
+		what := strings.Join(f.Lock.Protects, ", ")
+		for _, l := range []struct {
+			bit  int
+			text string
+		}{
+			{f.Lock.Write, "%s can never be programmed again"},
+			{f.Lock.Override, "%s can no longer be overridden in the shadow registers"},
+			{f.Lock.Read, "%s will read as 0xBADABADA for ever"},
+		} {
+			part, mask, ok := fusemap.LockMask(f, l.bit)
+			if !ok {
+				continue
+			}
+			for _, c := range p.Changes {
+				if c.Bank == part.Bank && c.Word == part.Word && c.Delta&mask != 0 {
+					out = append(out, Warning{f.Name, fmt.Sprintf(l.text, what)})
+				}
+			}
+		}
+	}
+	return out
+}
+
+// FieldChange is a named field the plan touches, decoded before and after.
+type FieldChange struct {
+	Field         *fusemap.Field
+	Before, After string
+}
+
+// Fields returns the named fields the plan burns bits of, and the fields
+// the manifest named, decoded from the words before and after the plan.
+func (p *Plan) Fields() []FieldChange {
+	if p.State == nil {
+		return p.savedFields // a decoded plan: as it was shown when made
+	}
+	named := map[string]bool{}
+	for _, c := range p.Changes {
+		for _, n := range c.Names {
+			named[n] = true
+		}
+	}
+	after := p.After()
+	var out []FieldChange
+	for _, f := range p.Map.Fields {
+		if !named[f.Name] && !p.burns(f) {
+			continue
+		}
+		fc := FieldChange{Field: f, Before: "unreadable", After: "unreadable"}
+		if parts, ok := p.Map.Parts(f, p.State); ok {
+			fc.Before = f.Format(parts)
+		}
+		if parts, ok := p.Map.Parts(f, after); ok {
+			fc.After = f.Format(parts)
+		}
+		out = append(out, fc)
+	}
+	return out
+}
