@@ -291,5 +291,22 @@ func (p *Plan) Fields() []FieldChange {
 		}
 		out = append(out, fc)
 	}
-	return out
+	// A whole word that only contains the fields shown adds nothing.
+	kept := out[:0]
+	for _, fc := range out {
+		if !fc.Field.WholeWord() || !hasNarrower(out, fc.Field) {
+			kept = append(kept, fc)
+		}
+	}
+	return kept
+}
+
+func hasNarrower(fcs []FieldChange, whole *fusemap.Field) bool {
+	p := whole.Parts[0]
+	for _, fc := range fcs {
+		if fc.Field != whole && fc.Field.MaskIn(p.Bank, p.Word) != 0 {
+			return true
+		}
+	}
+	return false
 }

@@ -12,20 +12,113 @@ import (
 // Plan renders a plan the way an operator reviews it: one line per target
 // word, and for each word to burn its bits before, burned and after.
 func (s Style) Plan(w io.Writer, p *planner.Plan, device string) {
-	fmt.Fprintf(w, "Manifest %s (%s), soc %s\n", p.Source.Name, p.Source.File, p.SoC.Name)
-	fmt.Fprintf(w, "Device   %s\n\n", device)
-	for _, c := range p.Changes {
-		s.change(w, c)
+	fmt.Fprintf(w, "Manifest  %s (%s), soc %s\n", p.Source.Name, p.Source.File, p.SoC.Name)
+	fmt.Fprintf(w, "Device    %s\n", device)
+	if p.UniqueID != "" {
+		fmt.Fprintf(w, "UNIQUE_ID %s\n", p.UniqueID)
 	}
+	fmt.Fprintln(w)
+	for _, c := range p.Changes {
+		s.change(w, p, c)
+	}
+	s.fields(w, p)
+	s.order(w, p)
+	s.warnings(w, p)
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, s.PlanSummary(p))
 }
 
-func (s Style) change(w io.Writer, c planner.Change) {
+// fields lists the named fields the plan touches, decoded: a MAC as text,
+// a hash as hex, before and after.
+func (s Style) fields(w io.Writer, p *planner.Plan) {
+	fs := p.Fields()
+	if len(fs) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "\nFields")
+	t := NewTable(w, "  FIELD", "BITS", "BEFORE", "AFTER")
+	for _, f := range fs {
+		t.Row("  "+f.Field.Name, f.Field.Where(), f.Before, f.After)
+	}
+	t.Flush()
+}
+
+// order shows the burn order when it is not simply word order: locks and
+// security fuses go last, closing the part very last.
+func (s Style) order(w io.Writer, p *planner.Plan) {
+	writes := p.Writes()
+	special := false
+	for _, x := range writes {
+		if lock, security, closes := p.Map.Classes(x.Bank, x.Word); x.Delta&(lock|security|closes) != 0 {
+			special = true
+		}
+	}
+	if !special {
+		return
+	}
+	fmt.Fprintln(w, "\nBurn order (data, then locks, then security fuses; closing last)")
+	for i, x := range writes {
+		fmt.Fprintf(w, "  %2d. %s burn 0x%08x  %s\n", i+1, wordName(x.Bank, x.Word, x.Offset()), x.Delta, strings.Join(fieldNames(p, x), ", "))
+	}
+}
+
+// warnings prints what the plan makes irreversible beyond the bits.
+func (s Style) warnings(w io.Writer, p *planner.Plan) {
+	ws := p.Warnings()
+	if len(ws) == 0 {
+		return
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, s.paint(red, "WARNING: this plan has irreversible effects beyond the bits it burns:"))
+	for _, x := range ws {
+		fmt.Fprintf(w, "  %s %s: %s\n", s.paint(red, "!"), s.paint(bold, x.Field), x.Message)
+	}
+	var names []string
+	for _, f := range p.Security() {
+		names = append(names, f.Name)
+	}
+	if len(names) > 0 && !p.Rejected() {
+		fmt.Fprintf(w, "  apply needs the operator's acknowledgement: --confirm-security %s\n", strings.Join(names, ","))
+	}
+}
+
+// fieldNames names the fields a change's bits belong to, most specific
+// first; a whole-word field only when no narrower field covers the bits.
+func fieldNames(p *planner.Plan, c planner.Change) []string {
+	if p.Map == nil {
+		return nil
+	}
+	bits := c.Delta
+	if bits == 0 {
+		bits = c.Mask
+	}
+	var names []string
+	var whole string
+	for _, f := range p.Map.FieldsAt(c.Bank, c.Word) {
+		m := f.MaskIn(c.Bank, c.Word)
+		switch {
+		case m&bits == 0:
+		case f.WholeWord():
+			whole = f.Name
+		default:
+			names = append(names, f.Name)
+		}
+	}
+	if len(names) == 0 && whole != "" {
+		names = append(names, whole)
+	}
+	return names
+}
+
+func (s Style) change(w io.Writer, p *planner.Plan, c planner.Change) {
 	name := wordName(c.Bank, c.Word, c.Offset())
 	label := ""
-	if len(c.Names) > 0 {
-		label = "  " + strings.Join(c.Names, ", ")
+	names := c.Names
+	if len(names) == 0 {
+		names = fieldNames(p, c)
+	}
+	if len(names) > 0 {
+		label = "  " + strings.Join(names, ", ")
 	}
 	switch c.Action {
 	case planner.Program:
@@ -44,6 +137,10 @@ func (s Style) change(w io.Writer, c planner.Change) {
 	case planner.Unreadable:
 		fmt.Fprintf(w, "  %s %s%s  %s\n", s.paint(red, "?"), s.paint(bold, name), label,
 			s.paint(red, "unreadable: reads 0xbadabada (read-protected), its bits cannot be checked"))
+	case planner.Refused:
+		fmt.Fprintf(w, "  %s %s%s  %s\n", s.paint(red, "x"), s.paint(bold, name), label, s.paint(red, "refused: "+c.Reason))
+		fmt.Fprintf(w, "      before  0x%08x  %s\n", c.Before, Bits(c.Before))
+		fmt.Fprintf(w, "      burn    0x%08x  %s\n", c.Delta, s.paint(red, Marks(c.Delta)))
 	}
 }
 
@@ -57,6 +154,9 @@ func (s Style) PlanSummary(p *planner.Plan) string {
 		}
 		if n.Unreadable > 0 {
 			why = append(why, plural(n.Unreadable, "word is", "words are")+" unreadable")
+		}
+		if n.Refused > 0 {
+			why = append(why, plural(n.Refused, "word is", "words are")+" refused")
 		}
 		return s.paint(red, "Plan rejected: "+strings.Join(why, ", ")+". Nothing will be written.")
 	}

@@ -133,3 +133,49 @@ func TestBits(t *testing.T) {
 		t.Errorf("Marks = %q", got)
 	}
 }
+
+// securePlan burns an SRK hash, its lock and the close bit on a board with
+// a UNIQUE_ID: the plan must show the decoded hash, the burn order with
+// closing last, and the warnings with the acknowledgement to give.
+func securePlan(t *testing.T) *planner.Plan {
+	state := make([]uint32, imx8mm.Words)
+	state[imx8mm.ReadIndex(0, 1)] = 0x89abcdef
+	state[imx8mm.ReadIndex(0, 2)] = 0x01234567
+	targets := []manifest.Target{
+		target(0, 0, 1<<9, 1<<9, "SRK_LOCK"),
+		// SEC_CONFIG_CLOSE and BOOT_CFG share word 1/3: the boot config
+		// bits burn first, the close bit last.
+		target(1, 3, 1<<25|0x2022, 1<<25|0xffff, "SEC_CONFIG_CLOSE", "BOOT_CFG"),
+	}
+	for i := 0; i < 8; i++ {
+		bank, word := 6+i/4, i%4
+		targets = append(targets, target(bank, word, 0x11111111*uint32(i+1), 0xffffffff))
+	}
+	p, err := planner.Make(planner.Source{Name: "secure", File: "secure.yaml"}, imx8mm, state, targets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestPlanSecurityText(t *testing.T) {
+	var b bytes.Buffer
+	Style{}.Plan(&b, securePlan(t), "sim:board")
+	golden(t, "plan-secure.txt", b.Bytes())
+}
+
+func TestShowText(t *testing.T) {
+	state := make([]uint32, imx8mm.Words)
+	state[imx8mm.ReadIndex(0, 0)] = 1 << 2 // BOOT_CFG_LOCK write lock
+	state[imx8mm.ReadIndex(9, 0)] = 0x9f010203
+	state[imx8mm.ReadIndex(9, 1)] = 0x00000004
+	state[imx8mm.ReadIndex(0, 1)] = 0x89abcdef
+	state[imx8mm.ReadIndex(0, 2)] = 0x01234567
+	var fields []fusemap.FieldState
+	for _, n := range []string{"UNIQUE_ID", "BOOT_CFG0", "MAC_ADDR0", "SRK_HASH"} {
+		fields = append(fields, imx8mm.DecodeField(imx8mm.Field(n), state))
+	}
+	var b bytes.Buffer
+	Style{}.Show(&b, imx8mm, "sim:board", planner.UniqueID(imx8mm, state), fields)
+	golden(t, "show.txt", b.Bytes())
+}
