@@ -90,6 +90,17 @@ func Apply(ctx context.Context, dev *nvmem.Device, plan *planner.Plan) (*Result,
 	if plan.Rejected() {
 		return nil, errors.New("refusing to apply a rejected plan")
 	}
+	// An image file has one layout, but on i.MX6 the driver reads a fuse
+	// of bank 6 and above at another offset than it writes it: an image
+	// cannot stand in for that, and a burn there would land in the wrong
+	// place of the image.
+	for _, c := range plan.Writes() {
+		if dev.Image() && c.WriteIndex != c.Index {
+			return nil, fmt.Errorf("%s is a plain image, but %s reads bank %d word %d at offset 0x%03x and writes it at 0x%03x: "+
+				"use the board's nvmem file, or sim:DIR, which emulates both; nothing was written",
+				dev.Spec, plan.SoC.Name, c.Bank, c.Word, c.Offset(), c.WriteOffset())
+		}
+	}
 	r := &Result{}
 	stopped := false
 	for _, c := range plan.Writes() {

@@ -85,6 +85,9 @@ func Open(spec string, mode Mode) (*Device, error) {
 	return &Device{Spec: spec, f: f, image: !onSysfs(f)}, nil
 }
 
+// Image reports a plain image file: one byte layout for reads and writes.
+func (d *Device) Image() bool { return d.image }
+
 // NewDevice wraps any File, e.g. an in-memory emulator in tests.
 func NewDevice(spec string, f File) *Device { return &Device{Spec: spec, f: f} }
 

@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -84,7 +86,8 @@ func newApp(ctx context.Context, e env, notFound *error) *cli.App {
 			Subcommands: []*cli.Command{{Name: "init", Usage: "create an emulated board in DIR", ArgsUsage: "DIR",
 				Flags: []cli.Flag{
 					&cli.StringFlag{Name: "soc", Required: true, Usage: "SoC: " + strings.Join(fusemap.Names(), ", ")},
-					&cli.StringFlag{Name: "from-dump", Usage: "start from a pasted dump `FILE` (od -A x -t x4, or the 00000000: form)"}},
+					&cli.StringFlag{Name: "from-dump", Usage: "start from a pasted dump `FILE` (od -A x -t x4, or the 00000000: form)"},
+					&cli.StringFlag{Name: "unique-id", Usage: "the board's UNIQUE_ID `VALUE` (default: random for a blank board, the dump's otherwise)"}},
 				OnUsageError: usage,
 				Action:       func(c *cli.Context) error { return cmdSimInit(c, e) }}}},
 		{Name: "version", Usage: "print the version",
@@ -529,10 +532,11 @@ func cmdSimInit(c *cli.Context, e env) error {
 	if err != nil {
 		return err
 	}
-	soc, err := fusemap.Lookup(c.String("soc"))
+	m, err := fusemap.Load(c.String("soc"))
 	if err != nil {
 		return usageError{err.Error()}
 	}
+	soc := m.SoC
 	var img *nvmem.Image
 	if dump := c.String("from-dump"); dump != "" {
 		f, err := os.Open(dump)
@@ -544,6 +548,9 @@ func cmdSimInit(c *cli.Context, e env) error {
 			return err
 		}
 	}
+	if err := setUniqueID(m, &img, c.String("unique-id")); err != nil {
+		return err
+	}
 	if err := nvmem.InitSim(a[0], soc, img); err != nil {
 		return err
 	}
@@ -554,6 +561,52 @@ func cmdSimInit(c *cli.Context, e env) error {
 	abs, _ := filepath.Abs(a[0])
 	fmt.Fprintf(e.stdout, "created an emulated %s (%d bytes, %d read-protected words) in %s\nuse it with: --device sim:%s\n",
 		soc.Name, soc.Bytes(), protected, abs, a[0])
+	return nil
+}
+
+// setUniqueID gives an emulated board its identity: every real part has a
+// UNIQUE_ID, and saved plans are bound to it, so a blank sim gets a random
+// one unless --unique-id names it.
+func setUniqueID(m *fusemap.Map, img **nvmem.Image, arg string) error {
+	f := m.Identity()
+	if f == nil {
+		if arg != "" {
+			return usageError{fmt.Sprintf("%s has no UNIQUE_ID field", m.Name)}
+		}
+		return nil
+	}
+	var id uint64
+	switch {
+	case arg != "":
+		v, err := parseNumber(arg)
+		if err != nil {
+			return usageError{"--unique-id: " + err.Error()}
+		}
+		id = v
+	case *img != nil:
+		return nil // the dump's own
+	default:
+		var b [8]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return err
+		}
+		id = binary.LittleEndian.Uint64(b[:])
+		if w := f.Width(); w < 64 {
+			id &= 1<<w - 1
+		}
+	}
+	parts, err := f.Encode(id)
+	if err != nil {
+		return usageError{"--unique-id: " + err.Error()}
+	}
+	if *img == nil {
+		*img = &nvmem.Image{Bytes: make([]byte, m.Bytes())}
+	}
+	for i, p := range f.Parts {
+		k := 4 * m.ReadIndex(p.Bank, p.Word)
+		w := binary.LittleEndian.Uint32((*img).Bytes[k:])
+		binary.LittleEndian.PutUint32((*img).Bytes[k:], w&^p.Mask()|parts[i]<<p.Lsb)
+	}
 	return nil
 }
 
