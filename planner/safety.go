@@ -245,8 +245,8 @@ func (p *Plan) Warnings() []Warning {
 			{f.Lock.Read, "%s will read as 0xBADABADA for ever"},
 		} {
 			part, mask, ok := fusemap.LockMask(f, l.bit)
-			if !ok {
-				continue
+			if !ok || l.bit == f.Lock.Override && l.bit == f.Lock.Write && l.text != "%s can never be programmed again" {
+				continue // one bit locks both: say it once
 			}
 			for _, c := range p.Changes {
 				if c.Bank == part.Bank && c.Word == part.Word && c.Delta&mask != 0 {
@@ -304,7 +304,7 @@ func (p *Plan) Fields() []FieldChange {
 func hasNarrower(fcs []FieldChange, whole *fusemap.Field) bool {
 	p := whole.Parts[0]
 	for _, fc := range fcs {
-		if fc.Field != whole && fc.Field.MaskIn(p.Bank, p.Word) != 0 {
+		if m := fc.Field.MaskIn(p.Bank, p.Word); fc.Field != whole && m != 0 && m != 0xffffffff {
 			return true
 		}
 	}

@@ -59,3 +59,6 @@ func plural(n int, one, many string) string {
 	}
 	return fmt.Sprintf("%d %s", n, many)
 }
+
+// Plural is "1 bit", "2 bits".
+func Plural(n int, one, many string) string { return plural(n, one, many) }

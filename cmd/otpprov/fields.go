@@ -213,7 +213,7 @@ func cmdFusemapShow(c *cli.Context, e env) error {
 func describeField(e env, m *fusemap.Map, f *fusemap.Field) error {
 	w := e.stdout
 	fmt.Fprintf(w, "%s (%s)\n", f.Name, m.Name)
-	fmt.Fprintf(w, "  bits      %s (%d bits, encoding %s)\n", f.Where(), f.Width(), f.Encoding)
+	fmt.Fprintf(w, "  bits      %s (%s, encoding %s)\n", f.Where(), view.Plural(f.Width(), "bit", "bits"), f.Encoding)
 	if f.Description != "" {
 		fmt.Fprintf(w, "  about     %s\n", f.Description)
 	}
