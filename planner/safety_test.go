@@ -47,7 +47,6 @@ func srk(t *testing.T) []manifest.Target {
 	return out
 }
 
-
 func join(ts ...[]manifest.Target) []manifest.Target {
 	var out []manifest.Target
 	for _, t := range ts {
