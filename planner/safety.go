@@ -219,8 +219,8 @@ func (p *Plan) Security() []*fusemap.Field {
 
 // Warning is something irreversible the plan does besides burning data.
 type Warning struct {
-	Field   string
-	Message string
+	Field   string `json:"field"`
+	Message string `json:"message"`
 }
 
 // Warnings lists what the plan makes irreversible beyond the bits
