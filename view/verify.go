@@ -15,7 +15,9 @@ func (s Style) Verify(w io.Writer, p *planner.Plan) {
 	for _, c := range p.Changes {
 		name := wordName(c.Bank, c.Word, c.Offset())
 		switch c.Action {
-		case planner.Program:
+		case planner.Program, planner.Refused:
+			// A refused word (say, under a burned lock) is just as
+			// unsatisfied: its bits are not burned, and may never be.
 			fmt.Fprintf(w, "  %s %s  bits %s not burned (device 0x%08x, wants 0x%08x mask 0x%08x)\n",
 				s.paint(red, "x"), name, manifest.BitList(c.Delta), c.Before, c.Value, c.Mask)
 		case planner.Conflict:
@@ -25,7 +27,7 @@ func (s Style) Verify(w io.Writer, p *planner.Plan) {
 			fmt.Fprintf(w, "  %s %s  read-protected: cannot be checked\n", s.paint(red, "?"), name)
 		}
 	}
-	bad := n.Program + n.Conflict + n.Unreadable
+	bad := n.Program + n.Refused + n.Conflict + n.Unreadable
 	if bad == 0 {
 		fmt.Fprintln(w, s.paint(green, fmt.Sprintf("Device satisfies %s: %s checked.", p.Source.Name, plural(n.NoOp, "word", "words"))))
 		return

@@ -364,7 +364,7 @@ func cmdVerify(c *cli.Context, e env) error {
 	switch {
 	case n.Unreadable > 0:
 		return &exit{code: exitError, err: fmt.Errorf("cannot verify %s: %d word(s) are read-protected", p.Source.Name, n.Unreadable)}
-	case n.Conflict > 0 || n.Program > 0:
+	case n.Conflict > 0 || n.Program > 0 || n.Refused > 0:
 		return &exit{code: exitChanges}
 	}
 	return nil
