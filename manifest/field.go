@@ -2,12 +2,15 @@ package manifest
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/otpprov/otpprov/fusemap"
 )
@@ -28,7 +31,7 @@ func (t *tree) decodeField(ptr string, obj map[string]any, fm *fusemap.Map, diag
 		diags.Add(f.Pos, "", "%s: missing key 'value' (or 'valueFrom')", t.Describe(ptr))
 		return f, false
 	}
-	if fm == nil || name == "" {
+	if fm == nil || !fieldName.MatchString(name) {
 		return f, false // the schema reported the soc or the name
 	}
 	fd := fm.Field(name)
@@ -44,6 +47,13 @@ func (t *tree) decodeField(ptr string, obj map[string]any, fm *fusemap.Map, diag
 		diags.Add(t.PosOf(ptr+"/field"), "remove the entry", "%s is programmed by NXP: it identifies the part and is never written", name)
 		return f, false
 	}
+	// Another name for the identity's bits (TESTER0 is UNIQUE_ID's low
+	// word) is refused as a raw entry on them is.
+	if id, p, ok := identityIn(fd, fm); ok {
+		diags.Add(t.PosOf(ptr+"/field"), "remove the entry", "%s is bank %d word %d, which holds %s: NXP programs it, it identifies the part and is never written",
+			name, p.Bank, p.Word, id.Name)
+		return f, false
+	}
 	valuePtr := ptr + "/value"
 	var parts []uint32
 	var err error
@@ -53,8 +63,15 @@ func (t *tree) decodeField(ptr string, obj map[string]any, fm *fusemap.Map, diag
 	} else {
 		parts, err = fieldValue(fd, obj["value"])
 	}
+	if errors.Is(err, errReported) {
+		return f, false
+	}
 	if err != nil {
-		diags.Add(t.PosOf(valuePtr), encodingHint(fd), "%s: %v", name, err)
+		msg := err.Error()
+		if !strings.HasPrefix(msg, name+" ") {
+			msg = name + ": " + msg
+		}
+		diags.Add(t.PosOf(valuePtr), encodingHint(fd), "%s", msg)
 		return f, false
 	}
 	ok := true
@@ -68,8 +85,34 @@ func (t *tree) decodeField(ptr string, obj map[string]any, fm *fusemap.Map, diag
 	return f, ok
 }
 
+// fieldName is the schema's pattern for a field name: a name it refused is
+// not looked up a second time.
+var fieldName = regexp.MustCompile(`^[A-Z][A-Z0-9_]{0,63}$`)
+
+// errReported is a value the parser or the schema has already refused (an
+// ambiguous number, null, a list, a valueFrom without a file): it is not
+// reported a second time.
+var errReported = errors.New("already reported")
+
+// identityIn returns the identity field that shares bits with fd, if any.
+func identityIn(fd *fusemap.Field, fm *fusemap.Map) (*fusemap.Field, fusemap.Part, bool) {
+	for _, p := range fd.Parts {
+		for _, g := range fm.FieldsAt(p.Bank, p.Word) {
+			if g.Identity && g.MaskIn(p.Bank, p.Word)&p.Mask() != 0 {
+				return g, p, true
+			}
+		}
+	}
+	return nil, fusemap.Part{}, false
+}
+
 // fieldValue encodes a value as written in the manifest.
 func fieldValue(fd *fusemap.Field, v any) ([]uint32, error) {
+	switch v.(type) {
+	case json.Number, string, bool:
+	default:
+		return nil, errReported // refused while parsing, or by the schema
+	}
 	switch fd.Encoding {
 	case fusemap.Bool:
 		switch x := v.(type) {
@@ -88,7 +131,7 @@ func fieldValue(fd *fusemap.Field, v any) ([]uint32, error) {
 	case fusemap.MAC:
 		s, ok := v.(string)
 		if !ok {
-			return nil, fmt.Errorf("%v is not a MAC address", show(v))
+			return nil, fmt.Errorf("%v is not a MAC address", showValue(v))
 		}
 		n, err := fusemap.ParseMAC(s)
 		if err != nil {
@@ -98,7 +141,7 @@ func fieldValue(fd *fusemap.Field, v any) ([]uint32, error) {
 	case fusemap.Hash:
 		s, ok := v.(string)
 		if !ok {
-			return nil, fmt.Errorf("%v is not a hex string", show(v))
+			return nil, fmt.Errorf("%v is not a hex string", showValue(v))
 		}
 		b, err := fusemap.ParseHash(s, 4*len(fd.Parts))
 		if err != nil {
@@ -111,7 +154,12 @@ func fieldValue(fd *fusemap.Field, v any) ([]uint32, error) {
 	case json.Number:
 		n, _ = strconv.ParseUint(string(x), 10, 64)
 	case string:
+		// As in a raw entry, a quoted number is hex: "2022" may be meant
+		// as 0x2022, and a misread digit is a burned bit.
 		var ok bool
+		if !strings.HasPrefix(x, "0x") && !strings.HasPrefix(x, "0X") {
+			return nil, fmt.Errorf("%q is not a number: a quoted number must be hex (\"0x0f\"); write decimal without quotes", x)
+		}
 		if n, ok = ParseNumber(x); !ok {
 			return nil, fmt.Errorf("%q is not a number", x)
 		}
@@ -129,6 +177,9 @@ func (t *tree) fieldFromFile(fd *fusemap.Field, v any) ([]uint32, error) {
 	}
 	from, _ := v.(map[string]any)
 	name, _ := from["file"].(string)
+	if name == "" {
+		return nil, errReported // not {file: NAME}: the schema reported it
+	}
 	path := name
 	if !filepath.IsAbs(path) {
 		path = filepath.Join(filepath.Dir(t.File), name)
@@ -144,11 +195,11 @@ func (t *tree) fieldFromFile(fd *fusemap.Field, v any) ([]uint32, error) {
 		return nil, fmt.Errorf("valueFrom: %v", err)
 	}
 	if len(b) != want {
-		more := ""
 		if len(b) > want {
-			more = "more than "
+			// Only want+1 bytes were read: the file has more than want.
+			return nil, fmt.Errorf("valueFrom %s holds more than %d bytes; %s takes exactly %d", name, want, fd.Name, want)
 		}
-		return nil, fmt.Errorf("valueFrom %s holds %s%d bytes; %s takes exactly %d", name, more, len(b), fd.Name, want)
+		return nil, fmt.Errorf("valueFrom %s holds %d bytes; %s takes exactly %d", name, len(b), fd.Name, want)
 	}
 	return fd.EncodeBytes(b)
 }
@@ -163,6 +214,15 @@ func encodingHint(fd *fusemap.Field) string {
 		return fmt.Sprintf("write %d hex digits in file byte order, or valueFrom: {file: SRK_1_2_3_4_fuse.bin}", 8*len(fd.Parts))
 	}
 	return fmt.Sprintf("write a number of at most %d bits: decimal (15) or hex (0x0f)", fd.Width())
+}
+
+// showValue is show, except that a number is not echoed: it comes back in
+// decimal, and 0x00049f010203 shown as 19847512579 would only confuse.
+func showValue(v any) string {
+	if _, ok := v.(json.Number); ok {
+		return "a number"
+	}
+	return show(v)
 }
 
 func show(v any) string {

@@ -40,6 +40,11 @@ func (d *Doc) Validate(s *jsonschema.Schema, special func(SchemaError) (Diagnost
 			Pos:     d.PosOf(leaf.InstanceLocation),
 			Message: leaf.Message,
 		}
+		if e.Message == "not allowed" {
+			// A "false" subschema: jsonschema names the error after the
+			// key's location, not after a keyword.
+			e.Keyword = "false"
+		}
 		if special != nil {
 			if ds, ok := special(e); ok {
 				diags = append(diags, ds...)
