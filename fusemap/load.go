@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -96,7 +97,7 @@ func decode(file string, b []byte, kind string) (*decoded, error) {
 	if schemaErr != nil {
 		return nil, fmt.Errorf("internal error: fuse map schema: %w", schemaErr)
 	}
-	diags = append(diags, doc.Validate(schema, nil)...)
+	diags = append(diags, doc.Validate(schema, fieldShape(doc))...)
 	if len(diags) > 0 {
 		return nil, diags.Sorted()
 	}
@@ -154,6 +155,42 @@ func decode(file string, b []byte, kind string) (*decoded, error) {
 		}
 	}
 	return d, nil
+}
+
+var fieldPtr = regexp.MustCompile(`^/fields/\d+$`)
+
+// fieldShape words the errors of the schema's "bank and word, or parts"
+// rule once per field: its leaves alone read "not failed" or name a key
+// the field should not have at all.
+func fieldShape(doc *yamldoc.Doc) func(yamldoc.SchemaError) (yamldoc.Diagnostics, bool) {
+	done := map[string]bool{}
+	return func(e yamldoc.SchemaError) (yamldoc.Diagnostics, bool) {
+		// A missing name is its own problem; the rest of "required" and
+		// every "not" come from the shape rule.
+		shape := e.Keyword == "not" || e.Keyword == "required" && !strings.Contains(e.Message, "'name'")
+		o, ok := doc.At(e.Ptr).(map[string]any)
+		if !shape || !ok || !fieldPtr.MatchString(e.Ptr) {
+			return nil, false
+		}
+		has := func(k string) bool { _, ok := o[k]; return ok }
+		var msg string
+		switch {
+		case has("parts") && (has("bank") || has("word") || has("bits") || has("words")):
+			msg = "give either bank and word (with bits or words) or parts, not both"
+		case has("words") && has("bits"):
+			msg = "words (whole words) and bits do not go together"
+		case !has("parts") && !(has("bank") && has("word")):
+			msg = "give bank and word, or parts"
+		default:
+			return nil, false
+		}
+		var ds yamldoc.Diagnostics
+		if !done[e.Ptr] {
+			done[e.Ptr] = true
+			ds.Add(e.Pos, "", "%s: %s", e.Where, msg)
+		}
+		return ds, true
+	}
 }
 
 func decodeField(doc *yamldoc.Doc, ptr string, o map[string]any) *Field {

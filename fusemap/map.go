@@ -279,7 +279,7 @@ func (m *Map) index() yamldoc.Diagnostics {
 	}
 	m.byName = map[string]*Field{}
 	m.words = map[[2]int]*wordInfo{}
-	identities := 0
+	var identity *Field
 	for _, f := range m.Fields {
 		f.expand(m.SoC)
 	}
@@ -290,7 +290,10 @@ func (m *Map) index() yamldoc.Diagnostics {
 		}
 		m.byName[f.Name] = f
 		if f.Identity {
-			identities++
+			if identity != nil {
+				bad(f, "a second identity field (the first is %s at %s)", identity.Name, identity.Pos)
+			}
+			identity = f
 		}
 		for _, p := range f.Parts {
 			if p.Word >= m.WordsPerBank || p.Bank >= m.Banks() {
@@ -316,9 +319,6 @@ func (m *Map) index() yamldoc.Diagnostics {
 		case f.Encoding == Uint && w > 64:
 			bad(f, "encoding uint holds at most 64 bits, the field has %d: use hash", w)
 		}
-	}
-	if identities > 1 {
-		errs.Add(yamldoc.Pos{File: m.File}, "", "more than one identity field")
 	}
 	for key, wi := range m.words {
 		checkOverlaps(key, wi.fields, &errs)

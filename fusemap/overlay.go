@@ -68,6 +68,13 @@ func (o *Overlay) Apply(base *Map) (*Map, error) {
 		c := *f
 		c.expand(base.SoC)
 		for _, p := range c.Parts {
+			// Every bit of a LOCK word locks some fuse region, named in
+			// the SoC map or not: none of them is the board's to name.
+			if lock, _, _ := base.Classes(p.Bank, p.Word); lock != 0 {
+				diags.Add(f.Pos, "an overlay may name bits of general-purpose words or bits the SoC map leaves unnamed",
+					"field %s: %s is in bank %d word %d, which holds lock bits: its other bits may lock fuse regions too", f.Name, p, p.Bank, p.Word)
+				continue
+			}
 			for _, g := range base.FieldsAt(p.Bank, p.Word) {
 				if g.MaskIn(p.Bank, p.Word)&p.Mask() == 0 || g.GeneralPurpose {
 					continue
