@@ -151,8 +151,17 @@ func TestClasses(t *testing.T) {
 	if want == 0 {
 		t.Fatal("0/0 has no lock fields")
 	}
-	if lock != want {
-		t.Errorf("0/0 lock = %#08x, want the lock fields' bits %#08x", lock, want)
+	// Every bit of a word holding locks is ordered as a lock: the lock
+	// fields' bits, and the bits no field describes (GP5_LOCK's region is
+	// not mapped), which may lock something too.
+	if lock != 0xffffffff {
+		t.Errorf("0/0 lock = %#08x, want the whole word", lock)
+	}
+	if unknown := m.UnknownLockBits(0, 0); unknown != ^want || unknown&mask("GP5_LOCK", 0, 0) == 0 {
+		t.Errorf("0/0 unknown lock bits = %#08x, want %#08x (everything but the lock fields)", unknown, ^want)
+	}
+	if m.UnknownLockBits(14, 0) != 0 {
+		t.Errorf("a word without lock fields has unknown lock bits")
 	}
 	// SRK_LOCK and BOOT_CFG_LOCK also carry a security effect: still locks.
 	for _, n := range []string{"SRK_LOCK", "BOOT_CFG_LOCK", "SJC_RESP_LOCK"} {

@@ -179,10 +179,26 @@ func (m *Map) Classes(bank, word int) (lock, security, closes uint32) {
 		// what they protect), a closing bit is always a closing bit.
 		closes = wi.closes
 		lock = wi.lock &^ closes
+		if wi.lock != 0 {
+			// Every bit of a word that holds locks may lock some region,
+			// named in the map or not: all of it goes with the locks.
+			lock = ^closes
+		}
 		security = wi.security &^ (lock | closes)
 		return lock, security, closes
 	}
 	return 0, 0, 0
+}
+
+// UnknownLockBits are the bits of a word holding lock fields that no lock
+// field of the map describes: burning them may lock regions the map does
+// not know. 0 for a word without lock fields.
+func (m *Map) UnknownLockBits(bank, word int) uint32 {
+	wi := m.words[[2]int{bank, word}]
+	if wi == nil || wi.lock == 0 {
+		return 0
+	}
+	return ^wi.lock &^ wi.closes
 }
 
 // LockersOf returns the lock fields that protect bank/word.

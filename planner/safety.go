@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/otpprov/otpprov/fusemap"
+	"github.com/otpprov/otpprov/manifest"
 )
 
 // Write order. Data first; then locks, which make the words they protect
@@ -228,6 +229,12 @@ type Warning struct {
 // unreadable for ever.
 func (p *Plan) Warnings() []Warning {
 	var out []Warning
+	for _, c := range p.Changes {
+		if unknown := c.Delta & p.Map.UnknownLockBits(c.Bank, c.Word); unknown != 0 {
+			out = append(out, Warning{fmt.Sprintf("%d/%d", c.Bank, c.Word), fmt.Sprintf(
+				"bits %s are lock bits the %s map does not describe: they may lock fuse regions for ever", manifest.BitList(unknown), p.Map.Name)})
+		}
+	}
 	for _, f := range p.Burned() {
 		if f.Security != nil {
 			out = append(out, Warning{f.Name, f.Security.Effect})

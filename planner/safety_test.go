@@ -273,3 +273,27 @@ func TestIMX6Indices(t *testing.T) {
 		t.Fatalf("change %+v offset %#x write offset %#x", c, c.Offset(), c.WriteOffset())
 	}
 }
+
+// Bits of the LOCK word no lock field describes (GP5_LOCK on i.MX8MM: its
+// words are not mapped) go with the locks, after data, and are warned
+// about: they may lock something for ever.
+func TestUnknownLockBits(t *testing.T) {
+	raw := manifest.NewTarget(imx8mm.SoC, 0, 0, 1<<24|1<<31, 1<<24|1<<31)
+	p := mustMake(t, blank(), join([]manifest.Target{raw}, field(t, "GP1", 1)))
+	ws := p.Writes()
+	if len(ws) != 2 || ws[0].Bank != 14 || ws[1].Bank != 0 {
+		t.Fatalf("writes %+v: want GP1 data before the lock word", ws)
+	}
+	var found bool
+	for _, w := range p.Warnings() {
+		if w.Field == "0/0" && strings.Contains(w.Message, "bits 31,24 are lock bits the imx8mm map does not describe") {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no warning for unknown lock bits: %+v", p.Warnings())
+	}
+	if p := mustMake(t, blank(), field(t, "GP1_LOCK", 1)); len(p.Warnings()) != 1 {
+		t.Errorf("a described lock got %d warnings: %+v", len(p.Warnings()), p.Warnings())
+	}
+}
