@@ -20,7 +20,7 @@ type Overlay struct {
 
 // ParseOverlay reads an overlay (kind FuseMapOverlay).
 func ParseOverlay(file string, b []byte) (*Overlay, error) {
-	d, err := decode(file, b, "FuseMapOverlay")
+	d, err := decode(file, b, "FuseMapOverlay", true)
 	if err != nil {
 		return nil, err
 	}
