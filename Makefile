@@ -25,13 +25,19 @@ DEMO := demo
 demo: build
 	rm -rf $(DEMO)
 	$(BIN)/otpprov sim init --soc imx8mm --from-dump examples/imx8mm/digi-cc8mm.dump $(DEMO)/board
-	$(BIN)/otpprov validate examples/imx8mm/*.yaml
+	$(BIN)/otpprov validate --fusemap examples/imx8mm/acme-fusemap.yaml $(filter-out %-fusemap.yaml,$(wildcard examples/imx8mm/*.yaml))
 	$(BIN)/otpprov plan --device sim:$(DEMO)/board examples/imx8mm/board.yaml
 	$(BIN)/otpprov apply --device sim:$(DEMO)/board --auto-approve examples/imx8mm/board.yaml
 	$(BIN)/otpprov verify --device sim:$(DEMO)/board examples/imx8mm/board.yaml
 	@echo
 	@echo "Applying again is a no-op:"
 	$(BIN)/otpprov apply --device sim:$(DEMO)/board --auto-approve examples/imx8mm/board.yaml
+	@echo
+	@echo "Secure boot on a blank board: SRK hash, lock, close, acknowledged by name:"
+	$(BIN)/otpprov sim init --soc imx8mm $(DEMO)/blank
+	$(BIN)/otpprov apply --device sim:$(DEMO)/blank --auto-approve \
+		--confirm-security SRK_LOCK,SEC_CONFIG_CLOSE examples/imx8mm/secure-boot.yaml
+	$(BIN)/otpprov show --device sim:$(DEMO)/blank --field SRK_HASH
 
 # Static binaries for the boards.
 cross:
