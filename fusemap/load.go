@@ -88,6 +88,7 @@ var (
 // decoded is a validated fuse map or overlay file.
 type decoded struct {
 	m      *Map
+	socPos yamldoc.Pos
 	rename map[string]string
 	renPos map[string]yamldoc.Pos
 }
@@ -116,6 +117,7 @@ func decode(file string, b []byte, kind string, validate bool) (*decoded, error)
 	d := &decoded{m: &Map{File: file}, rename: map[string]string{}, renPos: map[string]yamldoc.Pos{}}
 	m := d.m
 	m.Name, _ = root["soc"].(string)
+	d.socPos = doc.PosOf("/soc")
 	m.Description, _ = root["description"].(string)
 	for _, s := range list(root["sources"]) {
 		m.Sources = append(m.Sources, s.(string))
@@ -173,6 +175,11 @@ var fieldPtr = regexp.MustCompile(`^/fields/\d+$`)
 func fieldShape(doc *yamldoc.Doc) func(yamldoc.SchemaError) (yamldoc.Diagnostics, bool) {
 	done := map[string]bool{}
 	return func(e yamldoc.SchemaError) (yamldoc.Diagnostics, bool) {
+		if strings.HasSuffix(e.Ptr, "/bits") && (e.Keyword == "pattern" || e.Keyword == "maximum") {
+			var ds yamldoc.Diagnostics
+			ds.Add(e.Pos, "", `%s: write "MSB:LSB" or one bit, each 0..31 ("25", "15:0")`, e.Where)
+			return ds, true
+		}
 		// A missing name is its own problem; the rest of "required" and
 		// every "not" come from the shape rule.
 		shape := e.Keyword == "not" || e.Keyword == "required" && !strings.Contains(e.Message, "'name'")

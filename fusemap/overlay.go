@@ -25,7 +25,7 @@ func ParseOverlay(file string, b []byte) (*Overlay, error) {
 		return nil, err
 	}
 	return &Overlay{File: file, SoC: d.m.Name, Rename: d.rename, Fields: d.m.Fields,
-		renamePos: d.renPos, socPos: yamldoc.Pos{File: file}}, nil
+		renamePos: d.renPos, socPos: d.socPos}, nil
 }
 
 // Apply returns base with the overlay applied; base is not modified.
