@@ -4,9 +4,7 @@ import (
 	"embed"
 	"encoding/json"
 	"fmt"
-	"io"
 	"io/fs"
-	"os"
 	"regexp"
 	"sort"
 	"strconv"
@@ -291,12 +289,7 @@ func bit(v any) int {
 
 // LoadOverlay reads an overlay file.
 func LoadOverlay(path string) (*Overlay, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, MaxSize+1))
+	b, err := yamldoc.ReadFile(path, MaxSize)
 	if err != nil {
 		return nil, err
 	}

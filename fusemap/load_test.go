@@ -1,128 +1,32 @@
 package fusemap
 
 import (
-	"bufio"
 	"bytes"
-	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
-	"regexp"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/otpprov/otpprov/internal/yamldoc"
+	"github.com/otpprov/otpprov/internal/yamldoc/wantfile"
 )
 
-// want is one expected diagnostic: its exact position and a substring of
-// its message (and, if given, of its hint). Same .want format as
-// manifest/testdata/invalid.
-type want struct {
-	line, col int
-	msg, hint string
-}
+// The .want format and its checks are shared with the manifest tests.
+type want = wantfile.Want
 
-// wantLine is one line of a .want file: "LINE:COL: message-substring",
-// "LINE: ..." without a column, "0: ..." without a position; an optional
-// " || hint-substring" follows.
-var wantLine = regexp.MustCompile(`^(\d+)(?::(\d+))?: (.+?)(?: \|\| (.+))?$`)
+func readWant(t *testing.T, path string) []want { return wantfile.Read(t, path) }
 
-func readWant(t *testing.T, path string) []want {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var ws []want
-	sc := bufio.NewScanner(f)
-	for n := 1; sc.Scan(); n++ {
-		line := sc.Text()
-		if strings.TrimSpace(line) == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		m := wantLine.FindStringSubmatch(line)
-		if m == nil {
-			t.Fatalf("%s:%d: malformed want line %q", path, n, line)
-		}
-		w := want{msg: m[3], hint: m[4]}
-		w.line, _ = strconv.Atoi(m[1])
-		if m[2] != "" {
-			w.col, _ = strconv.Atoi(m[2])
-		}
-		ws = append(ws, w)
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	if len(ws) == 0 {
-		t.Fatalf("%s: no expected diagnostics", path)
-	}
-	return ws
-}
+func diagsOf(t *testing.T, err error) yamldoc.Diagnostics { return wantfile.Diags(t, err) }
 
-// diagsOf returns err as Diagnostics, failing the test if it is anything
-// else or empty.
-func diagsOf(t *testing.T, err error) yamldoc.Diagnostics {
-	t.Helper()
-	if err == nil {
-		t.Fatal("succeeded, want diagnostics")
-	}
-	var ds yamldoc.Diagnostics
-	if !errors.As(err, &ds) {
-		t.Fatalf("error is %T (%v), want Diagnostics", err, err)
-	}
-	if len(ds) == 0 {
-		t.Fatal("error is an empty Diagnostics")
-	}
-	return ds
-}
-
-func dump(ds yamldoc.Diagnostics) string {
-	var b strings.Builder
-	for _, d := range ds {
-		b.WriteString("\t" + d.Pos.String() + ": " + d.Message)
-		if d.Hint != "" {
-			b.WriteString(" || " + d.Hint)
-		}
-		b.WriteByte('\n')
-	}
-	return b.String()
-}
-
-// checkDiags compares diagnostics with the expected ones, in order: each
-// in the file, at its line and column, sorted by position.
 func checkDiags(t *testing.T, file string, ds yamldoc.Diagnostics, ws []want) {
 	t.Helper()
-	if len(ds) != len(ws) {
-		t.Errorf("got %d diagnostics, want %d:\n%s", len(ds), len(ws), dump(ds))
-		return
-	}
-	for i, d := range ds {
-		w := ws[i]
-		if d.Pos.File != file {
-			t.Errorf("diagnostic %d: file %q, want %q", i, d.Pos.File, file)
-		}
-		if d.Pos.Line != w.line || d.Pos.Col != w.col {
-			t.Errorf("diagnostic %d at %d:%d, want %d:%d (%s)", i, d.Pos.Line, d.Pos.Col, w.line, w.col, d.Message)
-		}
-		if !strings.Contains(d.Message, w.msg) {
-			t.Errorf("diagnostic %d: message %q does not contain %q", i, d.Message, w.msg)
-		}
-		if w.hint != "" && !strings.Contains(d.Hint, w.hint) {
-			t.Errorf("diagnostic %d: hint %q does not contain %q", i, d.Hint, w.hint)
-		}
-	}
-	if !sort.SliceIsSorted(ds, func(i, j int) bool {
-		a, b := ds[i].Pos, ds[j].Pos
-		return a.Line < b.Line || a.Line == b.Line && a.Col < b.Col
-	}) {
-		t.Errorf("diagnostics not sorted by position:\n%s", dump(ds))
-	}
+	wantfile.Check(t, file, ds, ws)
 }
+
+func dump(ds yamldoc.Diagnostics) string { return wantfile.Dump(ds) }
 
 // TestParseInvalid: each testdata/invalid/NAME.yaml is refused with exactly
 // the diagnostics of NAME.want, in order; with CRLF line endings too.

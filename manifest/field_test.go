@@ -389,7 +389,7 @@ func TestFieldValueFromRelative(t *testing.T) {
 	// no keys/ there.
 	b := manifestOf("imx8mm", "  - field: SRK_HASH\n    valueFrom: {file: keys/SRK_1_2_3_4_fuse.bin}\n")
 	_, err := Parse("m.yaml", b)
-	checkDiags(t, "m.yaml", diagsOf(t, err), []want{{line: 7, col: 23, msg: "SRK_HASH: valueFrom: open keys/SRK_1_2_3_4_fuse.bin: no such file"}})
+	checkDiags(t, "m.yaml", diagsOf(t, err), []want{{Line: 7, Col: 23, Msg: "SRK_HASH: valueFrom: open keys/SRK_1_2_3_4_fuse.bin: no such file"}})
 }
 
 // TestFieldValueFromFileSizes: exactly 32 bytes; fewer or more are refused
@@ -426,8 +426,8 @@ func TestFieldValueFromFileSizes(t *testing.T) {
 				}
 				return
 			}
-			checkDiags(t, file, diagsOf(t, err), []want{{line: 7, col: 23, msg: "SRK_HASH: valueFrom " + name + " " + tt.msg,
-				hint: "write 64 hex digits in file byte order, or valueFrom: {file: SRK_1_2_3_4_fuse.bin}"}})
+			checkDiags(t, file, diagsOf(t, err), []want{{Line: 7, Col: 23, Msg: "SRK_HASH: valueFrom " + name + " " + tt.msg,
+				Hint: "write 64 hex digits in file byte order, or valueFrom: {file: SRK_1_2_3_4_fuse.bin}"}})
 		})
 	}
 	// A directory is not a file of bytes.
@@ -436,7 +436,7 @@ func TestFieldValueFromFileSizes(t *testing.T) {
 	}
 	file := filepath.Join(dir, "m.yaml")
 	_, err := Parse(file, manifestOf("imx8mm", "  - field: SRK_HASH\n    valueFrom: {file: d}\n"))
-	checkDiags(t, file, diagsOf(t, err), []want{{line: 7, col: 23, msg: "SRK_HASH: valueFrom: read "}})
+	checkDiags(t, file, diagsOf(t, err), []want{{Line: 7, Col: 23, Msg: "SRK_HASH: valueFrom: read "}})
 }
 
 // TestFieldEveryField: every field of every embedded map, given a value
@@ -582,8 +582,8 @@ fields:
 		b := manifestOf("imx8mp", "  - {field: HIGH_WORD, value: 1}\n  - {field: ACROSS, value: 0x0101}\n  - {field: SEC_CONFIG_CLOSE, value: 1}\n")
 		_, err := ParseWith("p.yaml", b, maps)
 		checkDiags(t, "p.yaml", diagsOf(t, err), []want{
-			{line: 6, col: 5, msg: "bank 64 word 0 cannot be programmed through nvmem: the imx-ocotp driver keeps the i.MX8MP write address in 8 bits"},
-			{line: 7, col: 5, msg: "bank 64 word 1 cannot be programmed through nvmem: the imx-ocotp driver keeps the i.MX8MP write address in 8 bits"},
+			{Line: 6, Col: 5, Msg: "bank 64 word 0 cannot be programmed through nvmem: the imx-ocotp driver keeps the i.MX8MP write address in 8 bits"},
+			{Line: 7, Col: 5, Msg: "bank 64 word 1 cannot be programmed through nvmem: the imx-ocotp driver keeps the i.MX8MP write address in 8 bits"},
 		})
 		// The field's writable half alone is not enough: nothing of it is kept.
 		b = manifestOf("imx8mp", "  - {field: ACROSS, value: 0x01}\n")
@@ -627,12 +627,12 @@ func TestFieldImx7ulp(t *testing.T) {
 	ds := diagsOf(t, err)
 	var ws []want
 	for w := 0; w < 8; w++ {
-		ws = append(ws, want{line: 6, col: 5, msg: fmt.Sprintf("bank 5 word %d cannot be programmed through nvmem: %s", w, fm.WriteHazard)})
+		ws = append(ws, want{Line: 6, Col: 5, Msg: fmt.Sprintf("bank 5 word %d cannot be programmed through nvmem: %s", w, fm.WriteHazard)})
 	}
 	ws = append(ws,
-		want{line: 7, col: 5, msg: "bank 29 word 6 cannot be programmed through nvmem: " + fm.WriteHazard},
-		want{line: 8, col: 5, msg: "bank 0 word 0 cannot be programmed through nvmem: " + fm.WriteHazard},
-		want{line: 9, col: 5, msg: "bank 31 word 7 cannot be programmed through nvmem: " + fm.WriteHazard})
+		want{Line: 7, Col: 5, Msg: "bank 29 word 6 cannot be programmed through nvmem: " + fm.WriteHazard},
+		want{Line: 8, Col: 5, Msg: "bank 0 word 0 cannot be programmed through nvmem: " + fm.WriteHazard},
+		want{Line: 9, Col: 5, Msg: "bank 31 word 7 cannot be programmed through nvmem: " + fm.WriteHazard})
 	checkDiags(t, inlineFile, ds, ws)
 }
 
@@ -669,12 +669,12 @@ func TestFieldReportsAllAtOnce(t *testing.T) {
 		"  - {field: BOOT_CFG, value: 010}\n") // 12: found by the YAML walk, first
 	_, err = Parse("a.yaml", b)
 	checkDiags(t, "a.yaml", diagsOf(t, err), []want{
-		{line: 7, col: 38, msg: "SEC_CONFIG_CLOSE: 2 is not a bool"},
-		{line: 8, col: 5, msg: "bank 1 word 3: value 0x00000001 disagrees with the entry at line 6 (BOOT_CFG, 0x00002022) on bits 13,5,1..0"},
-		{line: 9, col: 31, msg: "MAC_ADDR0: MAC \"00:04:9f:01:02\": write six hex octets"},
-		{line: 10, col: 13, msg: "unknown field NOPE for imx8mm"},
-		{line: 11, col: 30, msg: "SRK_HASH: need 64 hex digits (32 bytes), got 2"},
-		{line: 12, col: 30, msg: "ambiguous number 010"},
+		{Line: 7, Col: 38, Msg: "SEC_CONFIG_CLOSE: 2 is not a bool"},
+		{Line: 8, Col: 5, Msg: "bank 1 word 3: value 0x00000001 disagrees with the entry at line 6 (BOOT_CFG, 0x00002022) on bits 13,5,1..0"},
+		{Line: 9, Col: 31, Msg: "MAC_ADDR0: MAC \"00:04:9f:01:02\": write six hex octets"},
+		{Line: 10, Col: 13, Msg: "unknown field NOPE for imx8mm"},
+		{Line: 11, Col: 30, Msg: "SRK_HASH: need 64 hex digits (32 bytes), got 2"},
+		{Line: 12, Col: 30, Msg: "ambiguous number 010"},
 	})
 }
 
@@ -690,9 +690,9 @@ func TestFieldSuggest(t *testing.T) {
 		{"X", "`otpprov fusemap show imx8mm` lists the fields"},
 	} {
 		_, err := Parse("s.yaml", manifestOf("imx8mm", "  - {field: "+tt.name+", value: 1}\n"))
-		checkDiags(t, "s.yaml", diagsOf(t, err), []want{{line: 6, col: 13, msg: "unknown field " + tt.name + " for imx8mm", hint: tt.hint}})
+		checkDiags(t, "s.yaml", diagsOf(t, err), []want{{Line: 6, Col: 13, Msg: "unknown field " + tt.name + " for imx8mm", Hint: tt.hint}})
 	}
 	// A field of another SoC is unknown here: imx7ulp has no BOOT_CFG.
 	_, err := Parse("s.yaml", manifestOf("imx7ulp", "  - {field: BOOT_CFG, value: 1}\n"))
-	checkDiags(t, "s.yaml", diagsOf(t, err), []want{{line: 6, col: 13, msg: "unknown field BOOT_CFG for imx7ulp"}})
+	checkDiags(t, "s.yaml", diagsOf(t, err), []want{{Line: 6, Col: 13, Msg: "unknown field BOOT_CFG for imx7ulp"}})
 }

@@ -1,141 +1,31 @@
 package manifest
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
-	"os"
 	"path/filepath"
 	"reflect"
-	"regexp"
-	"sort"
 	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/otpprov/otpprov/fusemap"
+	"github.com/otpprov/otpprov/internal/yamldoc/wantfile"
 )
 
-// want is one expected diagnostic: its exact position and a substring of
-// its message (and, if given, of its hint).
-type want struct {
-	line, col int
-	msg, hint string
-}
+// The .want format and its checks are shared with the fuse map tests.
+type want = wantfile.Want
 
-func (w want) String() string {
-	s := strconv.Itoa(w.line)
-	if w.col != 0 {
-		s += ":" + strconv.Itoa(w.col)
-	}
-	s += ": " + w.msg
-	if w.hint != "" {
-		s += " || " + w.hint
-	}
-	return s
-}
+func readWant(t *testing.T, path string) []want { return wantfile.Read(t, path) }
 
-// wantLine is one line of a .want file: "LINE:COL: message-substring",
-// "LINE: message-substring" when the parser gives no column, "0: ..." when
-// it gives no position at all; an optional " || hint-substring" follows.
-var wantLine = regexp.MustCompile(`^(\d+)(?::(\d+))?: (.+?)(?: \|\| (.+))?$`)
+func diagsOf(t *testing.T, err error) Diagnostics { return wantfile.Diags(t, err) }
 
-func readWant(t *testing.T, path string) []want {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var ws []want
-	sc := bufio.NewScanner(f)
-	for n := 1; sc.Scan(); n++ {
-		line := sc.Text()
-		if strings.TrimSpace(line) == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		m := wantLine.FindStringSubmatch(line)
-		if m == nil {
-			t.Fatalf("%s:%d: malformed want line %q", path, n, line)
-		}
-		w := want{msg: m[3], hint: m[4]}
-		w.line, _ = strconv.Atoi(m[1])
-		if m[2] != "" {
-			w.col, _ = strconv.Atoi(m[2])
-		}
-		ws = append(ws, w)
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	if len(ws) == 0 {
-		t.Fatalf("%s: no expected diagnostics", path)
-	}
-	return ws
-}
-
-// diagsOf returns err as Diagnostics, failing the test if it is anything
-// else or empty.
-func diagsOf(t *testing.T, err error) Diagnostics {
-	t.Helper()
-	if err == nil {
-		t.Fatal("Parse succeeded, want diagnostics")
-	}
-	var ds Diagnostics
-	if !errors.As(err, &ds) {
-		t.Fatalf("error is %T (%v), want Diagnostics", err, err)
-	}
-	if len(ds) == 0 {
-		t.Fatal("error is an empty Diagnostics")
-	}
-	return ds
-}
-
-// checkDiags compares diagnostics with the expected ones, in order.
 func checkDiags(t *testing.T, file string, ds Diagnostics, ws []want) {
 	t.Helper()
-	if len(ds) != len(ws) {
-		t.Errorf("got %d diagnostics, want %d:\n%s\nwant:\n%s", len(ds), len(ws), dump(ds), wantDump(ws))
-		return
-	}
-	for i, d := range ds {
-		w := ws[i]
-		if d.Pos.File != file {
-			t.Errorf("diagnostic %d: file %q, want %q", i, d.Pos.File, file)
-		}
-		if d.Pos.Line != w.line || d.Pos.Col != w.col {
-			t.Errorf("diagnostic %d at %d:%d, want %d:%d (%s)", i, d.Pos.Line, d.Pos.Col, w.line, w.col, d.Message)
-		}
-		if !strings.Contains(d.Message, w.msg) {
-			t.Errorf("diagnostic %d: message %q does not contain %q", i, d.Message, w.msg)
-		}
-		if w.hint != "" && !strings.Contains(d.Hint, w.hint) {
-			t.Errorf("diagnostic %d: hint %q does not contain %q", i, d.Hint, w.hint)
-		}
-	}
+	wantfile.Check(t, file, ds, ws)
 }
 
-func dump(ds Diagnostics) string {
-	var b strings.Builder
-	for _, d := range ds {
-		b.WriteString("\t" + d.Pos.String() + ": " + d.Message)
-		if d.Hint != "" {
-			b.WriteString(" || " + d.Hint)
-		}
-		b.WriteByte('\n')
-	}
-	return b.String()
-}
-
-func wantDump(ws []want) string {
-	var b strings.Builder
-	for _, w := range ws {
-		b.WriteString("\t" + w.String() + "\n")
-	}
-	return b.String()
-}
+func dump(ds Diagnostics) string { return wantfile.Dump(ds) }
 
 // checkDiagsWellFormed checks what holds for every error Parse returns.
 func checkDiagsWellFormed(t *testing.T, file string, err error) {
@@ -152,10 +42,7 @@ func checkDiagsWellFormed(t *testing.T, file string, err error) {
 			t.Errorf("diagnostic %d: bad position %d:%d", i, d.Pos.Line, d.Pos.Col)
 		}
 	}
-	if !sort.SliceIsSorted(ds, func(i, j int) bool {
-		a, b := ds[i].Pos, ds[j].Pos
-		return a.Line < b.Line || a.Line == b.Line && a.Col < b.Col
-	}) {
+	if !wantfile.Sorted(ds) {
 		t.Errorf("diagnostics not sorted by position:\n%s", dump(ds))
 	}
 }

@@ -7,8 +7,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
-	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -65,12 +63,7 @@ func Parse(file string, b []byte) (*Manifest, error) { return ParseWith(file, b,
 
 // LoadWith reads and validates a manifest file against maps.
 func LoadWith(path string, maps MapSource) (*Manifest, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, MaxSize+1))
+	b, err := yamldoc.ReadFile(path, MaxSize)
 	if err != nil {
 		return nil, err
 	}

@@ -391,7 +391,7 @@ func TestParseSize(t *testing.T) {
 				}
 				continue
 			}
-			checkDiags(t, path, diagsOf(t, err), []want{{msg: "manifest is larger than 1048576 bytes", hint: "right file"}})
+			checkDiags(t, path, diagsOf(t, err), []want{{Msg: "manifest is larger than 1048576 bytes", Hint: "right file"}})
 		}
 	}
 }
