@@ -30,7 +30,8 @@ type jsonResult struct {
 type jsonWord struct {
 	Bank     int    `json:"bank"`
 	Word     int    `json:"word"`
-	Offset   int    `json:"offset"`
+	Offset   int    `json:"offset"`      // where the word is read
+	WriteOff int    `json:"writeOffset"` // where it is written (differs on i.MX6 banks >= 6)
 	Status   Status `json:"status"`
 	Before   string `json:"before"`
 	Delta    string `json:"delta"`
@@ -64,7 +65,7 @@ func Encode(p *planner.Plan, r *Result, exitCode int, toolVersion string) ([]byt
 		doc.FinalError = r.FinalErr.Error()
 	}
 	for _, w := range r.Words {
-		jw := jsonWord{Bank: w.Bank, Word: w.Word, Offset: w.Offset(), Status: w.Status,
+		jw := jsonWord{Bank: w.Bank, Word: w.Word, Offset: w.Offset(), WriteOff: w.WriteOffset(), Status: w.Status,
 			Before: h(w.Before), Delta: h(w.Delta), Want: h(w.After())}
 		if w.Read {
 			jw.ReadBack = h(w.ReadBack)
