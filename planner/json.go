@@ -197,7 +197,7 @@ func Decode(b []byte, maps func(soc string) (*fusemap.Map, error)) (*Plan, error
 	for _, jf := range doc.Fields {
 		f := m.Field(jf.Name)
 		if f == nil {
-			return fail("%s has no field %s", m.Name, jf.Name)
+			return fail("%s has no field %s (if the plan was made with a --fusemap overlay, pass it again)", m.Name, jf.Name)
 		}
 		p.savedFields = append(p.savedFields, FieldChange{Field: f, Before: jf.Before, After: jf.After})
 	}
