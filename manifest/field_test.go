@@ -44,14 +44,15 @@ func tg(index, bank, word int, value, mask uint32, names ...string) Target {
 	return Target{Index: index, WriteIndex: index, Bank: bank, Word: word, Value: value, Mask: mask, Names: names}
 }
 
-// withoutPos returns the targets with their positions dropped, and the
-// number of positions of each.
+// withoutPos returns the targets with their positions (and secret marks,
+// which TestSecretBits checks) dropped, and the number of positions of each.
 func withoutPos(ts []Target) ([]Target, []int) {
 	out := make([]Target, len(ts))
 	n := make([]int, len(ts))
 	for i, t := range ts {
 		n[i] = len(t.Pos)
 		t.Pos = nil
+		t.Secret = 0
 		out[i] = t
 	}
 	return out, n
@@ -695,4 +696,24 @@ func TestFieldSuggest(t *testing.T) {
 	// A field of another SoC is unknown here: imx7ulp has no BOOT_CFG.
 	_, err := Parse("s.yaml", manifestOf("imx7ulp", "  - {field: BOOT_CFG, value: 1}\n"))
 	checkDiags(t, "s.yaml", diagsOf(t, err), []want{{Line: 6, Col: 13, Msg: "unknown field BOOT_CFG for imx7ulp"}})
+}
+
+// Bits of a secret field of the map are marked secret in the targets,
+// whether the manifest named the field or wrote its words raw; other bits
+// are not.
+func TestSecretBits(t *testing.T) {
+	m, err := Parse("s.yaml", manifestOf("imx8mm", "  - field: SJC_RESP\n    value: 0x12345678abcdef\n"+
+		"  - {bank: 8, word: 1, value: 0x01000000, mask: 0xff000000}\n  - field: GP1\n    value: 1\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[[2]int]uint32{{8, 0}: 0xffffffff, {8, 1}: 0x00ffffff, {14, 0}: 0, {14, 1}: 0}
+	if len(m.Targets) != len(want) {
+		t.Fatalf("targets %s", targetDump(m.Targets))
+	}
+	for _, tg := range m.Targets {
+		if got := tg.Secret; got != want[[2]int{tg.Bank, tg.Word}] {
+			t.Errorf("%d/%d: Secret %#08x, want %#08x", tg.Bank, tg.Word, got, want[[2]int{tg.Bank, tg.Word}])
+		}
+	}
 }

@@ -48,6 +48,7 @@ type Fuse struct {
 type Bits struct {
 	Bank, Word  int
 	Value, Mask uint32
+	Secret      bool // the value came from a secret variable
 }
 
 // Load reads and validates a manifest file against the embedded fuse maps.

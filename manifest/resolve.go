@@ -19,6 +19,10 @@ type Target struct {
 	Mask       uint32
 	Names      []string // labels of the entries that asked for this word
 	Pos        []Pos    // where those entries are
+	// Secret are the bits whose values must never be shown: bits of a
+	// secret field of the fuse map, or set from a secret variable. Output
+	// shows a digest of a word with secret bits, never the word.
+	Secret uint32
 }
 
 // resolve merges the manifest's entries by word, in word order. Two entries
@@ -54,6 +58,9 @@ func (m *Manifest) resolve() ([]Target, Diagnostics) {
 			}
 			t.Value |= b.Value
 			t.Mask |= b.Mask
+			if b.Secret {
+				t.Secret |= b.Mask
+			}
 			if f.Name != "" && !has(t.Names, f.Name) {
 				t.Names = append(t.Names, f.Name)
 			}
@@ -66,6 +73,13 @@ func (m *Manifest) resolve() ([]Target, Diagnostics) {
 	}
 	out := make([]Target, 0, len(byIndex))
 	for _, t := range byIndex {
+		if m.Map != nil {
+			for _, f := range m.Map.FieldsAt(t.Bank, t.Word) {
+				if f.Secret {
+					t.Secret |= f.MaskIn(t.Bank, t.Word) & t.Mask
+				}
+			}
+		}
 		out = append(out, *t)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Index < out[j].Index })
