@@ -133,7 +133,7 @@ func burn(dev *nvmem.Device, c planner.Change) Word {
 		w.Status, w.Err = ReadFailed, rerr
 	case v != c.After() || v&c.Mask != c.Value&c.Mask:
 		w.Status = Mismatch
-		w.Err = fmt.Errorf("read back 0x%08x, want 0x%08x", v, c.After())
+		w.Err = fmt.Errorf("read back %s, want %s", c.Hex(v), c.Hex(c.After()))
 	default:
 		w.Status = Verified
 	}

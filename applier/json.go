@@ -2,7 +2,6 @@ package applier
 
 import (
 	"encoding/json"
-	"fmt"
 
 	"github.com/otpprov/otpprov/planner"
 )
@@ -54,7 +53,6 @@ func (r *Result) Outcome() string {
 
 // Encode renders the result document, indented and newline-ended.
 func Encode(p *planner.Plan, r *Result, exitCode int, toolVersion string) ([]byte, error) {
-	h := func(v uint32) string { return fmt.Sprintf("0x%08x", v) }
 	doc := jsonResult{Format: FormatName, FormatVersion: FormatVersion, ToolVersion: toolVersion,
 		Manifest: p.Source.Name, SoC: p.SoC.Name, Outcome: r.Outcome(), ExitCode: exitCode,
 		Interrupted: r.Interrupted, Words: []jsonWord{}, Strays: r.Strays}
@@ -66,12 +64,12 @@ func Encode(p *planner.Plan, r *Result, exitCode int, toolVersion string) ([]byt
 	}
 	for _, w := range r.Words {
 		jw := jsonWord{Bank: w.Bank, Word: w.Word, Offset: w.Offset(), WriteOff: w.WriteOffset(), Status: w.Status,
-			Before: h(w.Before), Delta: h(w.Delta), Want: h(w.After())}
+			Before: w.Hex(w.Before), Delta: w.Hex(w.Delta), Want: w.Hex(w.After())}
 		if w.Read {
-			jw.ReadBack = h(w.ReadBack)
+			jw.ReadBack = w.Hex(w.ReadBack)
 		}
 		if r.Final != nil {
-			jw.Final = h(r.Final[w.Index])
+			jw.Final = w.Hex(r.Final[w.Index])
 		}
 		if w.Err != nil {
 			jw.Error = w.Err.Error()

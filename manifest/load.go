@@ -26,7 +26,9 @@ const MaxSize = 1 << 20
 // Manifest is a loaded and validated manifest.
 type Manifest struct {
 	File        string
-	Digest      string // "sha256:" and the hex digest of the file's bytes
+	Files       []string // the files read: the bases it extends first, File last
+	Digest      string   // "sha256:" and the hex digest of the file's bytes (of every file's digest, for a chain)
+	Variables   []Variable
 	Name        string
 	Description string
 	SoC         fusemap.SoC
@@ -73,19 +75,80 @@ func LoadWith(path string, maps MapSource) (*Manifest, error) {
 
 // ParseWith validates manifest bytes, resolving named fields with maps.
 func ParseWith(file string, b []byte, maps MapSource) (*Manifest, error) {
-	doc, diags := yamldoc.Parse(file, "manifest", b, MaxSize)
-	if doc == nil {
+	return ParseOpts(file, b, Options{Maps: maps})
+}
+
+// Options are what a manifest is resolved with besides its files.
+type Options struct {
+	Maps MapSource // default fusemap.Load
+	// Vars are the per-unit values given by the operator, by name, already
+	// merged by precedence (--var over --var-file over OTPPROV_VAR_name).
+	Vars map[string]VarValue
+}
+
+// LoadOpts reads and validates a manifest file.
+func LoadOpts(path string, o Options) (*Manifest, error) {
+	b, err := yamldoc.ReadFile(path, MaxSize)
+	if err != nil {
+		return nil, err
+	}
+	return ParseOpts(path, b, o)
+}
+
+// ParseOpts validates a manifest, the manifests it extends, and the
+// variables it declares; every problem in any of them is returned at once.
+func ParseOpts(file string, b []byte, o Options) (*Manifest, error) {
+	if o.Maps == nil {
+		o.Maps = fusemap.Load
+	}
+	chain, diags := readChain(file, b)
+	if len(chain) == 0 {
 		return nil, diags
 	}
-	t := &tree{Doc: doc, maps: maps}
-	diags = append(diags, t.validateSchema()...)
-	m := t.decode(&diags)
+	vars, vdiags := resolveVars(chain, o.Vars)
+	diags = append(diags, vdiags...)
+	m := &Manifest{File: file}
+	soc, socPos := "", Pos{}
+	for _, l := range chain {
+		root, _ := l.Value.(map[string]any)
+		if s, ok := root["soc"].(string); ok {
+			if soc != "" && s != soc {
+				diags.Add(l.PosOf("/soc"), "a manifest and the ones it extends are for one SoC", "soc %s differs from soc %s at %s", s, soc, socPos)
+			}
+			soc, socPos = s, l.PosOf("/soc")
+		}
+		if md, ok := root["metadata"].(map[string]any); ok {
+			m.Name, _ = md["name"].(string)
+			m.Description, _ = md["description"].(string)
+		}
+		m.Files = append(m.Files, l.File)
+	}
+	fm, err := o.Maps(soc) // an unknown soc the schema reports
+	if err != nil && fusemap.Known(soc) {
+		diags.Add(socPos, "", "%v", err) // an overlay that does not apply
+	}
+	if fm != nil {
+		m.Map, m.SoC = fm, fm.SoC
+	}
+	h := sha256.New()
+	for _, l := range chain {
+		t := &tree{Doc: l.Doc, maps: o.Maps, secret: map[string]bool{}}
+		diags = append(diags, vars.substitute(t)...)
+		diags = append(diags, t.validateSchema()...)
+		m.Fuses = append(m.Fuses, t.decodeFuses(fm, &diags)...)
+		h.Write(l.digest[:])
+	}
+	diags = append(diags, vars.unused()...)
+	m.Variables = vars.list()
 	targets, conflicts := m.resolve()
 	diags = append(diags, conflicts...)
 	m.Targets = targets
-	m.File = file
-	sum := sha256.Sum256(b)
-	m.Digest = "sha256:" + hex.EncodeToString(sum[:])
+	if len(chain) == 1 {
+		m.Digest = "sha256:" + hex.EncodeToString(chain[0].digest[:])
+	} else {
+		// A chain's digest covers every file's, base first.
+		m.Digest = "sha256:" + hex.EncodeToString(h.Sum(nil))
+	}
 	if len(diags) > 0 {
 		return nil, diags.Sorted()
 	}
@@ -96,6 +159,9 @@ func ParseWith(file string, b []byte, maps MapSource) (*Manifest, error) {
 type tree struct {
 	*yamldoc.Doc
 	maps MapSource
+	// secret holds the entries (by pointer) whose value came from a
+	// secret variable.
+	secret map[string]bool
 }
 
 var (
@@ -169,24 +235,12 @@ func (t *tree) schemaDiag(e yamldoc.SchemaError) (Diagnostics, bool) {
 	return nil, false
 }
 
-// decode builds the Manifest from the validated tree and checks what the
-// schema cannot: geometry, masks, field values. It decodes what it can even
-// when other parts are wrong, so that one run reports every problem.
-func (t *tree) decode(diags *Diagnostics) *Manifest {
-	m := &Manifest{}
+// decodeFuses decodes the document's entries and checks what the schema
+// cannot: geometry, masks, field values. It decodes what it can even when
+// other parts are wrong, so that one run reports every problem.
+func (t *tree) decodeFuses(fm *fusemap.Map, diags *Diagnostics) []Fuse {
+	var out []Fuse
 	root, _ := t.Value.(map[string]any)
-	if md, ok := root["metadata"].(map[string]any); ok {
-		m.Name, _ = md["name"].(string)
-		m.Description, _ = md["description"].(string)
-	}
-	name, _ := root["soc"].(string)
-	fm, err := t.maps(name) // an unknown soc the schema reported
-	if err != nil && fusemap.Known(name) {
-		diags.Add(t.PosOf("/soc"), "", "%v", err) // an overlay that does not apply
-	}
-	if fm != nil {
-		m.Map, m.SoC = fm, fm.SoC
-	}
 	fuses, _ := root["fuses"].([]any)
 	for i := range fuses {
 		ptr := fmt.Sprintf("/fuses/%d", i)
@@ -199,11 +253,16 @@ func (t *tree) decode(diags *Diagnostics) *Manifest {
 			// Without a SoC the entries' values and masks are still checked.
 			f, ok = t.decodeRaw(ptr, obj, fm, diags)
 		}
+		if t.secret[ptr] {
+			for i := range f.Bits {
+				f.Bits[i].Secret = true
+			}
+		}
 		if ok {
-			m.Fuses = append(m.Fuses, f)
+			out = append(out, f)
 		}
 	}
-	return m
+	return out
 }
 
 // decodeRaw reads a bank/word entry.

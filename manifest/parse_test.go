@@ -55,6 +55,8 @@ func TestParseSpec(t *testing.T) {
 	pos := Pos{File: file, Line: 8, Col: 5} // "name: board-rev", the entry's first key
 	want := &Manifest{
 		File:        file,
+		Files:       []string{file},
+		Variables:   []Variable{},
 		Digest:      "sha256:" + hex.EncodeToString(sum[:]),
 		Name:        "cc8mm-base",
 		Description: "optional text",

@@ -49,9 +49,14 @@ func (m *Manifest) resolve() ([]Target, Diagnostics) {
 				// one for the word: that one may not even select these bits.
 				for _, g := range merged[k] {
 					if clash := (g.b.Value ^ b.Value) & g.b.Mask & b.Mask; clash != 0 {
+						// Across an extends chain, name the other file too.
+						other := fmt.Sprintf("line %d", g.f.Pos.Line)
+						if g.f.Pos.File != f.Pos.File {
+							other = g.f.Pos.String()
+						}
 						diags.Add(f.Pos, "make the entries agree, or narrow their masks so they do not overlap",
-							"bank %d word %d: %s disagrees with the entry at line %d (%s) on bits %s",
-							b.Bank, b.Word, label(f, b, true), g.f.Pos.Line, label(g.f, g.b, false), BitList(clash))
+							"bank %d word %d: %s disagrees with the entry at %s (%s) on bits %s",
+							b.Bank, b.Word, label(f, b, true), other, label(g.f, g.b, false), BitList(clash))
 					}
 				}
 				continue

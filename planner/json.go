@@ -116,12 +116,12 @@ func Encode(p *Plan, toolVersion string) ([]byte, error) {
 	for _, c := range p.Changes {
 		doc.Changes = append(doc.Changes, jsonChange{
 			Bank: c.Bank, Word: c.Word, Index: c.Index, Offset: c.Offset(), Action: c.Action, Names: c.Names,
-			Value: hex32(c.Value), Mask: hex32(c.Mask), Before: hex32(c.Before),
-			Delta: hex32(c.Delta), After: hex32(c.After()), Conflict: hex32(c.Conflict), Reason: c.Reason,
+			Value: c.Hex(c.Value), Mask: hex32(c.Mask), Before: c.Hex(c.Before),
+			Delta: c.Hex(c.Delta), After: c.Hex(c.After()), Conflict: c.Hex(c.Conflict), Reason: c.Reason,
 		})
 	}
 	for _, w := range p.Writes() {
-		doc.Writes = append(doc.Writes, jsonWrite{Bank: w.Bank, Word: w.Word, WriteOffset: w.WriteOffset(), Delta: hex32(w.Delta)})
+		doc.Writes = append(doc.Writes, jsonWrite{Bank: w.Bank, Word: w.Word, WriteOffset: w.WriteOffset(), Delta: w.Hex(w.Delta)})
 	}
 	for _, f := range p.Fields() {
 		doc.Fields = append(doc.Fields, jsonField{Name: f.Field.Name, Where: f.Field.Where(), Before: f.Before, After: f.After})

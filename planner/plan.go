@@ -52,6 +52,16 @@ func (c Change) Offset() int { return 4 * c.Index }
 // WriteOffset is the byte offset a write of the word goes to.
 func (c Change) WriteOffset() int { return 4 * c.WriteIndex }
 
+// Hex shows a value of this word: 0x%08x, or "secret" when the word holds
+// secret bits. No digest either: a digest of one 32-bit word is reversed
+// by trying them all.
+func (c Change) Hex(v uint32) string {
+	if c.Secret != 0 {
+		return "secret"
+	}
+	return fmt.Sprintf("0x%08x", v)
+}
+
 // After is what the word reads once the plan is applied.
 func (c Change) After() uint32 { return c.Before | c.Delta }
 
@@ -95,6 +105,16 @@ func Make(src Source, m *fusemap.Map, state []uint32, targets []manifest.Target)
 	p.order()
 	p.refuseUnsafe()
 	return p, nil
+}
+
+// HasSecrets reports whether any word of the plan holds secret bits.
+func (p *Plan) HasSecrets() bool {
+	for _, c := range p.Changes {
+		if c.Secret != 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // UniqueID reads the part's identity field from a state: "" when the map

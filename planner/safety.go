@@ -290,11 +290,22 @@ func (p *Plan) Fields() []FieldChange {
 			continue
 		}
 		fc := FieldChange{Field: f, Before: "unreadable", After: "unreadable"}
+		secret := p.secretIn(f)
+		show := func(parts []uint32) string {
+			if secret && !f.Secret {
+				// A value set from a secret variable: shown as the map
+				// shows a secret field.
+				g := *f
+				g.Secret = true
+				return g.Format(parts)
+			}
+			return f.Format(parts)
+		}
 		if parts, ok := p.Map.Parts(f, p.State); ok {
-			fc.Before = f.Format(parts)
+			fc.Before = show(parts)
 		}
 		if parts, ok := p.Map.Parts(f, after); ok {
-			fc.After = f.Format(parts)
+			fc.After = show(parts)
 		}
 		out = append(out, fc)
 	}
@@ -306,6 +317,18 @@ func (p *Plan) Fields() []FieldChange {
 		}
 	}
 	return kept
+}
+
+// secretIn reports whether the plan holds secret bits in f's words.
+func (p *Plan) secretIn(f *fusemap.Field) bool {
+	for _, part := range f.Parts {
+		for _, c := range p.Changes {
+			if c.Bank == part.Bank && c.Word == part.Word && c.Secret&part.Mask() != 0 {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func hasNarrower(fcs []FieldChange, whole *fusemap.Field) bool {

@@ -31,9 +31,9 @@ func (s Style) Apply(w io.Writer, r *applier.Result) {
 func (s Style) wordOutcome(word applier.Word) string {
 	read := "read failed"
 	if word.Read {
-		read = fmt.Sprintf("read 0x%08x", word.ReadBack)
+		read = "read " + word.Hex(word.ReadBack)
 	}
-	burn := fmt.Sprintf("burn 0x%08x", word.Delta)
+	burn := "burn " + word.Hex(word.Delta)
 	switch word.Status {
 	case applier.Verified:
 		return fmt.Sprintf("%s  %s  %s", burn, read, s.paint(green, "verified"))

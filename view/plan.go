@@ -58,7 +58,7 @@ func (s Style) order(w io.Writer, p *planner.Plan) {
 	}
 	fmt.Fprintln(w, "\nBurn order (data, then locks, then security fuses; closing last)")
 	for i, x := range writes {
-		fmt.Fprintf(w, "  %2d. %s burn 0x%08x  %s\n", i+1, wordName(x.Bank, x.Word, x.Offset()), x.Delta, strings.Join(fieldNames(p, x), ", "))
+		fmt.Fprintf(w, "  %2d. %s burn %s  %s\n", i+1, wordName(x.Bank, x.Word, x.Offset()), x.Hex(x.Delta), strings.Join(fieldNames(p, x), ", "))
 	}
 }
 
@@ -123,25 +123,35 @@ func (s Style) change(w io.Writer, p *planner.Plan, c planner.Change) {
 	switch c.Action {
 	case planner.Program:
 		fmt.Fprintf(w, "  %s %s%s\n", s.paint(green, "+"), s.paint(bold, name), label)
-		fmt.Fprintf(w, "      before  0x%08x  %s\n", c.Before, Bits(c.Before))
-		fmt.Fprintf(w, "      burn    0x%08x  %s\n", c.Delta, s.paint(green, Marks(c.Delta)))
-		fmt.Fprintf(w, "      after   0x%08x  %s\n", c.After(), Bits(c.After()))
+		s.line(w, c, "before", c.Before, Bits(c.Before))
+		s.line(w, c, "burn  ", c.Delta, s.paint(green, Marks(c.Delta)))
+		s.line(w, c, "after ", c.After(), Bits(c.After()))
 	case planner.NoOp:
 		fmt.Fprintf(w, "  %s %s%s%s\n", s.paint(dim, "="), name, label, s.paint(dim, "  already burned"))
 	case planner.Conflict:
 		fmt.Fprintf(w, "  %s %s%s  %s\n", s.paint(red, "!"), s.paint(bold, name), label,
 			s.paint(red, fmt.Sprintf("conflict: bits %s are burned but the manifest wants 0", manifest.BitList(c.Conflict))))
-		fmt.Fprintf(w, "      device  0x%08x  %s\n", c.Before, Bits(c.Before))
-		fmt.Fprintf(w, "      wants   0x%08x  %s  (mask 0x%08x)\n", c.Value, Bits(c.Value), c.Mask)
-		fmt.Fprintf(w, "      clash   0x%08x  %s\n", c.Conflict, s.paint(red, Marks(c.Conflict)))
+		s.line(w, c, "device", c.Before, Bits(c.Before))
+		s.line(w, c, "wants ", c.Value, fmt.Sprintf("%s  (mask 0x%08x)", Bits(c.Value), c.Mask))
+		s.line(w, c, "clash ", c.Conflict, s.paint(red, Marks(c.Conflict)))
 	case planner.Unreadable:
 		fmt.Fprintf(w, "  %s %s%s  %s\n", s.paint(red, "?"), s.paint(bold, name), label,
 			s.paint(red, "unreadable: reads 0xbadabada (read-protected), its bits cannot be checked"))
 	case planner.Refused:
 		fmt.Fprintf(w, "  %s %s%s  %s\n", s.paint(red, "x"), s.paint(bold, name), label, s.paint(red, "refused: "+c.Reason))
-		fmt.Fprintf(w, "      before  0x%08x  %s\n", c.Before, Bits(c.Before))
-		fmt.Fprintf(w, "      burn    0x%08x  %s\n", c.Delta, s.paint(red, Marks(c.Delta)))
+		s.line(w, c, "before", c.Before, Bits(c.Before))
+		s.line(w, c, "burn  ", c.Delta, s.paint(red, Marks(c.Delta)))
 	}
+}
+
+// line is one value line of a word: hex and bits, or only "secret" for a
+// word holding secret bits.
+func (s Style) line(w io.Writer, c planner.Change, label string, v uint32, bits string) {
+	if c.Secret != 0 {
+		fmt.Fprintf(w, "      %s  secret\n", label)
+		return
+	}
+	fmt.Fprintf(w, "      %s  0x%08x  %s\n", label, v, bits)
 }
 
 // PlanSummary is the plan's last line.

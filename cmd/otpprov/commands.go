@@ -38,25 +38,33 @@ func newApp(ctx context.Context, e env, notFound *error) *cli.App {
 	socFlag := &cli.StringFlag{Name: "soc", Value: "imx8mm", Usage: "SoC geometry: " + strings.Join(fusemap.Names(), ", ")}
 	overlay := &cli.StringSliceFlag{Name: "fusemap", EnvVars: []string{"OTPPROV_FUSEMAP"},
 		Usage: "add a board vendor's fuse map overlay `FILE` (kind FuseMapOverlay)"}
+	varFlag := &cli.StringSliceFlag{Name: "var", Usage: "a per-unit value `NAME=VALUE` for the manifest's variables (repeat; wins over --var-file and OTPPROV_VAR_NAME)"}
+	varFile := &cli.StringSliceFlag{Name: "var-file", Usage: "per-unit values from a YAML `FILE` of name: value lines (repeat; later files win)"}
+	journalFlag := &cli.StringFlag{Name: "journal", EnvVars: []string{"OTPPROV_JOURNAL"},
+		Usage: "append one JSON line per attempt to `FILE` (fsynced, chained: 'otpprov journal verify')"}
 	confirm := &cli.StringSliceFlag{Name: "confirm-security", Usage: "acknowledge burning security field `NAME` " +
 		"(repeat, or comma-separate, for each security field the plan burns)"}
 
 	usage := func(c *cli.Context, err error, _ bool) error { return usageError{err.Error()} }
 	cmds := []*cli.Command{
 		{Name: "plan", Usage: "show what applying MANIFEST would burn", ArgsUsage: "MANIFEST",
-			Flags: []cli.Flag{deviceFlag, jsonFlag, noColor, overlay,
+			Flags: []cli.Flag{deviceFlag, jsonFlag, noColor, overlay, varFlag, varFile,
 				&cli.StringFlag{Name: "out", Usage: "save the plan to `FILE` for 'otpprov apply FILE'"},
 				&cli.BoolFlag{Name: "detailed-exitcode", Usage: "exit 0 when there is nothing to do, 2 when there are changes, 1 on error"}},
 			Action: func(c *cli.Context) error { return cmdPlan(c, e) }},
 		{Name: "apply", Usage: "burn MANIFEST (or a saved PLANFILE), verifying every word", ArgsUsage: "MANIFEST|PLANFILE",
-			Flags:  []cli.Flag{deviceFlag, autoApprove, confirm, jsonFlag, noColor, overlay},
+			Flags:  []cli.Flag{deviceFlag, autoApprove, confirm, jsonFlag, noColor, overlay, varFlag, varFile, journalFlag},
 			Action: func(c *cli.Context) error { return cmdApply(ctx, c, e) }},
 		{Name: "verify", Usage: "check that the device satisfies MANIFEST (exit 0) or not (exit 2)", ArgsUsage: "MANIFEST",
-			Flags:  []cli.Flag{deviceFlag, jsonFlag, noColor, overlay},
+			Flags:  []cli.Flag{deviceFlag, jsonFlag, noColor, overlay, varFlag, varFile},
 			Action: func(c *cli.Context) error { return cmdVerify(c, e) }},
 		{Name: "validate", Usage: "check manifests without a device", ArgsUsage: "MANIFEST...",
-			Flags:  []cli.Flag{overlay},
+			Flags:  []cli.Flag{overlay, varFlag, varFile},
 			Action: func(c *cli.Context) error { return cmdValidate(c, e) }},
+		{Name: "journal", Usage: "the audit journal",
+			Subcommands: []*cli.Command{{Name: "verify", Usage: "check every record of a journal and the chain between them", ArgsUsage: "FILE",
+				OnUsageError: usage,
+				Action:       func(c *cli.Context) error { return cmdJournalVerify(c, e) }}}},
 		{Name: "show", Usage: "decode the device by field name: value, lock state, read protection",
 			Flags: []cli.Flag{deviceFlag, socFlag, jsonFlag, noColor, overlay,
 				&cli.StringFlag{Name: "field", Usage: "show only field `NAME`"}},
@@ -77,7 +85,7 @@ func newApp(ctx context.Context, e env, notFound *error) *cli.App {
 			Flags:  []cli.Flag{deviceFlag, socFlag},
 			Action: func(c *cli.Context) error { return cmdRead(c, e) }},
 		{Name: "write", Usage: "burn one word, through the same plan, approval and verify as apply", ArgsUsage: "BANK WORD VALUE",
-			Flags: []cli.Flag{deviceFlag, socFlag, autoApprove, confirm, jsonFlag, noColor,
+			Flags: []cli.Flag{deviceFlag, socFlag, autoApprove, confirm, jsonFlag, noColor, journalFlag,
 				&cli.StringFlag{Name: "mask", Value: "0xffffffff", Usage: "bits of VALUE that matter"}},
 			Action: func(c *cli.Context) error { return cmdWrite(ctx, c, e) }},
 		{Name: "schema", Usage: "print a JSON Schema: manifest (default) or fusemap", ArgsUsage: "[manifest|fusemap]",
@@ -102,6 +110,9 @@ func newApp(ctx context.Context, e env, notFound *error) *cli.App {
 		Writer:    e.stdout,
 		ErrWriter: e.stderr,
 		Commands:  cmds,
+		// Values are split by us where a list makes sense
+		// (--confirm-security A,B); a path or a --var value may hold commas.
+		DisableSliceFlagSeparator: true,
 		// run reports errors and exits itself: urfave must not call os.Exit.
 		ExitErrHandler: func(*cli.Context, error) {},
 		OnUsageError:   usage,
@@ -138,12 +149,12 @@ func source(m *manifest.Manifest) planner.Source {
 
 // planManifest loads the one MANIFEST argument and plans it against the
 // device, read once, without locking: plan and verify only read.
-func planManifest(c *cli.Context) (*planner.Plan, string, error) {
+func planManifest(c *cli.Context, e env) (*planner.Plan, string, error) {
 	a, err := args(c, "MANIFEST")
 	if err != nil {
 		return nil, "", err
 	}
-	m, err := manifest.LoadWith(a[0], maps(c))
+	m, err := loadManifest(c, e, a[0])
 	if err != nil {
 		return nil, "", err
 	}
@@ -157,7 +168,7 @@ func planManifest(c *cli.Context) (*planner.Plan, string, error) {
 }
 
 func cmdPlan(c *cli.Context, e env) error {
-	p, device, err := planManifest(c)
+	p, device, err := planManifest(c, e)
 	if err != nil {
 		return err
 	}
@@ -168,6 +179,10 @@ func cmdPlan(c *cli.Context, e env) error {
 		return rejection(p)
 	}
 	if out := c.String("out"); out != "" {
+		if p.HasSecrets() {
+			return &exit{code: exitError, err: errors.New("this plan holds secret values, which are never saved to disk; nothing was saved"),
+				hint: "apply the manifest itself, with its variables"}
+		}
 		b, err := planner.Encode(p, toolVersion())
 		if err != nil {
 			return err
@@ -203,8 +218,8 @@ func rejection(p *planner.Plan) error {
 		where := fmt.Sprintf("bank %d word %d (offset 0x%03x)", ch.Bank, ch.Word, ch.Offset())
 		switch ch.Action {
 		case planner.Conflict:
-			lines = append(lines, fmt.Sprintf("%s: bits %s are burned (device 0x%08x) but the manifest wants them 0; fuses cannot be cleared",
-				where, manifest.BitList(ch.Conflict), ch.Before))
+			lines = append(lines, fmt.Sprintf("%s: bits %s are burned (device %s) but the manifest wants them 0; fuses cannot be cleared",
+				where, manifest.BitList(ch.Conflict), ch.Hex(ch.Before)))
 		case planner.Unreadable:
 			lines = append(lines, where+": read-protected (reads 0xbadabada), so its bits cannot be checked")
 		case planner.Refused:
@@ -214,11 +229,17 @@ func rejection(p *planner.Plan) error {
 	return &exit{code: exitError, err: fmt.Errorf("plan rejected, nothing will be written:\n%s", strings.Join(lines, "\n"))}
 }
 
-func cmdApply(ctx context.Context, c *cli.Context, e env) error {
+func cmdApply(ctx context.Context, c *cli.Context, e env) (err error) {
 	a, err := args(c, "MANIFEST|PLANFILE")
 	if err != nil {
 		return err
 	}
+	st, err := openJournal(c, "apply")
+	if err != nil {
+		return err
+	}
+	burned := false
+	defer func() { err = st.finish(err, burned) }()
 	b, err := readLimited(a[0], max(planner.MaxPlanFile, manifest.MaxSize)+1)
 	if err != nil {
 		return err
@@ -229,8 +250,18 @@ func cmdApply(ctx context.Context, c *cli.Context, e env) error {
 		if saved, err = planner.Decode(b, maps(c)); err != nil {
 			return fmt.Errorf("%s: %w", a[0], err)
 		}
-	} else if m, err = manifest.ParseWith(a[0], b, maps(c)); err != nil {
-		return err
+		if len(c.StringSlice("var")) > 0 || len(c.StringSlice("var-file")) > 0 {
+			return usageError{"--var and --var-file are for manifests: a saved plan holds its values already"}
+		}
+	} else {
+		vars, err := varValues(c, e)
+		if err != nil {
+			return err
+		}
+		if m, err = manifest.ParseOpts(a[0], b, manifest.Options{Maps: maps(c), Vars: vars}); err != nil {
+			return err
+		}
+		st.manifest(m)
 	}
 	// Lock first, then read: the state planned is the state burned into.
 	dev, state, err := openState(c, nvmem.ReadWrite)
@@ -247,9 +278,10 @@ func cmdApply(ctx context.Context, c *cli.Context, e env) error {
 	if err != nil {
 		return err
 	}
+	st.plan(p)
 	// A saved plan was reviewed when it was made, as with Terraform: it is
 	// its own approval. A manifest is planned and shown here, and asked.
-	return applyPlan(ctx, c, e, dev, p, saved == nil)
+	return applyPlan(ctx, c, e, dev, p, saved == nil, st, &burned)
 }
 
 // isPlanFile tells a saved plan from a manifest by its format field.
@@ -264,7 +296,7 @@ func isPlanFile(b []byte) bool {
 }
 
 // applyPlan shows the plan, asks when ask is set, burns and reports.
-func applyPlan(ctx context.Context, c *cli.Context, e env, dev *nvmem.Device, p *planner.Plan, ask bool) error {
+func applyPlan(ctx context.Context, c *cli.Context, e env, dev *nvmem.Device, p *planner.Plan, ask bool, st *station, burned *bool) error {
 	asJSON := c.Bool("json")
 	if !asJSON {
 		style(c, e).Plan(e.stdout, p, dev.Spec)
@@ -287,10 +319,12 @@ func applyPlan(ctx context.Context, c *cli.Context, e env, dev *nvmem.Device, p 
 			return err
 		}
 	}
+	*burned = true // from here on, the device may change
 	res, err := applier.Apply(ctx, dev, p)
 	if err != nil {
 		return err
 	}
+	st.result(res)
 	code := exitOK
 	switch {
 	case res.OK():
@@ -349,7 +383,7 @@ func approve(ctx context.Context, e env, device string, n planner.Summary) error
 }
 
 func cmdVerify(c *cli.Context, e env) error {
-	p, device, err := planManifest(c)
+	p, device, err := planManifest(c, e)
 	if err != nil {
 		return err
 	}
@@ -376,7 +410,7 @@ func cmdValidate(c *cli.Context, e env) error {
 	}
 	var all manifest.Diagnostics
 	for _, path := range c.Args().Slice() {
-		m, err := manifest.LoadWith(path, maps(c))
+		m, err := loadManifest(c, e, path)
 		var diags manifest.Diagnostics
 		switch {
 		case errors.As(err, &diags):
@@ -484,11 +518,17 @@ func cmdRead(c *cli.Context, e env) error {
 	return nil
 }
 
-func cmdWrite(ctx context.Context, c *cli.Context, e env) error {
+func cmdWrite(ctx context.Context, c *cli.Context, e env) (err error) {
 	a, err := args(c, "BANK", "WORD", "VALUE")
 	if err != nil {
 		return err
 	}
+	st, err := openJournal(c, "write")
+	if err != nil {
+		return err
+	}
+	burned := false
+	defer func() { err = st.finish(err, burned) }()
 	soc, bank, word, err := bankWord(c, a[0], a[1])
 	if err != nil {
 		return err
@@ -524,7 +564,8 @@ func cmdWrite(ctx context.Context, c *cli.Context, e env) error {
 	if err != nil {
 		return err
 	}
-	return applyPlan(ctx, c, e, dev, p, true)
+	st.plan(p)
+	return applyPlan(ctx, c, e, dev, p, true, st, &burned)
 }
 
 func cmdSimInit(c *cli.Context, e env) error {

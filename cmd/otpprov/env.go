@@ -15,6 +15,7 @@ type env struct {
 	stdinTTY       bool // the operator can answer a prompt
 	stdoutTTY      bool // colour is allowed
 	getenv         func(string) string
+	environ        func() []string // for OTPPROV_VAR_name
 }
 
 func terminal(stdin, stdout, stderr *os.File) env {
@@ -23,5 +24,6 @@ func terminal(stdin, stdout, stderr *os.File) env {
 		stdinTTY:  term.IsTerminal(int(stdin.Fd())),
 		stdoutTTY: term.IsTerminal(int(stdout.Fd())),
 		getenv:    os.Getenv,
+		environ:   os.Environ,
 	}
 }

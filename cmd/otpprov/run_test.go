@@ -50,7 +50,14 @@ func (s *session) run(ctx context.Context, stdin io.Reader, args ...string) int 
 	s.stdout.Reset()
 	s.stderr.Reset()
 	e := env{stdin: stdin, stdout: &s.stdout, stderr: &s.stderr, stdinTTY: s.stdinTTY, stdoutTTY: s.stdoutTTY,
-		getenv: func(k string) string { return s.environ[k] }}
+		getenv: func(k string) string { return s.environ[k] },
+		environ: func() []string {
+			var kv []string
+			for k, v := range s.environ {
+				kv = append(kv, k+"="+v)
+			}
+			return kv
+		}}
 	return run(ctx, append([]string{"otpprov"}, args...), e)
 }
 

@@ -1,0 +1,121 @@
+package journal
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func record(i int) *Record {
+	t := time.Date(2026, 11, 23, 10, 0, i, 0, time.UTC)
+	return &Record{Start: t, End: t.Add(time.Second), Host: "station-1", ToolVersion: "test", Command: "apply",
+		Device: "sim:b", SoC: "imx8mm", UniqueID: "0x0123456789abcdef",
+		Manifest:  Manifest{Name: "sku-a", Files: []string{"base.yaml", "sku-a.yaml"}, Digest: "sha256:00"},
+		Variables: []Variable{{Name: "mac0", Type: "mac", Value: "00:04:9f:01:02:03", From: "--var"}},
+		Words:     []Word{{Bank: 9, Word: 0, Offset: 0x90, WriteOffset: 0x90, Before: "0x00000000", Delta: "0x9f010203", After: "0x9f010203", Status: "verified"}},
+		Outcome:   "applied", ExitCode: 0}
+}
+
+func write(t *testing.T, n int) (string, []string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "journal.jsonl")
+	for i := 0; i < n; i++ {
+		j, err := Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := j.Append(record(i)); err != nil {
+			t.Fatal(err)
+		}
+		j.Close()
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path, strings.SplitAfter(strings.TrimSuffix(string(b), "\n"), "\n")
+}
+
+func verify(lines []string) (int, error) {
+	return Verify(strings.NewReader(strings.Join(lines, "")))
+}
+
+func TestAppendChains(t *testing.T) {
+	_, lines := write(t, 3)
+	if len(lines) != 3 {
+		t.Fatalf("%d lines", len(lines))
+	}
+	if n, err := verify(lines); err != nil || n != 3 {
+		t.Fatalf("verify: %d, %v", n, err)
+	}
+	for i, l := range lines {
+		if !strings.Contains(l, `"seq":`+string(rune('1'+i))) {
+			t.Errorf("line %d: %s", i+1, l)
+		}
+	}
+	if !strings.Contains(lines[0], `"prev":""`) || strings.Contains(lines[1], `"prev":""`) {
+		t.Errorf("prev digests: %s / %s", lines[0], lines[1])
+	}
+}
+
+// Every kind of tampering is found, at the line where the chain breaks;
+// deleting the last record is the one thing a chain cannot show.
+func TestVerifyFindsTampering(t *testing.T) {
+	_, lines := write(t, 4)
+	edit := func(i int, old, nw string) []string {
+		out := append([]string(nil), lines...)
+		if !strings.Contains(out[i], old) {
+			t.Fatalf("line %d has no %q", i+1, old)
+		}
+		out[i] = strings.Replace(out[i], old, nw, 1)
+		return out
+	}
+	cases := []struct {
+		name  string
+		lines []string
+		want  string
+	}{
+		{"edited middle record", edit(1, "9f010203", "9f010204"), "line 2: the record was edited"},
+		{"edited last record", edit(3, `"outcome":"applied"`, `"outcome":"partial"`), "line 4: the record was edited"},
+		{"deleted middle record", append(append([]string(nil), lines[:1]...), lines[2:]...), "line 2: the chain is broken"},
+		{"swapped records", []string{lines[1], lines[0], lines[2], lines[3]}, "line 1: the chain is broken"},
+		{"not json", edit(2, "{", "["), "line 3: not a journal record"},
+		{"unknown key", edit(2, `"host"`, `"hostname":"x","host"`), "line 3: not a journal record"},
+		{"blank line", append(append([]string(nil), lines[:2]...), append([]string{"\n"}, lines[2:]...)...), "line 3: empty line"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := verify(c.lines)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("err = %v, want %q", err, c.want)
+			}
+		})
+	}
+	if n, err := verify(lines[:3]); err != nil || n != 3 {
+		t.Errorf("a journal cut after a record verifies (%d, %v): the chain cannot show a lost tail", n, err)
+	}
+}
+
+// A journal whose last line is not a record is not appended to: the chain
+// would hang off garbage.
+func TestAppendRefusesGarbage(t *testing.T) {
+	path, _ := write(t, 1)
+	f, _ := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	f.WriteString("garbage\n")
+	f.Close()
+	j, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	if err := j.Append(record(9)); err == nil || !strings.Contains(err.Error(), "not a journal record") {
+		t.Fatalf("err = %v", err)
+	}
+	b, _ := os.ReadFile(path)
+	if bytes.Count(b, []byte("\n")) != 2 {
+		t.Errorf("something was appended: %s", b)
+	}
+}

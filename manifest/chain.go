@@ -1,0 +1,83 @@
+package manifest
+
+import (
+	"crypto/sha256"
+	"path/filepath"
+	"strings"
+
+	"github.com/otpprov/otpprov/internal/yamldoc"
+)
+
+// maxChain bounds extends chains: a product family is a base and a SKU,
+// perhaps a board in between; anything this deep is a mistake.
+const maxChain = 16
+
+// link is one file of an extends chain.
+type link struct {
+	*yamldoc.Doc
+	digest [32]byte
+}
+
+// readChain parses file and, through extends, the manifests it builds on:
+// base first, file last. extends is relative to the file that names it.
+// A cycle, a missing base or a chain deeper than maxChain is reported at
+// the extends key that causes it.
+func readChain(file string, b []byte) ([]link, Diagnostics) {
+	var chain []link
+	var diags Diagnostics
+	seen := map[string]string{} // absolute path -> as named
+	for depth := 0; ; depth++ {
+		doc, ds := yamldoc.Parse(file, "manifest", b, MaxSize)
+		diags = append(diags, ds...)
+		if doc == nil {
+			break
+		}
+		chain = append([]link{{Doc: doc, digest: sha256.Sum256(b)}}, chain...)
+		if abs, err := filepath.Abs(file); err == nil {
+			if real, err := filepath.EvalSymlinks(abs); err == nil {
+				abs = real
+			}
+			seen[abs] = file
+		}
+		root, _ := doc.Value.(map[string]any)
+		ext, ok := root["extends"].(string)
+		if !ok || ext == "" {
+			break // no extends, or not a string: the schema reports that
+		}
+		at := doc.KeyPos["/extends"]
+		base := ext
+		if !filepath.IsAbs(base) {
+			base = filepath.Join(filepath.Dir(file), ext)
+		}
+		abs, err := filepath.Abs(base)
+		if err == nil {
+			if real, err := filepath.EvalSymlinks(abs); err == nil {
+				abs = real
+			}
+		}
+		if first, dup := seen[abs]; dup {
+			diags.Add(at, "a manifest cannot extend itself, directly or through others", "extends %s: a cycle (%s is already in the chain: %s)",
+				ext, first, chainNames(chain))
+			break
+		}
+		if depth+1 >= maxChain {
+			diags.Add(at, "", "extends %s: the chain is deeper than %d manifests", ext, maxChain)
+			break
+		}
+		nb, err := yamldoc.ReadFile(base, MaxSize)
+		if err != nil {
+			diags.Add(at, "extends is relative to the manifest that names it", "extends %s: %v", ext, err)
+			break
+		}
+		file, b = base, nb
+	}
+	return chain, diags
+}
+
+func chainNames(chain []link) string {
+	names := make([]string, len(chain))
+	for i, l := range chain {
+		names[len(chain)-1-i] = l.File
+	}
+	return strings.Join(names, " -> ")
+}

@@ -1,0 +1,320 @@
+package manifest
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/otpprov/otpprov/fusemap"
+	"github.com/otpprov/otpprov/internal/yamldoc"
+)
+
+// VarType is what a per-unit variable holds.
+type VarType string
+
+const (
+	VarMAC  VarType = "mac"  // aa:bb:cc:dd:ee:ff
+	VarU32  VarType = "u32"  // a 32-bit number: decimal, 0x hex or 0b binary
+	VarHex  VarType = "hex"  // exactly `bytes` bytes as hex digits (a hash, a key)
+	VarBool VarType = "bool" // true/false or 1/0
+	VarFile VarType = "file" // a path, for valueFrom
+)
+
+// VarValue is a value given for a variable, and where it came from.
+type VarValue struct {
+	Text string
+	From string // "--var", "OTPPROV_VAR_NAME", a var file
+	Pos  Pos    // in a var file; zero otherwise
+	Dir  string // a relative file path is relative to this directory
+}
+
+// Variable is a declared variable with its resolved value. For a secret
+// one, Shown is a short digest, never the value.
+type Variable struct {
+	Name   string
+	Type   VarType
+	Secret bool
+	Shown  string // the value as it may be printed or journaled
+	From   string // "default" or the VarValue's From
+}
+
+// varRef is the only way to use a variable: as the whole value.
+var varRef = regexp.MustCompile(`^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$`)
+
+type decl struct {
+	Variable
+	bytes int
+	def   any // the default as written, nil if none
+	pos   Pos
+	value any // the typed value substituted into entries
+	ok    bool
+	used  bool
+}
+
+type varSet struct {
+	byName map[string]*decl
+	order  []string
+}
+
+// resolveVars collects the variables declared along the chain and gives
+// each its value: the operator's, else the declaration's default. Every
+// missing, ill-typed or unknown value is reported at once.
+func resolveVars(chain []link, given map[string]VarValue) (*varSet, Diagnostics) {
+	vs := &varSet{byName: map[string]*decl{}}
+	var diags Diagnostics
+	for _, l := range chain {
+		root, _ := l.Value.(map[string]any)
+		vars, _ := root["variables"].(map[string]any)
+		names := make([]string, 0, len(vars))
+		for n := range vars {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			ptr := "/variables/" + yamldoc.EscapePointer(n)
+			o, _ := vars[n].(map[string]any)
+			d := &decl{Variable: Variable{Name: n}, pos: l.KeyPos[ptr]}
+			t, _ := o["type"].(string)
+			d.Type = VarType(t)
+			d.Secret, _ = o["secret"].(bool)
+			if b, ok := o["bytes"].(json.Number); ok {
+				d.bytes, _ = strconv.Atoi(string(b))
+			}
+			d.def = o["default"]
+			if prev := vs.byName[n]; prev != nil {
+				if prev.Type != d.Type || prev.Secret != d.Secret || prev.bytes != d.bytes {
+					diags.Add(d.pos, "a manifest may give a default to a variable of the manifest it extends, not change it",
+						"variable %s is declared at %s as %s; here it is declared otherwise", n, prev.pos, prev.Type)
+					continue
+				}
+				if d.def == nil {
+					d.def = prev.def
+				}
+				d.used = prev.used
+			} else {
+				vs.order = append(vs.order, n)
+			}
+			vs.byName[n] = d
+		}
+	}
+	var unknown []string
+	for n := range given {
+		if vs.byName[n] == nil {
+			unknown = append(unknown, n)
+		}
+	}
+	sort.Strings(unknown)
+	for _, n := range unknown {
+		g := given[n]
+		pos := g.Pos
+		if pos.File == "" {
+			pos = Pos{File: g.From}
+		}
+		diags.Add(pos, "check the spelling: a value for a variable the manifest does not declare is never ignored",
+			"%s: unknown variable %s (the manifest declares: %s)", g.From, n, strings.Join(vs.names(), ", "))
+	}
+	for _, n := range vs.order {
+		d := vs.byName[n]
+		g, given := given[n]
+		switch {
+		case given:
+			d.From = g.From
+			d.value, d.ok = d.convert(g.Text, g.Dir, &diags, func() Pos {
+				if g.Pos.File != "" {
+					return g.Pos
+				}
+				return d.pos
+			}(), g.From)
+		case d.def != nil:
+			d.From = "default"
+			text := fmt.Sprint(d.def)
+			d.value, d.ok = d.convert(text, filepath.Dir(d.pos.File), &diags, d.pos, "its default")
+		default:
+			diags.Add(d.pos, fmt.Sprintf("give it with --var %s=VALUE, in a --var-file, or as OTPPROV_VAR_%s", n, n),
+				"variable %s (%s) has no value", n, d.Type)
+		}
+	}
+	return vs, diags
+}
+
+func (vs *varSet) names() []string {
+	if len(vs.order) == 0 {
+		return []string{"none"}
+	}
+	return vs.order
+}
+
+// convert checks a value's text against the variable's type and returns
+// what is substituted: the form a manifest entry takes.
+func (d *decl) convert(text, dir string, diags *Diagnostics, pos Pos, from string) (any, bool) {
+	shown := strconv.Quote(text)
+	if d.Secret {
+		shown = "(secret value)"
+	}
+	bad := func(format string, args ...any) (any, bool) {
+		diags.Add(pos, "", "variable %s from %s: %s %s", d.Name, from, shown, fmt.Sprintf(format, args...))
+		return nil, false
+	}
+	d.Shown = text
+	switch d.Type {
+	case VarMAC:
+		n, err := fusemap.ParseMAC(text)
+		if err != nil {
+			return bad("is not a usable MAC address (aa:bb:cc:dd:ee:ff, not zero, not multicast)")
+		}
+		d.Shown = fusemap.FormatMAC(n)
+		return d.Shown, true
+	case VarU32:
+		n, ok := ParseNumber(text)
+		if !ok || n > 0xffffffff {
+			return bad("is not a 32-bit number (decimal without leading zeros, 0x hex or 0b binary)")
+		}
+		return json.Number(strconv.FormatUint(n, 10)), true
+	case VarHex:
+		h := strings.TrimPrefix(strings.TrimPrefix(text, "0x"), "0X")
+		if _, err := hex.DecodeString(h); err != nil || len(h) != 2*d.bytes {
+			return bad("is not %d hex digits (%d bytes)", 2*d.bytes, d.bytes)
+		}
+		d.Shown = strings.ToLower(h)
+		return "0x" + d.Shown, true
+	case VarBool:
+		switch text {
+		case "true", "1":
+			d.Shown = "true"
+			return true, true
+		case "false", "0":
+			d.Shown = "false"
+			return false, true
+		}
+		return bad("is not a bool (true, false, 1 or 0)")
+	case VarFile:
+		if text == "" {
+			return bad("is not a file path")
+		}
+		if !filepath.IsAbs(text) {
+			text = filepath.Join(dir, text)
+		}
+		d.Shown = text
+		return text, true
+	}
+	return nil, false // an unknown type: the schema reports it
+}
+
+// substitute replaces each ${name} in the document's entries with the
+// variable's typed value. A variable stands for a whole value, of value or
+// of valueFrom.file; anywhere else, or inside a longer string, it is an
+// error: a manifest is data, not a template.
+func (vs *varSet) substitute(t *tree) Diagnostics {
+	var diags Diagnostics
+	var walk func(v any, ptr string) any
+	walk = func(v any, ptr string) any {
+		switch x := v.(type) {
+		case map[string]any:
+			for k, c := range x {
+				x[k] = walk(c, ptr+"/"+yamldoc.EscapePointer(k))
+			}
+		case []any:
+			for i, c := range x {
+				x[i] = walk(c, fmt.Sprintf("%s/%d", ptr, i))
+			}
+		case string:
+			if !strings.Contains(x, "${") {
+				return x
+			}
+			pos := t.PosOf(ptr)
+			m := varRef.FindStringSubmatch(x)
+			entry, allowed := entryOf(ptr)
+			switch {
+			case m == nil:
+				diags.Add(pos, "write ${name} alone as the value", "%q: a variable must be the whole value", x)
+				t.Refused[ptr] = true
+			case !allowed:
+				diags.Add(pos, "", "%s: variables are allowed only as an entry's value or valueFrom.file", t.Describe(ptr))
+				t.Refused[ptr] = true
+			default:
+				d := vs.byName[m[1]]
+				if d == nil {
+					diags.Add(pos, "declare it under variables:", "unknown variable %s", m[1])
+					t.Refused[ptr] = true
+					return nil
+				}
+				d.used = true
+				if !d.ok {
+					t.Refused[ptr] = true // its value was reported
+					return nil
+				}
+				if d.Type == VarFile != strings.HasSuffix(ptr, "/valueFrom/file") {
+					diags.Add(pos, "a file variable goes in valueFrom: {file: ${name}}; others in value", "variable %s (%s) cannot be used as %s", d.Name, d.Type, t.Describe(ptr))
+					t.Refused[ptr] = true
+					return nil
+				}
+				if d.Secret {
+					t.secret[entry] = true
+				}
+				return d.value
+			}
+		}
+		return v
+	}
+	root, _ := t.Value.(map[string]any)
+	if fuses, ok := root["fuses"]; ok {
+		root["fuses"] = walk(fuses, "/fuses")
+	}
+	for k, v := range root {
+		if k != "fuses" {
+			walk(v, "/"+yamldoc.EscapePointer(k))
+		}
+	}
+	return diags
+}
+
+var usable = regexp.MustCompile(`^(/fuses/\d+)/(value|valueFrom/file)$`)
+
+// entryOf returns the entry a pointer is in, and whether a variable may
+// stand there.
+func entryOf(ptr string) (string, bool) {
+	m := usable.FindStringSubmatch(ptr)
+	if m == nil {
+		return "", false
+	}
+	return m[1], true
+}
+
+// unused reports declared variables no entry uses: a value given for one
+// would be silently ignored.
+func (vs *varSet) unused() Diagnostics {
+	var diags Diagnostics
+	for _, n := range vs.order {
+		if d := vs.byName[n]; !d.used {
+			diags.Add(d.pos, "use it as ${"+n+"}, or remove it", "variable %s is declared but never used", n)
+		}
+	}
+	return diags
+}
+
+// list returns the variables with their values as they may be shown: a
+// secret one as a short digest.
+func (vs *varSet) list() []Variable {
+	out := make([]Variable, 0, len(vs.order))
+	for _, n := range vs.order {
+		v := vs.byName[n].Variable
+		if v.Secret {
+			v.Shown = Redact([]byte(v.Shown))
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+// Redact is how a secret is shown: a short digest, enough to tell two
+// values apart, not to recover one.
+func Redact(b []byte) string {
+	sum := sha256.Sum256(b)
+	return "secret sha256:" + hex.EncodeToString(sum[:4])
+}
