@@ -216,6 +216,7 @@ func decodeField(doc *yamldoc.Doc, ptr string, o map[string]any) *Field {
 	f.GeneralPurpose, _ = o["generalPurpose"].(bool)
 	f.Identity, _ = o["identity"].(bool)
 	f.Secret, _ = o["secret"].(bool)
+	f.Factory, _ = o["factory"].(bool)
 	if ps, ok := o["parts"].([]any); ok {
 		for _, p := range ps {
 			f.Parts = append(f.Parts, part(p.(map[string]any)))

@@ -70,6 +70,7 @@ type Field struct {
 	GeneralPurpose bool
 	Identity       bool
 	Secret         bool
+	Factory        bool // programmed by NXP at test (tester words): never part of a product's manifest
 	Lock           *Lock
 	Security       *Security
 	Pos            yamldoc.Pos // where the field is defined

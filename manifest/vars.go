@@ -117,7 +117,7 @@ func resolveVars(chain []link, given map[string]VarValue) (*varSet, Diagnostics)
 			pos = Pos{File: g.From}
 		}
 		diags.Add(pos, "check the spelling: a value for a variable the manifest does not declare is never ignored",
-			"%s: unknown variable %s (the manifest declares: %s)", g.From, n, strings.Join(vs.names(), ", "))
+			"unknown variable %s (the manifest declares: %s)", n, strings.Join(vs.names(), ", "))
 	}
 	for _, n := range vs.order {
 		d := vs.byName[n]

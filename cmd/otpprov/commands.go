@@ -69,6 +69,13 @@ func newApp(ctx context.Context, e env, notFound *error) *cli.App {
 			Flags: []cli.Flag{deviceFlag, socFlag, jsonFlag, noColor, overlay,
 				&cli.StringFlag{Name: "field", Usage: "show only field `NAME`"}},
 			Action: func(c *cli.Context) error { return cmdShow(c, e) }},
+		{Name: "import", Usage: "write a manifest that reproduces a board's burned fuses (a golden board, or a dump)",
+			Flags: []cli.Flag{deviceFlag, socFlag, overlay,
+				&cli.StringFlag{Name: "from-dump", Usage: "read a pasted dump `FILE` instead of the device"},
+				&cli.StringSliceFlag{Name: "fields", Usage: "export only field `NAME` (repeat, or comma-separate)"},
+				&cli.StringFlag{Name: "name", Usage: "the manifest's metadata.name (default imported-SOC)"},
+				&cli.StringFlag{Name: "out", Usage: "write to `FILE` instead of standard output"}},
+			Action: func(c *cli.Context) error { return cmdImport(c, e) }},
 		{Name: "fusemap", Usage: "the SoC fuse maps otpprov knows",
 			Subcommands: []*cli.Command{
 				{Name: "list", Usage: "list the SoCs", Flags: []cli.Flag{jsonFlag},

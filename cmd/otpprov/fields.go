@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -10,6 +12,8 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/otpprov/otpprov/fusemap"
+	"github.com/otpprov/otpprov/importer"
+	"github.com/otpprov/otpprov/internal/atomicfile"
 	"github.com/otpprov/otpprov/manifest"
 	"github.com/otpprov/otpprov/nvmem"
 	"github.com/otpprov/otpprov/planner"
@@ -102,6 +106,7 @@ type jsonFieldDef struct {
 	Description string   `json:"description,omitempty"`
 	Identity    bool     `json:"identity,omitempty"`
 	Secret      bool     `json:"secret,omitempty"`
+	Factory     bool     `json:"factory,omitempty"`
 	General     bool     `json:"generalPurpose,omitempty"`
 	Protects    []string `json:"protects,omitempty"`
 	Security    string   `json:"security,omitempty"`
@@ -112,7 +117,7 @@ type jsonFieldDef struct {
 
 func fieldDef(f *fusemap.Field) jsonFieldDef {
 	d := jsonFieldDef{Name: f.Name, Where: f.Where(), Width: f.Width(), Encoding: string(f.Encoding),
-		Description: f.Description, Identity: f.Identity, Secret: f.Secret, General: f.GeneralPurpose}
+		Description: f.Description, Identity: f.Identity, Secret: f.Secret, Factory: f.Factory, General: f.GeneralPurpose}
 	for _, p := range f.Parts {
 		d.Parts = append(d.Parts, p.String())
 	}
@@ -271,6 +276,9 @@ func flags(f *fusemap.Field) string {
 	if f.Secret {
 		fl = append(fl, "secret")
 	}
+	if f.Factory {
+		fl = append(fl, "factory")
+	}
 	if f.GeneralPurpose {
 		fl = append(fl, "general")
 	}
@@ -324,4 +332,62 @@ func cmdShow(c *cli.Context, e env) error {
 	}
 	style(c, e).Show(e.stdout, m, dev.Spec, id, fields)
 	return nil
+}
+
+func cmdImport(c *cli.Context, e env) error {
+	if _, err := args(c); err != nil {
+		return err
+	}
+	m, err := maps(c)(c.String("soc"))
+	if err != nil {
+		return usageError{err.Error()}
+	}
+	var state []uint32
+	source := c.String("from-dump")
+	if source != "" {
+		f, err := os.Open(source)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		img, err := nvmem.ParseDump(f, source, m.Bytes())
+		if err != nil {
+			return err
+		}
+		state = nvmem.Words(img.Bytes)
+		for _, k := range img.Protected {
+			state[k] = nvmem.ReadProtected
+		}
+	} else {
+		dev, st, err := openState(c, nvmem.ReadOnly)
+		if err != nil {
+			return err
+		}
+		dev.Close()
+		source, state = dev.Spec, st
+		if len(state) != m.Words {
+			return fmt.Errorf("%w: the device has %d words but %s has %d", planner.ErrGeometry, len(state), m.Name, m.Words)
+		}
+	}
+	var fields []string
+	for _, v := range c.StringSlice("fields") {
+		for _, n := range strings.Split(v, ",") {
+			if n = strings.TrimSpace(n); n != "" {
+				fields = append(fields, n)
+			}
+		}
+	}
+	var b bytes.Buffer
+	if err := importer.Manifest(&b, m, state, importer.Options{Name: c.String("name"), Fields: fields, Source: source}); err != nil {
+		return err
+	}
+	if out := c.String("out"); out != "" {
+		if err := atomicfile.Write(out, b.Bytes(), 0o644); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stderr, "otpprov: wrote %s; check it with: otpprov plan %s\n", out, out)
+		return nil
+	}
+	_, err = e.stdout.Write(b.Bytes())
+	return err
 }

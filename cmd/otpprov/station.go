@@ -29,7 +29,8 @@ func varValues(c *cli.Context, e env) (map[string]manifest.VarValue, error) {
 	cwd, _ := os.Getwd()
 	for _, kv := range e.environ() {
 		k, v, _ := strings.Cut(kv, "=")
-		if name, ok := strings.CutPrefix(k, varEnvPrefix); ok && name != "" {
+		// An empty variable counts as unset, as a shell's VAR= would mean.
+		if name, ok := strings.CutPrefix(k, varEnvPrefix); ok && name != "" && v != "" {
 			vals[name] = manifest.VarValue{Text: v, From: k, Dir: cwd}
 		}
 	}
