@@ -17,6 +17,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/otpprov/otpprov/applier"
+	"github.com/otpprov/otpprov/export"
 	"github.com/otpprov/otpprov/fusemap"
 	"github.com/otpprov/otpprov/internal/atomicfile"
 	"github.com/otpprov/otpprov/manifest"
@@ -48,8 +49,11 @@ func newApp(ctx context.Context, e env, notFound *error) *cli.App {
 	usage := func(c *cli.Context, err error, _ bool) error { return usageError{err.Error()} }
 	cmds := []*cli.Command{
 		{Name: "plan", Usage: "show what applying MANIFEST would burn", ArgsUsage: "MANIFEST",
-			Flags: []cli.Flag{deviceFlag, jsonFlag, noColor, overlay, varFlag, varFile,
+			Flags: []cli.Flag{deviceFlag, jsonFlag, noColor, overlay, varFlag, varFile, confirm,
 				&cli.StringFlag{Name: "out", Usage: "save the plan to `FILE` for 'otpprov apply FILE'"},
+				&cli.StringFlag{Name: "format", Value: "text", Usage: "text, json, or a script to burn the plan offline: uboot, uuu, sh"},
+				&cli.StringFlag{Name: "state", Usage: "plan against a pasted dump `FILE` instead of the device"},
+				&cli.BoolFlag{Name: "assume-blank", Usage: "plan against a blank board instead of the device (scripts for new parts)"},
 				&cli.BoolFlag{Name: "detailed-exitcode", Usage: "exit 0 when there is nothing to do, 2 when there are changes, 1 on error"}},
 			Action: func(c *cli.Context) error { return cmdPlan(c, e) }},
 		{Name: "apply", Usage: "burn MANIFEST (or a saved PLANFILE), verifying every word", ArgsUsage: "MANIFEST|PLANFILE",
@@ -165,6 +169,13 @@ func planManifest(c *cli.Context, e env) (*planner.Plan, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
+	if where, state, err := offlineState(c, m); where != "" || err != nil {
+		if err != nil {
+			return nil, "", err
+		}
+		p, err := planner.Make(source(m), m.Map, state, m.Targets)
+		return p, where, err
+	}
 	dev, state, err := openState(c, nvmem.ReadOnly)
 	if err != nil {
 		return nil, "", err
@@ -175,9 +186,27 @@ func planManifest(c *cli.Context, e env) (*planner.Plan, string, error) {
 }
 
 func cmdPlan(c *cli.Context, e env) error {
+	format := c.String("format")
+	if c.Bool("json") {
+		format = "json"
+	}
+	var script export.Format
+	if format != "text" && format != "json" {
+		f, err := export.ParseFormat(format)
+		if err != nil {
+			return usageError{fmt.Sprintf("--format %s: text, json, uboot, uuu or sh", format)}
+		}
+		script = f
+	}
+	if c.Bool("assume-blank") && c.String("out") != "" {
+		return usageError{"--out saves a plan for one board's exact state; with --assume-blank no real board matches it"}
+	}
 	p, device, err := planManifest(c, e)
 	if err != nil {
 		return err
+	}
+	if script != "" {
+		return exportPlan(c, e, p, script)
 	}
 	if err := showPlan(c, e, p, device); err != nil {
 		return err
@@ -206,7 +235,7 @@ func cmdPlan(c *cli.Context, e env) error {
 }
 
 func showPlan(c *cli.Context, e env, p *planner.Plan, device string) error {
-	if c.Bool("json") {
+	if c.Bool("json") || c.String("format") == "json" {
 		b, err := planner.Encode(p, toolVersion())
 		if err != nil {
 			return err
@@ -216,6 +245,52 @@ func showPlan(c *cli.Context, e env, p *planner.Plan, device string) error {
 	}
 	style(c, e).Plan(e.stdout, p, device)
 	return nil
+}
+
+// offlineState is the state to plan against without a device: a pasted
+// dump (--state) or a blank board (--assume-blank). where says which; ""
+// means plan against the device.
+func offlineState(c *cli.Context, m *manifest.Manifest) (string, []uint32, error) {
+	dump, blank := c.String("state"), c.Bool("assume-blank")
+	switch {
+	case dump != "" && blank:
+		return "", nil, usageError{"--state and --assume-blank are two different boards: give one"}
+	case blank:
+		return "a blank " + m.SoC.Name + " (--assume-blank)", make([]uint32, m.SoC.Words), nil
+	case dump == "":
+		return "", nil, nil
+	}
+	f, err := os.Open(dump)
+	if err != nil {
+		return "", nil, err
+	}
+	defer f.Close()
+	img, err := nvmem.ParseDump(f, dump, m.SoC.Bytes())
+	if err != nil {
+		return "", nil, err
+	}
+	state := nvmem.Words(img.Bytes)
+	for _, k := range img.Protected {
+		state[k] = nvmem.ReadProtected
+	}
+	return dump + " (--state)", state, nil
+}
+
+// exportPlan writes the plan as a script to burn offline. The safety
+// rules are the plan's: a rejected plan is no script, and a script that
+// burns security fuses needs the same acknowledgement as apply.
+func exportPlan(c *cli.Context, e env, p *planner.Plan, f export.Format) error {
+	if p.Rejected() {
+		return rejection(p)
+	}
+	if err := confirmed(c, p); err != nil {
+		return err
+	}
+	device := export.DefaultDevice
+	if d := c.String("device"); c.IsSet("device") && !strings.HasPrefix(d, "sim:") {
+		device = d // the sh script's default NVMEM; the emulator is not a path
+	}
+	return export.Write(e.stdout, f, p, export.Options{ToolVersion: toolVersion(), Device: device})
 }
 
 // rejection lists every word that makes a plan impossible.
