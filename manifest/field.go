@@ -71,6 +71,11 @@ func (t *tree) decodeField(ptr string, obj map[string]any, fm *fusemap.Map, diag
 		if !strings.HasPrefix(msg, name+" ") {
 			msg = name + ": " + msg
 		}
+		if t.secret[ptr] {
+			// The value came from a secret variable: say what is wrong
+			// with it without saying what it is.
+			msg = fmt.Sprintf("%s: the secret value does not fit the field (%s, %s)", name, fd.Encoding, plural(fd.Width(), "bit"))
+		}
 		diags.Add(t.PosOf(valuePtr), encodingHint(fd), "%s", msg)
 		return f, false
 	}
@@ -273,4 +278,11 @@ func distance(a, b string) int {
 		prev = cur
 	}
 	return prev[len(b)]
+}
+
+func plural(n int, unit string) string {
+	if n == 1 {
+		return "1 " + unit
+	}
+	return fmt.Sprintf("%d %ss", n, unit)
 }

@@ -308,8 +308,12 @@ func (t *tree) decodeRaw(ptr string, obj map[string]any, fm *fusemap.Map, diags 
 		ok = false
 	}
 	if extra := value &^ mask; extra != 0 {
-		diags.Add(t.PosOf(ptr+"/value"), "widen the mask or clear those bits in the value",
-			"value 0x%08x has bits outside mask 0x%08x: 0x%08x (bits %s)", value, mask, extra, BitList(extra))
+		if t.secret[ptr] {
+			diags.Add(t.PosOf(ptr+"/value"), "widen the mask", "the secret value has bits outside mask 0x%08x", mask)
+		} else {
+			diags.Add(t.PosOf(ptr+"/value"), "widen the mask or clear those bits in the value",
+				"value 0x%08x has bits outside mask 0x%08x: 0x%08x (bits %s)", value, mask, extra, BitList(extra))
+		}
 		ok = false
 	}
 	return f, ok

@@ -54,9 +54,13 @@ func (m *Manifest) resolve() ([]Target, Diagnostics) {
 						if g.f.Pos.File != f.Pos.File {
 							other = g.f.Pos.String()
 						}
+						bitsText := "bits " + BitList(clash)
+						if b.Secret || g.b.Secret {
+							bitsText = "some bits" // which ones would tell the secret
+						}
 						diags.Add(f.Pos, "make the entries agree, or narrow their masks so they do not overlap",
-							"bank %d word %d: %s disagrees with the entry at %s (%s) on bits %s",
-							b.Bank, b.Word, label(f, b, true), other, label(g.f, g.b, false), BitList(clash))
+							"bank %d word %d: %s disagrees with the entry at %s (%s) on %s",
+							b.Bank, b.Word, label(f, b, true), other, label(g.f, g.b, false), bitsText)
 					}
 				}
 				continue
@@ -94,6 +98,13 @@ func (m *Manifest) resolve() ([]Target, Diagnostics) {
 // label names what an entry wants of a word, for a conflict message:
 // "value 0x..." first, then the other entry's "0x...", with field names.
 func label(f Fuse, b Bits, first bool) string {
+	if b.Secret {
+		// A secret variable's value is not shown, even in a conflict.
+		if f.Field != "" {
+			return f.Field + " (a secret value)"
+		}
+		return "a secret value"
+	}
 	switch {
 	case f.Field != "" && first:
 		return fmt.Sprintf("%s (value 0x%08x)", f.Field, b.Value)

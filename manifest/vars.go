@@ -47,10 +47,15 @@ type Variable struct {
 // varRef is the only way to use a variable: as the whole value.
 var varRef = regexp.MustCompile(`^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$`)
 
+// varRefs finds the variables a longer string names, to mark them used:
+// their misuse is reported, not that they are unused.
+var varRefs = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+
 type decl struct {
 	Variable
 	bytes int
 	def   any // the default as written, nil if none
+	defAt Pos // the declaration that wrote def: a file default is relative to its directory
 	pos   Pos
 	value any // the typed value substituted into entries
 	ok    bool
@@ -87,6 +92,9 @@ func resolveVars(chain []link, given map[string]VarValue) (*varSet, Diagnostics)
 				d.bytes, _ = strconv.Atoi(string(b))
 			}
 			d.def = o["default"]
+			if d.def != nil {
+				d.defAt = d.pos
+			}
 			if prev := vs.byName[n]; prev != nil {
 				if prev.Type != d.Type || prev.Secret != d.Secret || prev.bytes != d.bytes {
 					diags.Add(d.pos, "a manifest may give a default to a variable of the manifest it extends, not change it",
@@ -94,7 +102,7 @@ func resolveVars(chain []link, given map[string]VarValue) (*varSet, Diagnostics)
 					continue
 				}
 				if d.def == nil {
-					d.def = prev.def
+					d.def, d.defAt = prev.def, prev.defAt
 				}
 				d.used = prev.used
 			} else {
@@ -133,8 +141,15 @@ func resolveVars(chain []link, given map[string]VarValue) (*varSet, Diagnostics)
 			}(), g.From)
 		case d.def != nil:
 			d.From = "default"
+			if _, num := d.def.(json.Number); num && d.Type == VarHex {
+				// YAML read it as a number: 0x01020304 would come back as
+				// the digits of 16909060.
+				diags.Add(d.defAt, `write it quoted: default: "0x01020304"`,
+					"variable %s: a hex default must be a quoted string of hex digits, not a number", n)
+				continue
+			}
 			text := fmt.Sprint(d.def)
-			d.value, d.ok = d.convert(text, filepath.Dir(d.pos.File), &diags, d.pos, "its default")
+			d.value, d.ok = d.convert(text, filepath.Dir(d.defAt.File), &diags, d.defAt, "its default")
 		default:
 			diags.Add(d.pos, fmt.Sprintf("give it with --var %s=VALUE, in a --var-file, or as OTPPROV_VAR_%s", n, n),
 				"variable %s (%s) has no value", n, d.Type)
@@ -177,6 +192,9 @@ func (d *decl) convert(text, dir string, diags *Diagnostics, pos Pos, from strin
 		}
 		return json.Number(strconv.FormatUint(n, 10)), true
 	case VarHex:
+		if d.bytes < 1 {
+			return nil, false // no bytes: the schema reports it
+		}
 		h := strings.TrimPrefix(strings.TrimPrefix(text, "0x"), "0X")
 		if _, err := hex.DecodeString(h); err != nil || len(h) != 2*d.bytes {
 			return bad("is not %d hex digits (%d bytes)", 2*d.bytes, d.bytes)
@@ -199,6 +217,11 @@ func (d *decl) convert(text, dir string, diags *Diagnostics, pos Pos, from strin
 		}
 		if !filepath.IsAbs(text) {
 			text = filepath.Join(dir, text)
+		}
+		// Absolute, so that valueFrom does not read it relative to the
+		// manifest's directory a second time.
+		if abs, err := filepath.Abs(text); err == nil {
+			text = abs
 		}
 		d.Shown = text
 		return text, true
@@ -234,9 +257,13 @@ func (vs *varSet) substitute(t *tree) Diagnostics {
 			case m == nil:
 				diags.Add(pos, "write ${name} alone as the value", "%q: a variable must be the whole value", x)
 				t.Refused[ptr] = true
+				vs.markUsed(x)
+				return nil // reported: not decoded as a value or a file name
 			case !allowed:
 				diags.Add(pos, "", "%s: variables are allowed only as an entry's value or valueFrom.file", t.Describe(ptr))
 				t.Refused[ptr] = true
+				vs.markUsed(x)
+				return nil
 			default:
 				d := vs.byName[m[1]]
 				if d == nil {
@@ -272,6 +299,15 @@ func (vs *varSet) substitute(t *tree) Diagnostics {
 		}
 	}
 	return diags
+}
+
+// markUsed marks the declared variables s names as used.
+func (vs *varSet) markUsed(s string) {
+	for _, m := range varRefs.FindAllStringSubmatch(s, -1) {
+		if d := vs.byName[m[1]]; d != nil {
+			d.used = true
+		}
+	}
 }
 
 var usable = regexp.MustCompile(`^(/fuses/\d+)/(value|valueFrom/file)$`)

@@ -57,7 +57,11 @@ func varValues(c *cli.Context, e env) (map[string]manifest.VarValue, error) {
 				diags.Add(doc.PosOf(ptr), "", "variable %s: a value is a single number, string or bool", name)
 				continue
 			}
-			vals[name] = manifest.VarValue{Text: fmt.Sprint(v), From: file, Pos: doc.KeyPos[ptr], Dir: filepath.Dir(file)}
+			text := fmt.Sprint(v)
+			if raw, ok := doc.Raw[ptr]; ok {
+				text = raw // 0x0102 as written, not as the number 258
+			}
+			vals[name] = manifest.VarValue{Text: text, From: file, Pos: doc.KeyPos[ptr], Dir: filepath.Dir(file)}
 		}
 	}
 	if len(diags) > 0 {

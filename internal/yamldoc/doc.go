@@ -26,6 +26,10 @@ type Doc struct {
 	// number, an alias): the schema's complaint about them would only
 	// repeat the same problem in vaguer words.
 	Refused map[string]bool
+	// Raw holds the source text of plain numbers, by pointer: the value is
+	// a json.Number in decimal, but a reader that wants text (a variable
+	// file's 0x0102 for a hex variable) needs what was written.
+	Raw map[string]string
 }
 
 // number is the only spelling of a plain YAML number we accept: decimal
@@ -60,7 +64,7 @@ func Parse(file, kind string, b []byte, maxSize int) (*Doc, Diagnostics) {
 	if root == nil {
 		return nil, diags
 	}
-	d := &Doc{File: file, Kind: kind, Pos: map[string]Pos{}, KeyPos: map[string]Pos{}, Refused: map[string]bool{}}
+	d := &Doc{File: file, Kind: kind, Pos: map[string]Pos{}, KeyPos: map[string]Pos{}, Refused: map[string]bool{}, Raw: map[string]string{}}
 	c := converter{Doc: d}
 	d.Value = c.convert(root, "")
 	return d, append(diags, c.diags...)
@@ -196,6 +200,7 @@ func (t *converter) scalar(n *yaml.Node, ptr string) any {
 		if !ok {
 			return t.refuse(ptr, n, "", "number %s does not fit in 64 bits", n.Value)
 		}
+		t.Raw[ptr] = n.Value
 		return json.Number(strconv.FormatUint(v, 10))
 	}
 	return n.Value
