@@ -26,6 +26,7 @@ demo: build
 	rm -rf $(DEMO)
 	$(BIN)/otpprov sim init --soc imx8mm --from-dump examples/imx8mm/digi-cc8mm.dump $(DEMO)/board
 	$(BIN)/otpprov validate --fusemap examples/imx8mm/acme-fusemap.yaml $(filter-out %-fusemap.yaml,$(wildcard examples/imx8mm/*.yaml))
+	$(BIN)/otpprov validate $(filter-out %/unit-1001.yaml,$(wildcard examples/family/*.yaml))
 	$(BIN)/otpprov plan --device sim:$(DEMO)/board examples/imx8mm/board.yaml
 	$(BIN)/otpprov apply --device sim:$(DEMO)/board --auto-approve examples/imx8mm/board.yaml
 	$(BIN)/otpprov verify --device sim:$(DEMO)/board examples/imx8mm/board.yaml

@@ -29,6 +29,7 @@ type Manifest struct {
 	Files       []string // the files read: the bases it extends first, File last
 	Digest      string   // "sha256:" and the hex digest of the file's bytes (of every file's digest, for a chain)
 	Variables   []Variable
+	Unresolved  []string // variables left without a value (Options.Check)
 	Name        string
 	Description string
 	SoC         fusemap.SoC
@@ -84,6 +85,9 @@ type Options struct {
 	// Vars are the per-unit values given by the operator, by name, already
 	// merged by precedence (--var over --var-file over OTPPROV_VAR_name).
 	Vars map[string]VarValue
+	// Check validates a manifest without a unit: a variable with no value
+	// is not an error, and the entries using it make no targets.
+	Check bool
 }
 
 // LoadOpts reads and validates a manifest file.
@@ -105,7 +109,7 @@ func ParseOpts(file string, b []byte, o Options) (*Manifest, error) {
 	if len(chain) == 0 {
 		return nil, diags
 	}
-	vars, vdiags := resolveVars(chain, o.Vars)
+	vars, vdiags := resolveVars(chain, o.Vars, o.Check)
 	diags = append(diags, vdiags...)
 	m := &Manifest{File: file}
 	soc, socPos := "", Pos{}
@@ -140,6 +144,7 @@ func ParseOpts(file string, b []byte, o Options) (*Manifest, error) {
 	}
 	diags = append(diags, vars.unused()...)
 	m.Variables = vars.list()
+	m.Unresolved = vars.unresolved
 	targets, conflicts := m.resolve()
 	diags = append(diags, conflicts...)
 	m.Targets = targets

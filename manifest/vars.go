@@ -63,14 +63,15 @@ type decl struct {
 }
 
 type varSet struct {
-	byName map[string]*decl
-	order  []string
+	byName     map[string]*decl
+	order      []string
+	unresolved []string // without a value, in check mode
 }
 
 // resolveVars collects the variables declared along the chain and gives
 // each its value: the operator's, else the declaration's default. Every
 // missing, ill-typed or unknown value is reported at once.
-func resolveVars(chain []link, given map[string]VarValue) (*varSet, Diagnostics) {
+func resolveVars(chain []link, given map[string]VarValue, check bool) (*varSet, Diagnostics) {
 	vs := &varSet{byName: map[string]*decl{}}
 	var diags Diagnostics
 	for _, l := range chain {
@@ -150,6 +151,10 @@ func resolveVars(chain []link, given map[string]VarValue) (*varSet, Diagnostics)
 			}
 			text := fmt.Sprint(d.def)
 			d.value, d.ok = d.convert(text, filepath.Dir(d.defAt.File), &diags, d.defAt, "its default")
+		case check:
+			// Checking a manifest without a unit: the entries using it
+			// are checked for where the variable stands, not its value.
+			vs.unresolved = append(vs.unresolved, n)
 		default:
 			diags.Add(d.pos, fmt.Sprintf("give it with --var %s=VALUE, in a --var-file, or as OTPPROV_VAR_%s", n, n),
 				"variable %s (%s) has no value", n, d.Type)

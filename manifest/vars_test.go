@@ -755,3 +755,26 @@ func TestVarsSecretNotInLaterErrors(t *testing.T) {
 		})
 	}
 }
+
+// Check mode validates a manifest without a unit: variables without a
+// value are listed, not errors, and their entries make no targets; a value
+// that is given is still checked.
+func TestVarsCheckMode(t *testing.T) {
+	b := []byte("apiVersion: otpprov/v1\nkind: FuseManifest\nmetadata: {name: c}\nsoc: imx8mm\nvariables:\n" +
+		"  mac0: {type: mac}\n  serial: {type: u32}\nfuses:\n  - field: MAC_ADDR0\n    value: ${mac0}\n" +
+		"  - {bank: 14, word: 1, value: \"${serial}\"}\n  - {bank: 14, word: 0, value: 1}\n")
+	m, err := ParseOpts("c.yaml", b, Options{Check: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(m.Unresolved, ",") != "mac0,serial" || len(m.Targets) != 1 || m.Targets[0].Bank != 14 || m.Targets[0].Word != 0 {
+		t.Fatalf("unresolved %v, targets %s", m.Unresolved, targetDump(m.Targets))
+	}
+	_, err = ParseOpts("c.yaml", b, Options{Check: true, Vars: map[string]VarValue{"serial": {Text: "x", From: "--var"}}})
+	if err == nil || !strings.Contains(err.Error(), `variable serial from --var: "x" is not a 32-bit number`) {
+		t.Fatalf("a given value was not checked: %v", err)
+	}
+	if _, err := ParseOpts("c.yaml", b, Options{}); err == nil || !strings.Contains(err.Error(), "variable mac0 (mac) has no value") {
+		t.Fatalf("outside check mode a missing value must be an error: %v", err)
+	}
+}

@@ -492,7 +492,7 @@ func cmdValidate(c *cli.Context, e env) error {
 	}
 	var all manifest.Diagnostics
 	for _, path := range c.Args().Slice() {
-		m, err := loadManifest(c, e, path)
+		m, err := checkManifest(c, e, path)
 		var diags manifest.Diagnostics
 		switch {
 		case errors.As(err, &diags):
@@ -500,7 +500,11 @@ func cmdValidate(c *cli.Context, e env) error {
 		case err != nil:
 			all = append(all, manifest.Diagnostic{Pos: manifest.Pos{File: path}, Message: err.Error()})
 		default:
-			fmt.Fprintf(e.stdout, "%s: valid: %s, soc %s, %d entries for %d words\n", path, m.Name, m.SoC.Name, len(m.Fuses), len(m.Targets))
+			line := fmt.Sprintf("%s: valid: %s, soc %s, %d entries for %d words", path, m.Name, m.SoC.Name, len(m.Fuses), len(m.Targets))
+			if len(m.Unresolved) > 0 {
+				line += fmt.Sprintf(" (per-unit values not given, not checked: %s)", strings.Join(m.Unresolved, ", "))
+			}
+			fmt.Fprintln(e.stdout, line)
 		}
 	}
 	if len(all) > 0 {

@@ -87,6 +87,16 @@ func loadManifest(c *cli.Context, e env, path string) (*manifest.Manifest, error
 	return manifest.LoadOpts(path, manifest.Options{Maps: maps(c), Vars: vars})
 }
 
+// checkManifest loads a manifest for validate: the values given are
+// checked, the ones not given are left out, since no unit is at hand.
+func checkManifest(c *cli.Context, e env, path string) (*manifest.Manifest, error) {
+	vars, err := varValues(c, e)
+	if err != nil {
+		return nil, err
+	}
+	return manifest.LoadOpts(path, manifest.Options{Maps: maps(c), Vars: vars, Check: true})
+}
+
 // station is one apply attempt's journal record in the making. Every
 // attempt is recorded, refusals and failures too, once the journal is open.
 type station struct {
