@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -14,52 +13,13 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sergi/go-diff/diffmatchpatch"
-
 	"github.com/otpprov/otpprov/applier"
 	"github.com/otpprov/otpprov/fusemap"
+	"github.com/otpprov/otpprov/internal/golden"
 	"github.com/otpprov/otpprov/manifest"
 	"github.com/otpprov/otpprov/nvmem"
 	"github.com/otpprov/otpprov/planner"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files")
-
-// golden compares got with testdata/NAME, showing a line diff on mismatch.
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./export -update to create it)", err)
-	}
-	if bytes.Equal(got, want) {
-		return
-	}
-	dmp := diffmatchpatch.New()
-	a, b, lines := dmp.DiffLinesToChars(string(want), string(got))
-	diffs := dmp.DiffCharsToLines(dmp.DiffMain(a, b, false), lines)
-	var out strings.Builder
-	for _, d := range diffs {
-		prefix := "  "
-		switch d.Type {
-		case diffmatchpatch.DiffDelete:
-			prefix = "- "
-		case diffmatchpatch.DiffInsert:
-			prefix = "+ "
-		}
-		for _, line := range strings.SplitAfter(strings.TrimSuffix(d.Text, "\n"), "\n") {
-			out.WriteString(prefix + strings.TrimSuffix(line, "\n") + "\n")
-		}
-	}
-	t.Fatalf("%s differs (- want, + got):\n%s", path, out.String())
-}
 
 func loadMap(t *testing.T, soc string) *fusemap.Map {
 	t.Helper()
@@ -183,12 +143,12 @@ func TestGolden(t *testing.T) {
 	for name, mk := range plans {
 		for _, f := range Formats() {
 			t.Run(name+"."+string(f), func(t *testing.T) {
-				golden(t, name+"."+string(f), render(t, f, mk(t), opts))
+				golden.Check(t, name+"."+string(f), render(t, f, mk(t), opts))
 			})
 		}
 	}
 	t.Run("imx6.sh", func(t *testing.T) {
-		golden(t, "imx6.sh", render(t, Shell, imx6Plan(t), opts))
+		golden.Check(t, "imx6.sh", render(t, Shell, imx6Plan(t), opts))
 	})
 }
 

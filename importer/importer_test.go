@@ -2,23 +2,20 @@ package importer
 
 import (
 	"bytes"
-	"flag"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/otpprov/otpprov/fusemap"
+	"github.com/otpprov/otpprov/internal/golden"
 	"github.com/otpprov/otpprov/manifest"
 	"github.com/otpprov/otpprov/planner"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files in testdata")
-
-const golden = "testdata/digi-cc8mm.yaml"
+const goldenFile = "digi-cc8mm.yaml"
 
 // The Digi document's dump imports to the golden manifest, byte for byte,
 // every time: no date, nothing from the host.
@@ -31,21 +28,10 @@ func TestDigiGolden(t *testing.T) {
 			t.Fatalf("a second import differs:\n%s\nthen\n%s", text, again)
 		}
 	}
-	if *update {
-		if err := os.WriteFile(golden, []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (run go test ./importer -run Golden -update)", err)
-	}
-	if text != string(want) {
-		t.Errorf("the import differs from %s (run with -update if intended):\n%s", golden, text)
-	}
+	golden.Check(t, goldenFile, []byte(text))
 	// The golden file is itself a valid manifest.
-	if _, err := manifest.Load(golden); err != nil {
-		t.Errorf("%s: %v", golden, err)
+	if _, err := manifest.Load("testdata/" + goldenFile); err != nil {
+		t.Errorf("%s: %v", goldenFile, err)
 	}
 	if regexp.MustCompile(`20[0-9][0-9]-[01][0-9]-[0-3][0-9]`).MatchString(text) {
 		t.Error("the import has a date in it")

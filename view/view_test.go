@@ -3,58 +3,16 @@ package view
 import (
 	"bytes"
 	"errors"
-	"flag"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/sergi/go-diff/diffmatchpatch"
-
 	"github.com/otpprov/otpprov/applier"
 	"github.com/otpprov/otpprov/fusemap"
+	"github.com/otpprov/otpprov/internal/golden"
 	"github.com/otpprov/otpprov/manifest"
 	"github.com/otpprov/otpprov/nvmem"
 	"github.com/otpprov/otpprov/planner"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files")
-
-// golden compares got with testdata/NAME, showing a line diff on mismatch.
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./view -update to create it)", err)
-	}
-	if bytes.Equal(got, want) {
-		return
-	}
-	dmp := diffmatchpatch.New()
-	a, b, lines := dmp.DiffLinesToChars(string(want), string(got))
-	diffs := dmp.DiffCharsToLines(dmp.DiffMain(a, b, false), lines)
-	var out strings.Builder
-	for _, d := range diffs {
-		prefix := "  "
-		switch d.Type {
-		case diffmatchpatch.DiffDelete:
-			prefix = "- "
-		case diffmatchpatch.DiffInsert:
-			prefix = "+ "
-		}
-		for _, line := range strings.SplitAfter(strings.TrimSuffix(d.Text, "\n"), "\n") {
-			out.WriteString(prefix + strings.TrimSuffix(line, "\n") + "\n")
-		}
-	}
-	t.Fatalf("%s differs (- want, + got):\n%s", path, out.String())
-}
 
 var imx8mm, _ = fusemap.Load("imx8mm")
 
@@ -84,13 +42,13 @@ func mixedPlan(t *testing.T) *planner.Plan {
 func TestPlanText(t *testing.T) {
 	var b bytes.Buffer
 	Style{}.Plan(&b, mixedPlan(t), "sim:board")
-	golden(t, "plan-rejected.txt", b.Bytes())
+	golden.Check(t, "plan-rejected.txt", b.Bytes())
 
 	p, _ := planner.Make(planner.Source{Name: "ok", File: "ok.yaml"}, imx8mm, make([]uint32, imx8mm.Words),
 		[]manifest.Target{target(14, 1, 0x00c0ffee, 0xffffffff, "serial")})
 	b.Reset()
 	Style{}.Plan(&b, p, "/sys/bus/nvmem/devices/imx-ocotp0/nvmem")
-	golden(t, "plan-program.txt", b.Bytes())
+	golden.Check(t, "plan-program.txt", b.Bytes())
 
 	b.Reset()
 	Style{Color: true}.Plan(&b, p, "sim:board")
@@ -122,7 +80,7 @@ func TestApplyText(t *testing.T) {
 	}, Strays: []int{3}}
 	var b bytes.Buffer
 	Style{}.Apply(&b, r)
-	golden(t, "apply-partial.txt", b.Bytes())
+	golden.Check(t, "apply-partial.txt", b.Bytes())
 }
 
 func TestBits(t *testing.T) {
@@ -161,7 +119,7 @@ func securePlan(t *testing.T) *planner.Plan {
 func TestPlanSecurityText(t *testing.T) {
 	var b bytes.Buffer
 	Style{}.Plan(&b, securePlan(t), "sim:board")
-	golden(t, "plan-secure.txt", b.Bytes())
+	golden.Check(t, "plan-secure.txt", b.Bytes())
 }
 
 func TestShowText(t *testing.T) {
@@ -177,5 +135,5 @@ func TestShowText(t *testing.T) {
 	}
 	var b bytes.Buffer
 	Style{}.Show(&b, imx8mm, "sim:board", planner.UniqueID(imx8mm, state), fields)
-	golden(t, "show.txt", b.Bytes())
+	golden.Check(t, "show.txt", b.Bytes())
 }
