@@ -2,7 +2,6 @@ package fusemap
 
 import (
 	"fmt"
-	"math/bits"
 	"sort"
 	"strings"
 
@@ -434,13 +433,4 @@ func checkOverlaps(key [2]int, fields []*Field, errs *yamldoc.Diagnostics) {
 			}
 		}
 	}
-}
-
-// SetBits counts the 1 bits of a field's part values.
-func SetBits(parts []uint32) int {
-	n := 0
-	for _, v := range parts {
-		n += bits.OnesCount32(v)
-	}
-	return n
 }

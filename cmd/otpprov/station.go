@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 
@@ -226,14 +225,4 @@ func cmdJournalVerify(c *cli.Context, e env) error {
 	}
 	fmt.Fprintf(e.stdout, "%s: %d records, chain intact\n", a[0], n)
 	return nil
-}
-
-// variableNames lists names for messages.
-func variableNames(vs []manifest.Variable) string {
-	names := make([]string, len(vs))
-	for i, v := range vs {
-		names[i] = v.Name
-	}
-	sort.Strings(names)
-	return strings.Join(names, ", ")
 }
