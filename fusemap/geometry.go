@@ -80,12 +80,3 @@ func (s SoC) BankWord(k int) (bank, word int, ok bool) {
 
 // Writable reports whether the driver can program write index k correctly.
 func (s SoC) Writable(k int) bool { return k < s.WritableWords }
-
-// Lookup returns the geometry of a SoC by its manifest name.
-func Lookup(name string) (SoC, error) {
-	m, err := Load(name)
-	if err != nil {
-		return SoC{}, err
-	}
-	return m.SoC, nil
-}

@@ -17,7 +17,7 @@ func TestGeometry(t *testing.T) {
 		{"imx8mp", 384, 1536, 96, 256}, // the driver's 8-bit write address
 	}
 	for _, c := range cases {
-		s, err := Lookup(c.soc)
+		s, err := Load(c.soc)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -28,7 +28,7 @@ func TestGeometry(t *testing.T) {
 			t.Errorf("%s: writable boundary wrong", c.soc)
 		}
 	}
-	s, _ := Lookup("imx8mm")
+	s, _ := Load("imx8mm")
 	// The Digi document: bank 9 word 1 is offset 37 words, 148 bytes.
 	if s.ReadIndex(9, 1) != 37 || s.Offset(9, 1) != 148 || s.WriteOffset(9, 1) != 148 {
 		t.Errorf("bank 9 word 1: index %d offset %d", s.ReadIndex(9, 1), s.Offset(9, 1))
@@ -36,7 +36,7 @@ func TestGeometry(t *testing.T) {
 	if b, w, ok := s.BankWord(37); b != 9 || w != 1 || !ok {
 		t.Errorf("BankWord(37) = %d, %d, %v", b, w, ok)
 	}
-	if _, err := Lookup("imx5"); err == nil {
+	if _, err := Load("imx5"); err == nil {
 		t.Error("an unknown soc must be refused")
 	}
 }
@@ -69,7 +69,7 @@ func TestGeometryAllSoCs(t *testing.T) {
 	for _, c := range cases {
 		seen[c.soc] = true
 		t.Run(c.soc, func(t *testing.T) {
-			s, err := Lookup(c.soc)
+			s, err := Load(c.soc)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -108,7 +108,7 @@ func TestGeometryAllSoCs(t *testing.T) {
 // (bank*4+word)*4 for every fuse (reference sheet, section 1).
 func TestOffsetsIMX8M(t *testing.T) {
 	for _, soc := range []string{"imx8mq", "imx8mm", "imx8mn", "imx8mp"} {
-		s, err := Lookup(soc)
+		s, err := Load(soc)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -155,7 +155,7 @@ func TestOffsetsIMX6(t *testing.T) {
 		{"imx6sl", 7, 7, 63, 63, true, 0xfc, 0xfc}, // no hole on 6SL
 	}
 	for _, c := range cases {
-		s, err := Lookup(c.soc)
+		s, err := Load(c.soc)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -172,7 +172,7 @@ func TestOffsetsIMX6(t *testing.T) {
 	// Banks 0..5 hold LOCK, SEC_CONFIG, SRK hash and MAC: any shift there
 	// would burn the wrong word on every i.MX6.
 	for _, soc := range []string{"imx6q", "imx6sx", "imx6sl", "imx6sll", "imx6ull", "imx6ul"} {
-		s, _ := Lookup(soc)
+		s, _ := Load(soc)
 		for bank := 0; bank <= 5; bank++ {
 			for word := 0; word < 8; word++ {
 				if s.ReadIndex(bank, word) != s.WriteIndex(bank, word) {
@@ -195,7 +195,7 @@ func TestBankWordInvertsReadIndex(t *testing.T) {
 		"imx6ul":  {48, 64},
 	}
 	for _, soc := range Names() {
-		s, err := Lookup(soc)
+		s, err := Load(soc)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -229,7 +229,7 @@ func TestBankWordInvertsReadIndex(t *testing.T) {
 // TestReadableIMX6Q: banks 14 and 15 of the i.MX6Q lie past the 128-word
 // file once shifted, so nothing there can be read back or verified.
 func TestReadableIMX6Q(t *testing.T) {
-	s, err := Lookup("imx6q")
+	s, err := Load("imx6q")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -249,7 +249,7 @@ func TestReadableIMX6Q(t *testing.T) {
 // TestWriteHazards: the driver bugs the reference sheet lists are refused,
 // with a reason an operator can act on.
 func TestWriteHazards(t *testing.T) {
-	mp, err := Lookup("imx8mp")
+	mp, err := Load("imx8mp")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,7 +268,7 @@ func TestWriteHazards(t *testing.T) {
 		t.Errorf("imx8mp hazard %q does not say the address is 8 bits", mp.WriteHazard)
 	}
 
-	ulp, err := Lookup("imx7ulp")
+	ulp, err := Load("imx7ulp")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -60,11 +60,11 @@ func checkManifest(t *testing.T, file string, b []byte, m *Manifest) {
 	if want := "sha256:" + hex.EncodeToString(sum[:]); m.Digest != want {
 		t.Errorf("Digest = %q, want %q", m.Digest, want)
 	}
-	soc, err := fusemap.Lookup(m.SoC.Name)
+	soc, err := fusemap.Load(m.SoC.Name)
 	if err != nil {
 		t.Fatalf("SoC %q: %v", m.SoC.Name, err)
 	}
-	if !reflect.DeepEqual(soc, m.SoC) {
+	if !reflect.DeepEqual(soc.SoC, m.SoC) {
 		t.Errorf("SoC = %+v, want %+v", m.SoC, soc)
 	}
 	if m.Name == "" {

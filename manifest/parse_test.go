@@ -28,11 +28,11 @@ func mustMap(t *testing.T, name string) *fusemap.Map {
 
 func mustSoC(t *testing.T, name string) fusemap.SoC {
 	t.Helper()
-	soc, err := fusemap.Lookup(name)
+	soc, err := fusemap.Load(name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return soc
+	return soc.SoC
 }
 
 // TestParseSpec: the manifest exactly as the specification shows it.

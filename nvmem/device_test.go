@@ -17,11 +17,11 @@ import (
 
 func imx8mm(t testing.TB) fusemap.SoC {
 	t.Helper()
-	soc, err := fusemap.Lookup("imx8mm")
+	soc, err := fusemap.Load("imx8mm")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return soc
+	return soc.SoC
 }
 
 // writeImage writes b to a new file and returns its path.

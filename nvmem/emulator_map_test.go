@@ -235,12 +235,12 @@ func TestMapOTPReadLock(t *testing.T) {
 // map, persists a burn where the nvmem file shows it (by read index),
 // and maps sim.yaml's bank/word to the right read or write index.
 func TestSimIMX6Offsets(t *testing.T) {
-	soc, err := fusemap.Lookup("imx6q")
+	soc, err := fusemap.Load("imx6q")
 	if err != nil {
 		t.Fatal(err)
 	}
 	dir := filepath.Join(t.TempDir(), "board")
-	if err := InitSim(dir, soc, nil); err != nil {
+	if err := InitSim(dir, soc.SoC, nil); err != nil {
 		t.Fatal(err)
 	}
 	s, err := OpenSim(dir, ReadWrite)

@@ -36,8 +36,8 @@ type session struct {
 func newSession(t *testing.T) *session {
 	dir := t.TempDir()
 	s := &session{t: t, dir: dir, sim: filepath.Join(dir, "board"), manifest: filepath.Join(dir, "m.yaml"), environ: map[string]string{}}
-	soc, _ := fusemap.Lookup("imx8mm")
-	if err := nvmem.InitSim(s.sim, soc, nil); err != nil {
+	soc, _ := fusemap.Load("imx8mm")
+	if err := nvmem.InitSim(s.sim, soc.SoC, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(s.manifest, []byte(oneWord), 0o644); err != nil {
