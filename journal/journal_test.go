@@ -119,3 +119,42 @@ func TestAppendRefusesGarbage(t *testing.T) {
 		t.Errorf("something was appended: %s", b)
 	}
 }
+
+// Two stations sharing a journal append one after the other: a second
+// Open waits while the first holds the file.
+func TestOpenWaitsForTheOtherStation(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "j.jsonl")
+	first, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opened := make(chan *File)
+	go func() {
+		second, err := Open(path)
+		if err != nil {
+			t.Error(err)
+		}
+		opened <- second
+	}()
+	select {
+	case <-opened:
+		t.Fatal("a second Open went through while the first held the journal")
+	case <-time.After(200 * time.Millisecond):
+	}
+	if err := first.Append(record(0)); err != nil {
+		t.Fatal(err)
+	}
+	first.Close()
+	second := <-opened
+	if second == nil {
+		t.FailNow()
+	}
+	defer second.Close()
+	if err := second.Append(record(1)); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(path)
+	if n, err := Verify(bytes.NewReader(b)); err != nil || n != 2 {
+		t.Fatalf("verify: %d, %v", n, err)
+	}
+}

@@ -189,7 +189,11 @@ func (s *station) finish(err error, burned bool) error {
 	}
 	if jerr := s.file.Append(&s.rec); jerr != nil {
 		if burned {
-			return &exit{code: exitPartial, err: fmt.Errorf("%v; AND the journal record was not written: %w", err, jerr),
+			what := "the apply finished"
+			if err != nil {
+				what = err.Error()
+			}
+			return &exit{code: exitPartial, err: fmt.Errorf("%s, but the journal record was not written: %w", what, jerr),
 				hint: "the device may have been programmed without a journal record: check the board with otpprov show, and the journal's disk"}
 		}
 		return errors.Join(err, jerr)
