@@ -172,7 +172,9 @@ func (p *Plan) refuseWord(index int, reason string) {
 	}
 }
 
-// After is the device's state once every planned burn is done.
+// After is the device's state once every burn the manifest asks for is
+// done, refused ones included: the close check asks what the manifest
+// means the board to hold, not only what this run may burn.
 func (p *Plan) After() []uint32 {
 	after := append([]uint32(nil), p.State...)
 	for _, c := range p.Changes {
