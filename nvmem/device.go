@@ -129,8 +129,13 @@ func (d *Device) ReadWord(index int) (uint32, error) {
 	if n == 4 {
 		return binary.LittleEndian.Uint32(b[:]), nil
 	}
-	if err == nil || errors.Is(err, io.EOF) {
-		err = syscall.EFBIG // a short read means the word is past the end
+	if errors.Is(err, io.EOF) {
+		err = syscall.EFBIG // the file ends inside the word: past the end
+	}
+	if err == nil {
+		// Fewer bytes and no error: the device misbehaved, and the word's
+		// content is unknown.
+		return 0, &Error{Op: "read", Spec: d.Spec, Word: index, Err: fmt.Errorf("%w: %d of 4 bytes", ErrShortRead, n)}
 	}
 	return 0, classify("read", d.Spec, index, err)
 }

@@ -223,6 +223,10 @@ func TestDeviceErrors(t *testing.T) {
 			func(d *Device) error { return d.WriteWord(5, 1) }, ErrTimedOut, syscall.ETIMEDOUT, 5, false},
 		{"etimedout after burn", func(o *OTP) { o.Faults = []Fault{{Kind: FaultTimeoutAfterBurn, Write: 1}} },
 			func(d *Device) error { return d.WriteWord(5, 1) }, ErrTimedOut, syscall.ETIMEDOUT, 5, true},
+		{"eperm fault", func(o *OTP) { o.Faults = []Fault{{Kind: FaultEPERM, Write: 1}} },
+			func(d *Device) error { return d.WriteWord(5, 1) }, ErrLocked, syscall.EPERM, 5, false},
+		{"device vanishes", func(o *OTP) { o.Faults = []Fault{{Kind: FaultVanish, Write: 1}} },
+			func(d *Device) error { return d.WriteWord(5, 1) }, ErrGone, syscall.ENODEV, 5, false},
 		{"write past the end", func(o *OTP) {},
 			func(d *Device) error { return d.WriteWord(soc.Words, 1) }, ErrBadOffset, syscall.EFBIG, soc.Words, false},
 		{"write far past the end", func(o *OTP) {},
@@ -475,6 +479,24 @@ func TestReadAllError(t *testing.T) {
 		t.Errorf("ReadAll returned %d bytes with its error", len(got))
 	}
 	wantKind(t, err, ErrIO, syscall.EIO)
+}
+
+// TestReadWordShortReadNoError: fewer bytes and no error is the device
+// misbehaving, reported as such, never taken for a value.
+func TestReadWordShortReadNoError(t *testing.T) {
+	otp := NewOTP(16)
+	otp.Faults = []Fault{{Kind: FaultShortRead, Write: 1}}
+	d := NewDevice("sim:board", otp)
+	if err := d.WriteWord(3, 1); err != nil {
+		t.Fatal(err)
+	}
+	v, err := d.ReadWord(3)
+	if !errors.Is(err, ErrShortRead) || v != 0 {
+		t.Fatalf("ReadWord = %#x, %v; want 0, a short read", v, err)
+	}
+	if v, err := d.ReadWord(3); err != nil || v != 1 {
+		t.Errorf("the next ReadWord = %#x, %v; want 1, nil", v, err)
+	}
 }
 
 func TestReadWordShortRead(t *testing.T) {
