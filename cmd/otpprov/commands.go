@@ -118,6 +118,7 @@ func newApp(ctx context.Context, e env, notFound *error) *cli.App {
 	}
 	for _, c := range cmds {
 		c.OnUsageError = usage
+		hideHelpCommand(c)
 	}
 	return &cli.App{
 		Name:      "otpprov",
@@ -555,6 +556,19 @@ func bankWord(c *cli.Context, bankArg, wordArg string) (*fusemap.Map, int, int, 
 			bank, word, soc.Name, soc.Banks()-1, soc.WordsPerBank-1)}
 	}
 	return soc, int(bank), int(word), nil
+}
+
+// hideHelpCommand drops urfave's implicit "help" (alias "h") subcommand
+// from commands that take arguments: without this, 'otpprov verify h'
+// (a manifest named h) printed the help and exited 0, a pass on a line.
+// Groups (sim, fusemap, journal) keep it: they take no file arguments.
+func hideHelpCommand(c *cli.Command) {
+	if len(c.Subcommands) == 0 {
+		c.HideHelpCommand = true
+	}
+	for _, sub := range c.Subcommands {
+		hideHelpCommand(sub)
+	}
 }
 
 // openDevice opens --device as --device-kind says.
