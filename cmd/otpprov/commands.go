@@ -193,6 +193,9 @@ func planManifest(c *cli.Context, e env) (*planner.Plan, string, error) {
 func cmdPlan(c *cli.Context, e env) error {
 	format := c.String("format")
 	if c.Bool("json") {
+		if c.IsSet("format") && format != "json" {
+			return usageError{fmt.Sprintf("--json and --format %s ask for two outputs: choose one", format)}
+		}
 		format = "json"
 	}
 	var script export.Format
