@@ -65,21 +65,33 @@ func (r *Result) OK() bool {
 // a word that could not be read counts as changed: "nothing was written"
 // is only ever said when the device proved it.
 func (r *Result) Changed() bool {
-	if len(r.Strays) > 0 {
-		return true
-	}
+	proven, unknown := r.changes()
+	return proven || unknown
+}
+
+// Uncertain reports that no change was seen but some attempted word could
+// not be read: the device may or may not have been programmed.
+func (r *Result) Uncertain() bool {
+	proven, unknown := r.changes()
+	return !proven && unknown
+}
+
+func (r *Result) changes() (proven, unknown bool) {
+	proven = len(r.Strays) > 0
 	for _, w := range r.Words {
 		switch {
 		case w.Status == Skipped:
+		case r.Final != nil && r.Final[w.Index] == nvmem.ReadProtected:
+			unknown = true
 		case r.Final != nil:
-			if r.Final[w.Index] != w.Before {
-				return true
-			}
-		case !w.Read || w.ReadBack != w.Before:
-			return true
+			proven = proven || r.Final[w.Index] != w.Before
+		case !w.Read:
+			unknown = true
+		case w.ReadBack != w.Before:
+			proven = true
 		}
 	}
-	return false
+	return proven, unknown
 }
 
 // Apply burns the plan's writes in order into dev, which must be the
@@ -118,6 +130,8 @@ func Apply(ctx context.Context, dev *nvmem.Device, plan *planner.Plan) (*Result,
 	return r, nil
 }
 
+var errReadProtected = errors.New("the word now reads 0xbadabada (read-protected): what it holds is unknown")
+
 // burn writes one word's delta and reads it back.
 func burn(dev *nvmem.Device, c planner.Change) Word {
 	w := Word{Change: c}
@@ -125,6 +139,11 @@ func burn(dev *nvmem.Device, c planner.Change) Word {
 	// After a write error the word is read all the same: ETIMEDOUT and
 	// even EPERM can come after the fuse burned.
 	v, rerr := dev.ReadWord(c.Index)
+	if rerr == nil && v == nvmem.ReadProtected {
+		// The word became read-protected under us: 0xBADABADA is the
+		// driver's placeholder, never what the fuses hold.
+		rerr = errReadProtected
+	}
 	w.ReadBack, w.Read = v, rerr == nil
 	switch {
 	case werr != nil:

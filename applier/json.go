@@ -21,6 +21,7 @@ type jsonResult struct {
 	Outcome       string     `json:"outcome"`
 	ExitCode      int        `json:"exitCode"`
 	Interrupted   bool       `json:"interrupted"`
+	Uncertain     bool       `json:"uncertain"` // partial only because some word could not be read: it may not have changed
 	Words         []jsonWord `json:"words"`
 	Strays        []int      `json:"strays"`
 	FinalError    string     `json:"finalError,omitempty"`
@@ -55,7 +56,7 @@ func (r *Result) Outcome() string {
 func Encode(p *planner.Plan, r *Result, exitCode int, toolVersion string) ([]byte, error) {
 	doc := jsonResult{Format: FormatName, FormatVersion: FormatVersion, ToolVersion: toolVersion,
 		Manifest: p.Source.Name, SoC: p.SoC.Name, Outcome: r.Outcome(), ExitCode: exitCode,
-		Interrupted: r.Interrupted, Words: []jsonWord{}, Strays: r.Strays}
+		Interrupted: r.Interrupted, Uncertain: r.Uncertain(), Words: []jsonWord{}, Strays: r.Strays}
 	if doc.Strays == nil {
 		doc.Strays = []int{}
 	}

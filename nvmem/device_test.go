@@ -223,6 +223,10 @@ func TestDeviceErrors(t *testing.T) {
 			func(d *Device) error { return d.WriteWord(5, 1) }, ErrTimedOut, syscall.ETIMEDOUT, 5, false},
 		{"etimedout after burn", func(o *OTP) { o.Faults = []Fault{{Kind: FaultTimeoutAfterBurn, Write: 1}} },
 			func(d *Device) error { return d.WriteWord(5, 1) }, ErrTimedOut, syscall.ETIMEDOUT, 5, true},
+		{"eperm fault", func(o *OTP) { o.Faults = []Fault{{Kind: FaultEPERM, Write: 1}} },
+			func(d *Device) error { return d.WriteWord(5, 1) }, ErrLocked, syscall.EPERM, 5, false},
+		{"device vanishes", func(o *OTP) { o.Faults = []Fault{{Kind: FaultVanish, Write: 1}} },
+			func(d *Device) error { return d.WriteWord(5, 1) }, ErrGone, syscall.ENODEV, 5, false},
 		{"write past the end", func(o *OTP) {},
 			func(d *Device) error { return d.WriteWord(soc.Words, 1) }, ErrBadOffset, syscall.EFBIG, soc.Words, false},
 		{"write far past the end", func(o *OTP) {},
@@ -477,6 +481,24 @@ func TestReadAllError(t *testing.T) {
 	wantKind(t, err, ErrIO, syscall.EIO)
 }
 
+// TestReadWordShortReadNoError: fewer bytes and no error is the device
+// misbehaving, reported as such, never taken for a value.
+func TestReadWordShortReadNoError(t *testing.T) {
+	otp := NewOTP(16)
+	otp.Faults = []Fault{{Kind: FaultShortRead, Write: 1}}
+	d := NewDevice("sim:board", otp)
+	if err := d.WriteWord(3, 1); err != nil {
+		t.Fatal(err)
+	}
+	v, err := d.ReadWord(3)
+	if !errors.Is(err, ErrShortRead) || v != 0 {
+		t.Fatalf("ReadWord = %#x, %v; want 0, a short read", v, err)
+	}
+	if v, err := d.ReadWord(3); err != nil || v != 1 {
+		t.Errorf("the next ReadWord = %#x, %v; want 1, nil", v, err)
+	}
+}
+
 func TestReadWordShortRead(t *testing.T) {
 	// A file that ends inside a word: the word is past the end.
 	path := writeImage(t, append(testImage(), 0xAA, 0xBB))
@@ -520,5 +542,68 @@ func TestDeviceImageORs(t *testing.T) {
 	}
 	if got := binary.LittleEndian.Uint32(b[224:]); got != 0x0000010f {
 		t.Fatalf("image holds %#08x at offset 224", got)
+	}
+}
+
+// TestDevicePolicy: only regular files are driven unless the operator
+// says the file keeps the driver's rules; nothing is opened before that.
+func TestDevicePolicy(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("SKIPPED LOUDLY: making device nodes with mknod needs root")
+	}
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	blk := filepath.Join(dir, "blk")
+	if err := syscall.Mknod(blk, syscall.S_IFBLK|0o600, 7<<8); err != nil { // loop0's numbers; never opened
+		t.Fatal(err)
+	}
+	img := writeImage(t, testImage())
+	for _, tc := range []struct {
+		spec  string
+		kind  Kind
+		want  string // "" opens
+		image bool
+	}{
+		{"/dev/zero", KindAuto, "it is a character device", false},
+		{"/dev/zero", KindImage, "it is a character device", false},
+		{"/dev/zero", KindNvmem, "", false},
+		{blk, KindAuto, "it is a block device", false},
+		{fifo, KindAuto, "it is a FIFO", false},
+		{dir, KindAuto, "it is a directory", false},
+		{dir, KindNvmem, "it is a directory", false},
+		{img, KindAuto, "", true},
+		{img, KindImage, "", true},
+		{img, KindNvmem, "", false},
+		{"sim:" + dir, KindNvmem, "sim:DIR is always the emulator", false},
+	} {
+		t.Run(filepath.Base(tc.spec)+"/"+string(tc.kind), func(t *testing.T) {
+			d, err := OpenKind(tc.spec, ReadOnly, tc.kind)
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("OpenKind = %v, want it opened", err)
+				}
+				defer d.Close()
+				if d.Image() != tc.image {
+					t.Errorf("Image() = %v, want %v", d.Image(), tc.image)
+				}
+				return
+			}
+			if !errors.Is(err, ErrDeviceKind) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("OpenKind = %v, want ErrDeviceKind saying %q", err, tc.want)
+			}
+		})
+	}
+	// The endless character device, once vouched for, is still caught by
+	// the size cap rather than read forever.
+	d, err := OpenKind("/dev/zero", ReadOnly, KindNvmem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if _, err := d.ReadAll(); !errors.Is(err, ErrNotDevice) {
+		t.Errorf("ReadAll(/dev/zero) = %v, want ErrNotDevice", err)
 	}
 }

@@ -27,12 +27,37 @@ const (
 	// addressed and succeeds, as the i.MX8MP driver does for words >= 256
 	// (its write address is 8 bits wide).
 	FaultMisdirect FaultKind = "misdirect"
+	// FaultEPERM: the Nth write fails with EPERM and burns nothing, as when
+	// the controller flags an error on a region no known lock describes.
+	FaultEPERM FaultKind = "eperm"
+	// FaultVanish: the device disappears at the Nth write, before the burn:
+	// that call and every later one in this session fail with ENODEV, as
+	// sysfs answers once the driver is unbound. A new session (the board
+	// rebooted) finds the device again.
+	FaultVanish FaultKind = "vanish"
+	// FaultShortRead: the first read after the Nth write returns fewer
+	// bytes than asked (half, in whole words, so none for a one-word read)
+	// and no error.
+	FaultShortRead FaultKind = "short-read"
+	// FaultReadProtect: the Nth write burns, then that word reads as
+	// 0xBADABADA for the rest of the session: the read-back cannot tell
+	// what the fuse holds.
+	FaultReadProtect FaultKind = "badabada"
 )
+
+// FaultKinds lists every kind, for validation and for tests that must
+// cover each one.
+var FaultKinds = []FaultKind{FaultStuckBit, FaultEIO, FaultEPERM, FaultTimeout, FaultTimeoutAfterBurn,
+	FaultMisdirect, FaultVanish, FaultShortRead, FaultReadProtect}
+
+// WriteFault reports whether the kind fires on a numbered write call
+// (every kind but stuck-bit, which is a property of a fuse).
+func (k FaultKind) WriteFault() bool { return k != FaultStuckBit }
 
 // Fault is one injected failure.
 type Fault struct {
 	Kind  FaultKind
-	Write int // eio, etimedout*: fires on this write call, 1-based over the emulator's life
+	Write int // every kind but stuck-bit: fires on this write call, 1-based over the emulator's life
 	Word  int // stuck-bit: the stuck word; misdirect: the word burned instead
 	Bit   int // stuck-bit: bit 0..31
 }
@@ -75,6 +100,11 @@ type OTP struct {
 	// burned is called after a word's fuses changed, so the sim can
 	// persist it before the write returns.
 	burned func(index int) error
+
+	// What fired faults left behind, for the rest of this session.
+	gone       bool         // the device vanished
+	shortRead  bool         // the next read comes back short
+	unreadable map[int]bool // read indexes that now read 0xBADABADA
 }
 
 // WordWrite is one write as the controller received it.
@@ -99,7 +129,7 @@ func (o *OTP) readIndex(k int) int {
 // read is what the driver returns for read index k: 0xBADABADA for a
 // protected word, 0 for a shadow address that holds no fuse.
 func (o *OTP) read(k int) uint32 {
-	if o.ReadProtected[k] {
+	if o.ReadProtected[k] || o.unreadable[k] {
 		return ReadProtected
 	}
 	if o.Map == nil {
@@ -135,6 +165,9 @@ func (o *OTP) size() int64 { return 4 * int64(len(o.Fuses)) }
 // Any byte offset works: the driver has had stride 1 since Linux 5.11.
 func (o *OTP) ReadAt(p []byte, off int64) (int, error) {
 	o.Reads++
+	if o.gone {
+		return 0, syscall.ENODEV
+	}
 	if len(p) == 0 {
 		return 0, nil
 	}
@@ -149,6 +182,14 @@ func (o *OTP) ReadAt(p []byte, off int64) (int, error) {
 		return 0, syscall.EINVAL
 	}
 	n -= n % 4
+	if o.shortRead {
+		o.shortRead = false
+		n = n / 2
+		n -= n % 4
+		if n == 0 {
+			return 0, nil
+		}
+	}
 	var w [4]byte
 	for i := int64(0); i < n; i++ {
 		k := int((off + i) / 4)
@@ -162,11 +203,13 @@ func (o *OTP) ReadAt(p []byte, off int64) (int, error) {
 
 // WriteAt follows sysfs, bin_attr_nvmem_write and imx_ocotp_write: EFBIG at
 // or past the end, the count clamped to the end, an empty write is 0, then
-// EINVAL unless what is
-// left rounds down to exactly one aligned word. A 6-byte write therefore
-// burns one word and returns 4, as on the hardware.
+// EINVAL unless what is left rounds down to exactly one aligned word. A
+// 6-byte write therefore burns one word and returns 4, as on the hardware.
 func (o *OTP) WriteAt(p []byte, off int64) (int, error) {
 	o.Writes++
+	if o.gone {
+		return 0, syscall.ENODEV
+	}
 	if off >= o.size() {
 		return 0, syscall.EFBIG
 	}
@@ -180,6 +223,10 @@ func (o *OTP) WriteAt(p []byte, off int64) (int, error) {
 	k := int(off / 4)
 	o.Log = append(o.Log, WordWrite{Word: k, Value: binary.LittleEndian.Uint32(p)})
 	time.Sleep(o.WriteDelay)
+	if err := o.quirk(&k); err != nil {
+		return 0, err
+	}
+	after := FaultKind("")
 	for _, f := range o.Faults {
 		if f.Write != o.Writes {
 			continue
@@ -187,10 +234,17 @@ func (o *OTP) WriteAt(p []byte, off int64) (int, error) {
 		switch f.Kind {
 		case FaultEIO:
 			return 0, syscall.EIO
+		case FaultEPERM:
+			return 0, syscall.EPERM
 		case FaultTimeout:
 			return 0, syscall.ETIMEDOUT
+		case FaultVanish:
+			o.gone = true
+			return 0, syscall.ENODEV
 		case FaultMisdirect:
 			k = f.Word
+		case FaultTimeoutAfterBurn, FaultShortRead, FaultReadProtect:
+			after = f.Kind
 		}
 	}
 	if o.writeLocked(k) {
@@ -202,7 +256,8 @@ func (o *OTP) WriteAt(p []byte, off int64) (int, error) {
 			v &^= 1 << f.Bit
 		}
 	}
-	if r := o.readIndex(k); r >= len(o.Fuses) {
+	r := o.readIndex(k)
+	if r >= len(o.Fuses) {
 		o.Hidden[k] |= v // burned, but nvmem cannot read it back
 	} else if before := o.Fuses[r]; before|v != before {
 		o.Fuses[r] = before | v
@@ -212,12 +267,39 @@ func (o *OTP) WriteAt(p []byte, off int64) (int, error) {
 			}
 		}
 	}
-	for _, f := range o.Faults {
-		if f.Kind == FaultTimeoutAfterBurn && f.Write == o.Writes {
-			return 0, syscall.ETIMEDOUT
+	switch after {
+	case FaultTimeoutAfterBurn:
+		return 0, syscall.ETIMEDOUT
+	case FaultShortRead:
+		o.shortRead = true
+	case FaultReadProtect:
+		if o.unreadable == nil {
+			o.unreadable = map[int]bool{}
 		}
+		o.unreadable[r] = true
 	}
 	return 4, nil
+}
+
+// quirk applies what a SoC's driver does wrong with a write to write
+// index *k, so that what otpprov refuses can still be seen happening:
+//   - i.MX8MP: the driver programs an 8-bit word address, so a write to
+//     word 256 or above burns word k & 0xff instead, and succeeds;
+//   - i.MX7ULP: the driver has no timing hook and the kernel dereferences
+//     NULL; the writer is killed and the driver's mutex stays held. The
+//     nearest thing a file can do is vanish: ENODEV from now on.
+func (o *OTP) quirk(k *int) error {
+	if o.Map == nil {
+		return nil
+	}
+	switch o.Map.Name {
+	case "imx8mp":
+		*k &= 0xff
+	case "imx7ulp":
+		o.gone = true
+		return syscall.ENODEV
+	}
+	return nil
 }
 
 // Close does nothing: the in-memory emulator has no resources.

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"syscall"
 	"testing"
+
+	"github.com/otpprov/otpprov/fusemap"
 )
 
 // emuWords is the size of the emulators in these tests: 16 words, 64 bytes.
@@ -295,6 +297,8 @@ func TestOTPWriteFaults(t *testing.T) {
 		burns   bool // the faulty write burns its word anyway
 	}{
 		{FaultEIO, syscall.EIO, false},
+		{FaultEPERM, syscall.EPERM, false},
+		{FaultVanish, syscall.ENODEV, false},
 		{FaultTimeout, syscall.ETIMEDOUT, false},
 		{FaultTimeoutAfterBurn, syscall.ETIMEDOUT, true},
 	} {
@@ -304,6 +308,12 @@ func TestOTPWriteFaults(t *testing.T) {
 			for call := 1; call <= 5; call++ {
 				k := call // each call burns bit 0 of its own word
 				n, err := o.WriteAt(le(1), int64(4*k))
+				if call > fireOn && tc.kind == FaultVanish {
+					if !errors.Is(err, syscall.ENODEV) || o.Fuses[k] != 0 {
+						t.Fatalf("write call %d after the device vanished = %v, word %#x; want ENODEV, nothing burned", call, err, o.Fuses[k])
+					}
+					continue
+				}
 				if call != fireOn {
 					if n != 4 || err != nil {
 						t.Fatalf("write call %d = %d, %v; want 4, nil (the fault is on call %d)", call, n, err, fireOn)
@@ -402,5 +412,98 @@ func TestOTPCounters(t *testing.T) {
 	}
 	if err := o.Close(); err != nil {
 		t.Errorf("Close = %v", err)
+	}
+}
+
+// TestOTPVanish: once gone, reads fail too, until a new emulator (a new
+// session) opens the same fuses.
+func TestOTPVanish(t *testing.T) {
+	o := NewOTP(emuWords)
+	o.Faults = []Fault{{Kind: FaultVanish, Write: 1}}
+	if _, err := o.WriteAt(le(1), 0); !errors.Is(err, syscall.ENODEV) {
+		t.Fatalf("WriteAt = %v, want ENODEV", err)
+	}
+	if n, err := o.ReadAt(make([]byte, 4), 0); n != 0 || !errors.Is(err, syscall.ENODEV) {
+		t.Fatalf("ReadAt after vanish = %d, %v; want 0, ENODEV", n, err)
+	}
+	if o.Fuses[0] != 0 {
+		t.Errorf("the vanishing write burned: %#x", o.Fuses[0])
+	}
+}
+
+// TestOTPShortRead: only the first read after the faulty write is short.
+func TestOTPShortRead(t *testing.T) {
+	o := NewOTP(emuWords)
+	o.Faults = []Fault{{Kind: FaultShortRead, Write: 2}}
+	p := make([]byte, 4*emuWords)
+	read := func(q []byte) int {
+		n, err := o.ReadAt(q, 0)
+		if err != nil {
+			t.Fatalf("ReadAt = %v", err)
+		}
+		return n
+	}
+	o.WriteAt(le(1), 0)
+	if n := read(p[:4]); n != 4 {
+		t.Fatalf("read after write 1 = %d bytes, want 4", n)
+	}
+	o.WriteAt(le(1), 4)
+	if n := read(p[:4]); n != 0 {
+		t.Fatalf("one-word read after write 2 = %d bytes, want 0 (short)", n)
+	}
+	if n := read(p); n != len(p) {
+		t.Fatalf("next read = %d bytes, want %d", n, len(p))
+	}
+	o.WriteAt(le(1), 8)
+	o.Faults = []Fault{{Kind: FaultShortRead, Write: 4}}
+	o.WriteAt(le(1), 12)
+	if n := read(p); n != len(p)/2 {
+		t.Fatalf("full read after write 4 = %d bytes, want %d", n, len(p)/2)
+	}
+}
+
+// TestOTPBadabadaMidApply: the word burns, then reads 0xBADABADA.
+func TestOTPBadabadaMidApply(t *testing.T) {
+	o := NewOTP(emuWords)
+	o.Faults = []Fault{{Kind: FaultReadProtect, Write: 1}}
+	if n, err := o.WriteAt(le(0x10), 12); n != 4 || err != nil {
+		t.Fatalf("WriteAt = %d, %v", n, err)
+	}
+	p := make([]byte, 8)
+	o.ReadAt(p, 8)
+	if got := binary.LittleEndian.Uint32(p[4:]); got != ReadProtected || o.Fuses[3] != 0x10 {
+		t.Errorf("word 3 reads %#x and holds %#x; want 0xbadabada, 0x10", got, o.Fuses[3])
+	}
+	if got := binary.LittleEndian.Uint32(p); got != 0 {
+		t.Errorf("word 2 reads %#x, want 0", got)
+	}
+}
+
+// TestOTPDriverQuirks: what the driver does on the SoCs where otpprov
+// refuses to write.
+func TestOTPDriverQuirks(t *testing.T) {
+	mp, err := fusemap.Load("imx8mp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := NewOTP(mp.Words)
+	o.Map = mp
+	if n, err := o.WriteAt(le(0x4), 4*(256+9)); n != 4 || err != nil {
+		t.Fatalf("imx8mp write to word 265 = %d, %v; want success (the driver does not notice)", n, err)
+	}
+	if o.Fuses[265] != 0 || o.Fuses[9] != 0x4 {
+		t.Errorf("imx8mp: word 265 = %#x, word 9 = %#x; want 0, 0x4 (8-bit address)", o.Fuses[265], o.Fuses[9])
+	}
+	ulp, err := fusemap.Load("imx7ulp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o = NewOTP(ulp.Words)
+	o.Map = ulp
+	if _, err := o.WriteAt(le(0x1), 4); !errors.Is(err, syscall.ENODEV) {
+		t.Fatalf("imx7ulp write = %v, want ENODEV", err)
+	}
+	if _, err := o.ReadAt(make([]byte, 4), 0); !errors.Is(err, syscall.ENODEV) {
+		t.Fatalf("imx7ulp read after the write = %v, want ENODEV", err)
 	}
 }

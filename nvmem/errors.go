@@ -26,10 +26,19 @@ var (
 	ErrTimedOut = errors.New("the controller timed out; the fuse may have burned")
 	// ErrIO: EIO or another error of the device.
 	ErrIO = errors.New("I/O error")
+	// ErrGone: ENODEV, ENXIO or ENOTCONN. The device went away under us:
+	// the driver was unbound, or the process serving the file died.
+	ErrGone = errors.New("the device disappeared")
+	// ErrShortRead: a read returned fewer bytes than the word needs and no
+	// error. The word's content is unknown.
+	ErrShortRead = errors.New("short read")
 	// ErrBusy: another otpprov holds the device's lock.
 	ErrBusy = errors.New("another otpprov is programming this device")
 	// ErrNotDevice: the file does not look like an OTP array.
 	ErrNotDevice = errors.New("not an OTP device")
+	// ErrDeviceKind: the file is not one otpprov drives without being told
+	// to (a device node, a FIFO); see Kind.
+	ErrDeviceKind = errors.New("refusing this device")
 	// ErrNotFound: the device does not exist.
 	ErrNotFound = errors.New("device not found")
 	// ErrPermission: the operator may not open the file (not root).
@@ -91,6 +100,8 @@ func classify(op, spec string, word int, err error) error {
 		kind = ErrTimedOut
 	case errno == syscall.ENOENT:
 		kind = ErrNotFound
+	case errno == syscall.ENODEV || errno == syscall.ENXIO || errno == syscall.ENOTCONN:
+		kind = ErrGone
 	case errno == syscall.EWOULDBLOCK:
 		kind = ErrBusy
 	default:

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -248,12 +249,12 @@ func ReadSimConfig(dir string) (*SimConfig, *fusemap.Map, error) {
 			if f.Write < 1 {
 				return nil, soc, fmt.Errorf("%s: fault %d (%s) needs write: N, the write call it fires on (1 = first)", path, i+1, f.Kind)
 			}
-		case FaultEIO, FaultTimeout, FaultTimeoutAfterBurn:
+		case FaultEIO, FaultEPERM, FaultTimeout, FaultTimeoutAfterBurn, FaultVanish, FaultShortRead, FaultReadProtect:
 			if f.Write < 1 {
 				return nil, soc, fmt.Errorf("%s: fault %d (%s) needs write: N, the write call it fires on (1 = first)", path, i+1, f.Kind)
 			}
 		default:
-			return nil, soc, fmt.Errorf("%s: fault %d: unknown kind %q (stuck-bit, eio, etimedout, etimedout-after-burn, misdirect)", path, i+1, f.Kind)
+			return nil, soc, fmt.Errorf("%s: fault %d: unknown kind %q (%s)", path, i+1, f.Kind, kindList())
 		}
 	}
 	return &cfg, soc, nil
@@ -323,6 +324,18 @@ func formatSimConfig(cfg *SimConfig) []byte {
 	b.WriteString("# - {kind: etimedout, write: 1}                   times out before the burn\n")
 	b.WriteString("# - {kind: etimedout-after-burn, write: 1}        burns, then returns ETIMEDOUT\n")
 	b.WriteString("# - {kind: misdirect, write: 1, bank: 0, word: 0}  burns bank 0 word 0 instead, and succeeds\n")
+	b.WriteString("# - {kind: eperm, write: 1}                       fails with EPERM, burns nothing\n")
+	b.WriteString("# - {kind: vanish, write: 2}                      the device disappears: ENODEV until the next session\n")
+	b.WriteString("# - {kind: short-read, write: 1}                  the read after the 1st write returns too few bytes\n")
+	b.WriteString("# - {kind: badabada, write: 1}                    burns, then the word reads 0xbadabada this session\n")
 	b.WriteString("faults: []\n")
 	return b.Bytes()
+}
+
+func kindList() string {
+	var names []string
+	for _, k := range FaultKinds {
+		names = append(names, string(k))
+	}
+	return strings.Join(names, ", ")
 }

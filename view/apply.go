@@ -110,9 +110,12 @@ func (s Style) ApplySummary(r *applier.Result) string {
 	if skipped > 0 {
 		fmt.Fprintf(&b, ", %d not attempted", skipped)
 	}
-	if r.Changed() {
+	switch {
+	case r.Uncertain():
+		b.WriteString(". The device could not be read back, so it MAY have been PARTIALLY programmed: run plan again once it answers.")
+	case r.Changed():
 		b.WriteString(". The device was PARTIALLY programmed: run plan again to see what remains.")
-	} else {
+	default:
 		b.WriteString(". Nothing was written to the device.")
 	}
 	return s.paint(red, b.String())
