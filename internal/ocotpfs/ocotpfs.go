@@ -81,7 +81,7 @@ func Mount(mountpoint string, dev Device) (*Server, error) {
 		case errors.Is(err, os.ErrNotExist):
 			return nil, fmt.Errorf("%w: %s is missing (load the fuse module; in a container, pass the device, e.g. --device /dev/fuse)", ErrNoFUSE, devFUSE)
 		case errors.Is(err, os.ErrPermission):
-			return nil, fmt.Errorf("%w: cannot open %s: %v (run as root)", ErrNoPrivilege, devFUSE, err)
+			return nil, fmt.Errorf("%w: %v (run as root)", ErrNoPrivilege, err)
 		default:
 			return nil, fmt.Errorf("%w: %v", ErrNoFUSE, err)
 		}
