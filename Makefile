@@ -4,7 +4,7 @@ BIN      ?= bin
 LDFLAGS  := -s -w
 export CGO_ENABLED := 0
 
-.PHONY: all build test test-fuse lint demo cross clean
+.PHONY: all build test test-fuse lint demo cross clean fuzz fuzz-ci
 
 all: build
 
@@ -30,6 +30,26 @@ test-fuse:
 lint:
 	$(GO) vet ./...
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+# Fuzzing: every Fuzz target of the tests (found by name, so a new one is
+# never left out), each for FUZZTIME, one `go test -fuzz` per target since
+# -fuzz takes one target per package. Crashers land in the package's
+# testdata/fuzz/FuzzX/, which `make test` then runs. FUZZMINIMIZETIME caps
+# the minimizing of each new input, which by default may take a minute,
+# during which that worker does not fuzz (golang/go#48820).
+FUZZTIME         ?= 30s
+FUZZMINIMIZETIME ?= 5s
+FUZZ = $(shell grep -rE --include='*_test.go' -o '^func Fuzz[A-Za-z0-9_]*' . | sed -E 's|^\./(.*)/[^/]*:func (Fuzz.*)|\1:\2|' | sort)
+fuzz:
+	@set -e; for t in $(FUZZ); do \
+		pkg=$${t%%:*}; name=$${t#*:}; \
+		echo "== $$name in ./$$pkg, $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) ./$$pkg; \
+	done
+
+# What CI runs: each target briefly, as a smoke test of the targets.
+fuzz-ci:
+	$(MAKE) fuzz FUZZTIME=3s
 
 # A virtual i.MX8MM board from the Digi document's dump, planned and applied.
 DEMO := demo

@@ -124,6 +124,10 @@ func TestParseValid(t *testing.T) {
 	if !slices.Equal(names, []string{"LOCK", "KEY_LOCK"}) {
 		t.Errorf("FieldsAt(0, 0) = %v", names)
 	}
+	// A field with two parts in one word is listed there once.
+	if fs := m.FieldsAt(1, 0); len(fs) != 1 || fs[0].Name != "SPLIT" || fs[0].Width() != 8 {
+		t.Errorf("FieldsAt(1, 0) = %v, want SPLIT (8 bits) once", fs)
+	}
 	state := make([]uint32, m.Words)
 	state[0] = 1 << 5
 	if lf := m.ReadLockedBy(state, 2, 0); lf == nil || lf.Name != "KEY_LOCK" {

@@ -311,6 +311,7 @@ func (m *Map) index() yamldoc.Diagnostics {
 			}
 			identity = f
 		}
+		own := map[[2]int]uint32{} // the field's bits so far, by word
 		for _, p := range f.Parts {
 			if p.Word >= m.WordsPerBank || p.Bank >= m.Banks() {
 				bad(f, "bank %d word %d is outside %s (banks 0..%d, words 0..%d)", p.Bank, p.Word, m.Name, m.Banks()-1, m.WordsPerBank-1)
@@ -320,10 +321,18 @@ func (m *Map) index() yamldoc.Diagnostics {
 				bad(f, "bank %d word %d cannot be read through nvmem on %s", p.Bank, p.Word, m.Name)
 			}
 			key := [2]int{p.Bank, p.Word}
+			// A bit counted twice would make the field wider than its
+			// fuses, and a value could disagree with itself.
+			if own[key]&p.Mask() != 0 {
+				bad(f, "part %s overlaps another part of the field", p)
+			}
 			if m.words[key] == nil {
 				m.words[key] = &wordInfo{}
 			}
-			m.words[key].fields = append(m.words[key].fields, f)
+			if own[key] == 0 {
+				m.words[key].fields = append(m.words[key].fields, f)
+			}
+			own[key] |= p.Mask()
 		}
 		switch w := f.Width(); {
 		case f.Encoding == Bool && w != 1:

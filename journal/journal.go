@@ -112,18 +112,7 @@ func (j *File) Append(r *Record) error {
 	if err != nil {
 		return fmt.Errorf("journal %s: %w", j.path, err)
 	}
-	r.Format, r.FormatVersion = FormatName, FormatVersion
-	r.Seq, r.Prev = seq+1, ""
-	if last != nil {
-		r.Prev = digest(last)
-	}
-	r.Digest = ""
-	body, err := json.Marshal(r)
-	if err != nil {
-		return err
-	}
-	r.Digest = digest(body)
-	line, err := json.Marshal(r)
+	line, err := seal(r, last, seq+1)
 	if err != nil {
 		return err
 	}
@@ -134,6 +123,33 @@ func (j *File) Append(r *Record) error {
 		return fmt.Errorf("journal %s: fsync: %w", j.path, err)
 	}
 	return nil
+}
+
+// seal makes r the record seq of the journal, after the line last (nil
+// for the first), and returns its line. The digest is taken over the
+// record as Verify will read it back: JSON writes invalid UTF-8 (a file
+// name in Latin-1, say) as U+FFFD, and a digest of the bytes before that
+// would never match the record read back.
+func seal(r *Record, last []byte, seq int) ([]byte, error) {
+	r.Format, r.FormatVersion = FormatName, FormatVersion
+	r.Seq, r.Prev, r.Digest = seq, "", ""
+	if last != nil {
+		r.Prev = digest(last)
+	}
+	body, err := json.Marshal(r)
+	if err != nil {
+		return nil, err
+	}
+	var back Record
+	if err := json.Unmarshal(body, &back); err != nil {
+		return nil, err
+	}
+	if body, err = json.Marshal(&back); err != nil {
+		return nil, err
+	}
+	back.Digest = digest(body)
+	r.Digest = back.Digest
+	return json.Marshal(&back)
 }
 
 func digest(b []byte) string {
@@ -171,7 +187,7 @@ func lastLine(f *os.File) ([]byte, int, error) {
 // number of records. The first problem found is returned with its line.
 func Verify(rd io.Reader) (int, error) {
 	sc := bufio.NewScanner(rd)
-	sc.Buffer(make([]byte, 64<<10), maxLine)
+	sc.Buffer(nil, maxLine) // grows from 4 KiB as lines need
 	var prev []byte
 	n := 0
 	for line := 1; sc.Scan(); line++ {
@@ -203,6 +219,15 @@ func Verify(rd io.Reader) (int, error) {
 		body, _ := json.Marshal(&r)
 		if digest(body) != self {
 			return n, fmt.Errorf("line %d: the record was edited after it was written", line)
+		}
+		// The digest is of the record as decoded; the line must also be
+		// exactly as Append writes it, or bytes no digest covers (data
+		// after the record, a key repeated with another value, spaces)
+		// would pass: a later line's prev covers them, the last line's
+		// nothing does.
+		r.Digest = self
+		if written, _ := json.Marshal(&r); !bytes.Equal(written, b) {
+			return n, fmt.Errorf("line %d: the record is not as otpprov writes it (reformatted, or data added to the line)", line)
 		}
 		prev = append(prev[:0], b...)
 		n++

@@ -85,6 +85,11 @@ func TestVerifyFindsTampering(t *testing.T) {
 		{"not json", edit(2, "{", "["), "line 3: not a journal record"},
 		{"unknown key", edit(2, `"host"`, `"hostname":"x","host"`), "line 3: not a journal record"},
 		{"blank line", append(append([]string(nil), lines[:2]...), append([]string{"\n"}, lines[2:]...)...), "line 3: empty line"},
+		// What no digest covers, on the last line, which no prev covers.
+		{"a record added to the last line", append(append([]string(nil), lines[:3]...), lines[3]+`{"format":"otpprov-journal","outcome":"forged"}`), "line 4: the record is not as otpprov writes it"},
+		{"a key given twice", edit(3, `"outcome":"applied"`, `"outcome":"forged","outcome":"applied"`), "line 4: the record is not as otpprov writes it"},
+		{"a key in other case", edit(3, `"host"`, `"HOST"`), "line 4: the record is not as otpprov writes it"},
+		{"a space", edit(3, `,"host"`, `, "host"`), "line 4: the record is not as otpprov writes it"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -156,5 +161,34 @@ func TestOpenWaitsForTheOtherStation(t *testing.T) {
 	b, _ := os.ReadFile(path)
 	if n, err := Verify(bytes.NewReader(b)); err != nil || n != 2 {
 		t.Fatalf("verify: %d, %v", n, err)
+	}
+}
+
+// A manifest file name that is not UTF-8 (Latin-1 "café.yaml") is written
+// as U+FFFD, and the record still verifies: its digest is of what is read
+// back, not of the bytes JSON could not carry. It used to read as edited.
+func TestAppendInvalidUTF8(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "journal.jsonl")
+	for i := 0; i < 2; i++ {
+		j, err := Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := record(i)
+		r.Manifest.Files = []string{"caf\xe9.yaml"}
+		if err := j.Append(r); err != nil {
+			t.Fatal(err)
+		}
+		j.Close()
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := Verify(bytes.NewReader(b)); err != nil || n != 2 {
+		t.Fatalf("verify: %d, %v\n%s", n, err, b)
+	}
+	if !bytes.Contains(b, []byte("\"files\":[\"caf\uFFFD.yaml\"]")) {
+		t.Errorf("the file name is not written as U+FFFD:\n%s", b)
 	}
 }

@@ -300,11 +300,9 @@ func (t *tree) decodeRaw(ptr string, obj map[string]any, fm *fusemap.Map, diags 
 			ok = t.checkWord(f.Pos, fm, b, diags)
 		}
 		if ok {
-			for _, g := range fm.FieldsAt(b.Bank, b.Word) {
-				if g.Identity && g.MaskIn(b.Bank, b.Word)&mask != 0 {
-					diags.Add(f.Pos, "remove the entry", "bank %d word %d is %s, which NXP programs: it identifies the part and is never written", b.Bank, b.Word, g.Name)
-					ok = false
-				}
+			if err := identityBits(fm, b.Bank, b.Word, mask); err != nil {
+				diags.Add(f.Pos, "remove the entry", "%v", err)
+				ok = false
 			}
 		}
 	}
@@ -326,15 +324,56 @@ func (t *tree) decodeRaw(ptr string, obj map[string]any, fm *fusemap.Map, diags 
 
 // checkWord refuses a word the driver cannot write or read correctly.
 func (t *tree) checkWord(pos Pos, fm *fusemap.Map, b Bits, diags *Diagnostics) bool {
-	switch {
-	case !fm.Writable(fm.WriteIndex(b.Bank, b.Word)):
-		diags.Add(pos, "", "bank %d word %d cannot be programmed through nvmem: %s", b.Bank, b.Word, fm.WriteHazard)
-		return false
-	case !fm.Readable(b.Bank, b.Word):
-		diags.Add(pos, "", "bank %d word %d cannot be read through nvmem on %s, so it cannot be planned or verified", b.Bank, b.Word, fm.Name)
+	if err := driverCannot(fm, b.Bank, b.Word); err != nil {
+		diags.Add(pos, "", "%v", err)
 		return false
 	}
 	return true
+}
+
+// driverCannot says why the driver cannot write or read back bank/word of
+// fm correctly, or nil.
+func driverCannot(fm *fusemap.Map, bank, word int) error {
+	switch {
+	case !fm.Writable(fm.WriteIndex(bank, word)):
+		return fmt.Errorf("bank %d word %d cannot be programmed through nvmem: %s", bank, word, fm.WriteHazard)
+	case !fm.Readable(bank, word):
+		return fmt.Errorf("bank %d word %d cannot be read through nvmem on %s, so it cannot be planned or verified", bank, word, fm.Name)
+	}
+	return nil
+}
+
+// identityBits refuses mask bits of bank/word that belong to the part's
+// identity field, or returns nil.
+func identityBits(fm *fusemap.Map, bank, word int, mask uint32) error {
+	for _, g := range fm.FieldsAt(bank, word) {
+		if g.Identity && g.MaskIn(bank, word)&mask != 0 {
+			return fmt.Errorf("bank %d word %d is %s, which NXP programs: it identifies the part and is never written", bank, word, g.Name)
+		}
+	}
+	return nil
+}
+
+// CheckTarget applies the rules every manifest entry passes to a target
+// that comes from elsewhere: a saved plan is a file, and its checksum is
+// no signature. It says what is wrong with t on fm, or returns nil.
+func CheckTarget(fm *fusemap.Map, t Target) error {
+	switch {
+	case t.Bank < 0 || t.Bank >= fm.Banks() || t.Word < 0 || t.Word >= fm.WordsPerBank:
+		return fmt.Errorf("bank %d word %d is outside %s, which has banks 0..%d of words 0..%d", t.Bank, t.Word, fm.Name, fm.Banks()-1, fm.WordsPerBank-1)
+	case t.Index != fm.ReadIndex(t.Bank, t.Word) || t.WriteIndex != fm.WriteIndex(t.Bank, t.Word):
+		return fmt.Errorf("bank %d word %d is not word %d (written at %d) on %s", t.Bank, t.Word, t.Index, t.WriteIndex, fm.Name)
+	case t.Mask == 0:
+		return fmt.Errorf("bank %d word %d: mask 0x00000000 selects no bits", t.Bank, t.Word)
+	case t.Value&^t.Mask != 0 && t.Secret != 0:
+		return fmt.Errorf("bank %d word %d: the secret value has bits outside mask 0x%08x", t.Bank, t.Word, t.Mask)
+	case t.Value&^t.Mask != 0:
+		return fmt.Errorf("bank %d word %d: value 0x%08x has bits outside mask 0x%08x", t.Bank, t.Word, t.Value, t.Mask)
+	}
+	if err := driverCannot(fm, t.Bank, t.Word); err != nil {
+		return err
+	}
+	return identityBits(fm, t.Bank, t.Word, t.Mask)
 }
 
 // hexWord is the schema's pattern for a 32-bit word written as a string.

@@ -18,8 +18,9 @@ import (
 // variable's default, valueFrom) is relative to testdata/vars.
 const varsFile = "testdata/vars/inline.yaml"
 
-// unitVars is the station's var file of testdata/vars; the manifest package
-// does not read it, the CLI does, so values from it are made here.
+// unitVars is the station's var file of testdata/vars. TestParseVarFile
+// checks what ParseVarFile makes of it; the tests below give its values
+// by hand, next to values from other sources.
 const unitVars = "testdata/vars/unit.vars.yaml"
 
 // varManifest is an imx8mm manifest with variables: vars starts at line 6,

@@ -99,6 +99,18 @@ func hex32(v uint32) string { return fmt.Sprintf("0x%08x", v) }
 
 // Encode renders the plan document, checksummed, indented, newline-ended.
 func Encode(p *Plan, toolVersion string) ([]byte, error) {
+	doc := document(p, toolVersion)
+	sum, err := checksum(doc)
+	if err != nil {
+		return nil, err
+	}
+	doc.Checksum = sum
+	b, err := json.MarshalIndent(doc, "", "  ")
+	return append(b, '\n'), err
+}
+
+// document is the plan document of p, without its checksum.
+func document(p *Plan, toolVersion string) jsonPlan {
 	s := p.Summary()
 	doc := jsonPlan{
 		Format: FormatName, FormatVersion: FormatVersion, ToolVersion: toolVersion,
@@ -129,13 +141,7 @@ func Encode(p *Plan, toolVersion string) ([]byte, error) {
 	for _, f := range p.Security() {
 		doc.Security = append(doc.Security, f.Name)
 	}
-	sum, err := checksum(doc)
-	if err != nil {
-		return nil, err
-	}
-	doc.Checksum = sum
-	b, err := json.MarshalIndent(doc, "", "  ")
-	return append(b, '\n'), err
+	return doc
 }
 
 // checksum is the digest of the document's compact encoding with an empty
@@ -186,12 +192,20 @@ func Decode(b []byte, maps func(soc string) (*fusemap.Map, error)) (*Plan, error
 	if err != nil {
 		return fail("%v", err)
 	}
+	if doc.State.Words != m.Words {
+		return fail("the plan is for a device of %d words; %s has %d", doc.State.Words, m.Name, m.Words)
+	}
 	p := &Plan{Source: Source(doc.Manifest), SoC: m.SoC, Map: m, StateDigest: doc.State.Digest, UniqueID: doc.State.UniqueID}
+	seen := map[int]bool{}
 	for i, jc := range doc.Changes {
-		c, err := decodeChange(jc, m.SoC)
+		c, err := decodeChange(jc, m)
 		if err != nil {
 			return fail("change %d: %v", i+1, err)
 		}
+		if seen[c.Index] {
+			return fail("change %d: bank %d word %d is planned twice", i+1, c.Bank, c.Word)
+		}
+		seen[c.Index] = true
 		p.Changes = append(p.Changes, c)
 	}
 	for _, jf := range doc.Fields {
@@ -204,10 +218,37 @@ func Decode(b []byte, maps func(soc string) (*fusemap.Map, error)) (*Plan, error
 	if !p.Rejected() {
 		p.order()
 	}
+	// What the plan says it burns, and what that does, is what a reviewer
+	// reads: it must be what the planner derives from the changes.
+	derived := document(p, doc.ToolVersion)
+	for _, s := range []struct {
+		name      string
+		got, want any
+	}{
+		{"summary counts", doc.Summary, derived.Summary},
+		{"writes", doc.Writes, derived.Writes},
+		{"security fields", doc.Security, derived.Security},
+		{"warnings", doc.Warnings, derived.Warnings},
+	} {
+		if !sameJSON(s.got, s.want) {
+			return fail("its %s do not follow from its changes with the %s fuse map: the file was edited, or the plan was made with a --fusemap overlay not given now", s.name, m.Name)
+		}
+	}
 	return p, nil
 }
 
-func decodeChange(jc jsonChange, soc fusemap.SoC) (Change, error) {
+// sameJSON reports whether a and b encode alike.
+func sameJSON(a, b any) bool {
+	x, err1 := json.Marshal(a)
+	y, err2 := json.Marshal(b)
+	return err1 == nil && err2 == nil && bytes.Equal(x, y)
+}
+
+// decodeChange reads one change and checks it as a manifest entry and as
+// the planner's decision: a plan file may name only what a manifest
+// could, and only the delta the planner would burn.
+func decodeChange(jc jsonChange, m *fusemap.Map) (Change, error) {
+	soc := m.SoC
 	var vals [6]uint32
 	for i, s := range []string{jc.Value, jc.Mask, jc.Before, jc.Delta, jc.After, jc.Conflict} {
 		v, err := parseHex32(s)
@@ -222,6 +263,9 @@ func decodeChange(jc jsonChange, soc fusemap.SoC) (Change, error) {
 	}
 	t := manifest.Target{Index: jc.Index, WriteIndex: soc.WriteIndex(jc.Bank, jc.Word), Bank: jc.Bank, Word: jc.Word,
 		Value: vals[0], Mask: vals[1], Names: jc.Names}
+	if err := manifest.CheckTarget(m, t); err != nil {
+		return Change{}, err
+	}
 	// Re-derive the change from its target and before-value: a plan file
 	// whose delta is not exactly what the planner would burn is refused.
 	c := decide(t, vals[2])

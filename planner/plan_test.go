@@ -89,7 +89,7 @@ func TestSummaryAndRejected(t *testing.T) {
 	}
 }
 
-func samplePlan(t *testing.T) *Plan {
+func samplePlan(t testing.TB) *Plan {
 	t.Helper()
 	state := blank()
 	state[imx8mm.ReadIndex(14, 1)] = 0x100
@@ -174,6 +174,67 @@ func TestDecodeRefuses(t *testing.T) {
 				t.Fatalf("err = %v, want ErrPlanFile containing %q", err, c.want)
 			}
 		})
+	}
+}
+
+// forge writes a plan file for one word of soc as a forger with this
+// package would: well formed, checksummed, every derived section right.
+func forge(t *testing.T, soc string, targets ...manifest.Target) []byte {
+	t.Helper()
+	m, err := fusemap.Load(soc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &Plan{Source: Source{Name: "forged"}, SoC: m.SoC, Map: m, StateDigest: "sha256:00"}
+	for _, tg := range targets {
+		p.Changes = append(p.Changes, decide(tg, 0))
+	}
+	p.order()
+	b, err := Encode(p, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// A saved plan may only name what a manifest could: the checksum is no
+// signature, and apply burns what Decode accepts. FuzzDecode found the
+// first (a mask of 0 on the UNIQUE_ID word); a hazard word used to burn
+// and an unreadable one to panic in Recheck.
+func TestDecodeRefusesWhatNoManifestCould(t *testing.T) {
+	imx8mp, _ := fusemap.Load("imx8mp")
+	imx6q, _ := fusemap.Load("imx6q")
+	imx7ulp, _ := fusemap.Load("imx7ulp")
+	good := target(14, 0, 1, 1)
+	cases := []struct {
+		name string
+		b    []byte
+		want string
+	}{
+		{"no bits", forge(t, "imx8mm", target(0, 1, 0, 0)), "bank 0 word 1: mask 0x00000000 selects no bits"},
+		{"value outside mask", forge(t, "imx8mm", target(14, 0, 0x3, 0x1)), "value 0x00000003 has bits outside mask 0x00000001"},
+		{"identity", forge(t, "imx8mm", target(0, 2, 0x1, 0x1)), "bank 0 word 2 is UNIQUE_ID, which NXP programs"},
+		{"i.MX8MP word 256", forge(t, "imx8mp", manifest.NewTarget(imx8mp.SoC, 64, 0, 1, 1)), "bank 64 word 0 cannot be programmed through nvmem"},
+		{"i.MX7ULP", forge(t, "imx7ulp", manifest.NewTarget(imx7ulp.SoC, 2, 0, 1, 1)), "bank 2 word 0 cannot be programmed through nvmem"},
+		{"i.MX6Q bank 15", forge(t, "imx6q", manifest.NewTarget(imx6q.SoC, 15, 0, 1, 1)), "bank 15 word 0 cannot be programmed through nvmem"},
+		{"twice", forge(t, "imx8mm", good, good), "change 2: bank 14 word 0 is planned twice"},
+		{"writes", edit(t, forge(t, "imx8mm", good), true, func(d *jsonPlan) { d.Writes[0].Delta = "0x00000003" }), "its writes do not follow from its changes with the imx8mm fuse map"},
+		{"no writes", edit(t, forge(t, "imx8mm", good), true, func(d *jsonPlan) { d.Writes = nil }), "its writes do not follow from its changes with the imx8mm fuse map"},
+		{"summary", edit(t, forge(t, "imx8mm", good), true, func(d *jsonPlan) { d.Summary.Bits = 0 }), "its summary counts do not follow"},
+		{"security", edit(t, forge(t, "imx8mm", good), true, func(d *jsonPlan) { d.Security = []string{"SEC_CONFIG_CLOSE"} }), "its security fields do not follow"},
+		{"warnings", edit(t, forge(t, "imx8mm", good), true, func(d *jsonPlan) { d.Warnings = []Warning{{"GP1", "harmless"}} }), "its warnings do not follow"},
+		{"device size", edit(t, forge(t, "imx8mm", good), true, func(d *jsonPlan) { d.State.Words = 128 }), "device of 128 words; imx8mm has 256"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Decode(c.b, fusemap.Load)
+			if !errors.Is(err, ErrPlanFile) || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("err = %v, want ErrPlanFile containing %q", err, c.want)
+			}
+		})
+	}
+	if _, err := Decode(forge(t, "imx8mm", good), fusemap.Load); err != nil {
+		t.Fatalf("a plan for one GP1 bit: %v", err)
 	}
 }
 

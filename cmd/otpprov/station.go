@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -39,28 +38,10 @@ func varValues(c *cli.Context, e env) (map[string]manifest.VarValue, error) {
 		if err != nil {
 			return nil, err
 		}
-		doc, ds := yamldoc.Parse(file, "variable file", b, manifest.MaxSize)
+		vs, ds := manifest.ParseVarFile(file, b)
 		diags = append(diags, ds...)
-		if doc == nil {
-			continue
-		}
-		m, ok := doc.Value.(map[string]any)
-		if !ok {
-			diags.Add(doc.PosOf(""), "write one name: value per line", "a variable file is a mapping of names to values")
-			continue
-		}
-		for name, v := range m {
-			ptr := "/" + yamldoc.EscapePointer(name)
-			switch v.(type) {
-			case map[string]any, []any, nil:
-				diags.Add(doc.PosOf(ptr), "", "variable %s: a value is a single number, string or bool", name)
-				continue
-			}
-			text := fmt.Sprint(v)
-			if raw, ok := doc.Raw[ptr]; ok {
-				text = raw // 0x0102 as written, not as the number 258
-			}
-			vals[name] = manifest.VarValue{Text: text, From: file, Pos: doc.KeyPos[ptr], Dir: filepath.Dir(file)}
+		for name, v := range vs {
+			vals[name] = v // later files win
 		}
 	}
 	if len(diags) > 0 {
