@@ -170,10 +170,17 @@ func (r *Result) finalRead(dev *nvmem.Device, plan *planner.Plan) {
 		r.FinalErr = fmt.Errorf("the device now has %d words, it had %d", len(r.Final), len(plan.State))
 		return
 	}
+	// A word counts as programmed once a write to it was attempted: a
+	// planned word that apply stopped before must still read as it did
+	// (a misdirected burn may have landed there).
 	programmed := map[int]bool{}
+	for _, w := range r.Words {
+		if w.Status != Skipped {
+			programmed[w.Index] = true
+		}
+	}
 	planned := append([]uint32(nil), plan.State...)
 	for _, c := range plan.Writes() {
-		programmed[c.Index] = true
 		planned[c.Index] |= c.Delta
 	}
 	for k, v := range r.Final {

@@ -169,3 +169,25 @@ func TestApplyStrayReadLockIsAStray(t *testing.T) {
 		t.Fatalf("strays %v, want %v", r.Strays, want)
 	}
 }
+
+// A misdirected burn that lands on a word the plan would program later,
+// but never reached, is a stray: apply must not say "nothing written".
+// Found by the model test.
+func TestApplyStrayIntoASkippedWord(t *testing.T) {
+	m, otp, dev := mapped(t, "imx8mm")
+	otp.Faults = []nvmem.Fault{{Kind: nvmem.FaultMisdirect, Write: 1, Word: m.WriteIndex(14, 1)}}
+	p := planOn(t, m, dev,
+		manifest.NewTarget(m.SoC, 14, 0, 0x1, 0xffffffff),
+		manifest.NewTarget(m.SoC, 14, 1, 0x2, 0xffffffff),
+	)
+	r, err := Apply(context.Background(), dev, p)
+	if err != nil || r.OK() {
+		t.Fatalf("apply: %v, outcome %s", err, r.Outcome())
+	}
+	if !equal(statuses(r), []Status{Mismatch, Skipped}) || otp.Fuses[m.ReadIndex(14, 1)] != 0x1 {
+		t.Fatalf("statuses %v, 14/1 holds %#x", statuses(r), otp.Fuses[m.ReadIndex(14, 1)])
+	}
+	if want := []int{m.ReadIndex(14, 1)}; !slices.Equal(r.Strays, want) || !r.Changed() || r.Outcome() != "partial" {
+		t.Fatalf("strays %v (want %v), changed %v, outcome %s", r.Strays, want, r.Changed(), r.Outcome())
+	}
+}
