@@ -56,25 +56,65 @@ type Device struct {
 	image bool
 }
 
-// Open opens a device. spec is a path to an nvmem file or raw image, or
-// "sim:DIR" for the emulator. Opened ReadWrite, the device is also locked
-// exclusively so that two applies never interleave their writes; a second
-// opener gets ErrBusy.
-func Open(spec string, mode Mode) (*Device, error) {
+// Kind says how a device file is driven.
+type Kind string
+
+const (
+	// KindAuto decides from the file: a file on sysfs is the driver's
+	// nvmem file, any other regular file is an image, anything else is
+	// refused.
+	KindAuto Kind = "auto"
+	// KindNvmem: the file keeps the driver's rules (one aligned word per
+	// write, the controller ORs the burn in). The operator vouches for it,
+	// e.g. for the FUSE-mounted emulator or a device node that does.
+	KindNvmem Kind = "nvmem"
+	// KindImage: a plain regular file holding the words; otpprov ORs each
+	// write in itself.
+	KindImage Kind = "image"
+)
+
+// Kinds lists the kinds in the order the help shows them.
+var Kinds = []Kind{KindAuto, KindNvmem, KindImage}
+
+// Open opens a device as KindAuto decides.
+func Open(spec string, mode Mode) (*Device, error) { return OpenKind(spec, mode, KindAuto) }
+
+// OpenKind opens a device. spec is a path to an nvmem file or raw image,
+// or "sim:DIR" for the emulator. Opened ReadWrite, the device is also
+// locked exclusively so that two applies never interleave their writes; a
+// second opener gets ErrBusy.
+func OpenKind(spec string, mode Mode, kind Kind) (*Device, error) {
 	flag, op := os.O_RDONLY, "open"
 	if mode == ReadWrite {
 		flag, op = os.O_RDWR, opOpenWrite
 	}
 	if dir, ok := strings.CutPrefix(spec, "sim:"); ok {
+		if kind != KindAuto {
+			return nil, &Error{Op: op, Spec: spec, Word: -1,
+				Err: fmt.Errorf("%w: --device-kind %s is for files; sim:DIR is always the emulator", ErrDeviceKind, kind)}
+		}
 		s, err := OpenSim(dir, mode)
 		if err != nil {
 			return nil, classify(op, spec, -1, err)
 		}
 		return &Device{Spec: spec, f: s}, nil
 	}
+	// Look before opening: opening a FIFO blocks, and a device node must
+	// not be touched at all unless the operator said it keeps the rules.
+	st, err := os.Stat(spec)
+	if err != nil {
+		return nil, classify(op, spec, -1, err)
+	}
+	if err := allowed(st, kind); err != nil {
+		return nil, &Error{Op: op, Spec: spec, Word: -1, Err: err}
+	}
 	f, err := os.OpenFile(spec, flag, 0)
 	if err != nil {
 		return nil, classify(op, spec, -1, err)
+	}
+	if st, err := f.Stat(); err != nil || allowed(st, kind) != nil {
+		f.Close() // replaced between the look and the open
+		return nil, &Error{Op: op, Spec: spec, Word: -1, Err: fmt.Errorf("%w: the file changed while it was opened", ErrDeviceKind)}
 	}
 	if mode == ReadWrite {
 		if err := lockFile(f); err != nil {
@@ -82,7 +122,39 @@ func Open(spec string, mode Mode) (*Device, error) {
 			return nil, classify("lock", spec, -1, err)
 		}
 	}
-	return &Device{Spec: spec, f: f, image: !onSysfs(f)}, nil
+	image := kind == KindImage || (kind == KindAuto && !onSysfs(f))
+	return &Device{Spec: spec, f: f, image: image}, nil
+}
+
+// allowed applies the device policy. The danger it guards against is a
+// slip of the finger: --device /dev/mmcblk0boot0 or /dev/mtd0 would take
+// "one aligned 4-byte write" quite differently from the OCOTP, and burn
+// nothing while corrupting a boot partition, or OR nothing at all.
+func allowed(st os.FileInfo, kind Kind) error {
+	m := st.Mode()
+	what := ""
+	switch {
+	case m.IsRegular():
+		return nil
+	case m.IsDir():
+		return fmt.Errorf("%w: it is a directory; name the nvmem file inside it", ErrDeviceKind)
+	case m&os.ModeCharDevice != 0:
+		what = "a character device"
+	case m&os.ModeDevice != 0:
+		what = "a block device"
+	case m&os.ModeNamedPipe != 0:
+		what = "a FIFO"
+	case m&os.ModeSocket != 0:
+		what = "a socket"
+	default:
+		what = "not a regular file"
+	}
+	if kind == KindNvmem {
+		return nil
+	}
+	return fmt.Errorf("%w: it is %s. otpprov programs fuses through the imx-ocotp nvmem file in sysfs or a regular image file; "+
+		"anything else may not keep the driver's rules (one aligned word per write, burns OR-ed in), so a write could land "+
+		"where no fuse is. If you know this file keeps them, say so with --device-kind nvmem", ErrDeviceKind, what)
 }
 
 // Image reports a plain image file: one byte layout for reads and writes.

@@ -544,3 +544,66 @@ func TestDeviceImageORs(t *testing.T) {
 		t.Fatalf("image holds %#08x at offset 224", got)
 	}
 }
+
+// TestDevicePolicy: only regular files are driven unless the operator
+// says the file keeps the driver's rules; nothing is opened before that.
+func TestDevicePolicy(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("SKIPPED LOUDLY: making device nodes with mknod needs root")
+	}
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	blk := filepath.Join(dir, "blk")
+	if err := syscall.Mknod(blk, syscall.S_IFBLK|0o600, 7<<8); err != nil { // loop0's numbers; never opened
+		t.Fatal(err)
+	}
+	img := writeImage(t, testImage())
+	for _, tc := range []struct {
+		spec  string
+		kind  Kind
+		want  string // "" opens
+		image bool
+	}{
+		{"/dev/zero", KindAuto, "it is a character device", false},
+		{"/dev/zero", KindImage, "it is a character device", false},
+		{"/dev/zero", KindNvmem, "", false},
+		{blk, KindAuto, "it is a block device", false},
+		{fifo, KindAuto, "it is a FIFO", false},
+		{dir, KindAuto, "it is a directory", false},
+		{dir, KindNvmem, "it is a directory", false},
+		{img, KindAuto, "", true},
+		{img, KindImage, "", true},
+		{img, KindNvmem, "", false},
+		{"sim:" + dir, KindNvmem, "sim:DIR is always the emulator", false},
+	} {
+		t.Run(filepath.Base(tc.spec)+"/"+string(tc.kind), func(t *testing.T) {
+			d, err := OpenKind(tc.spec, ReadOnly, tc.kind)
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("OpenKind = %v, want it opened", err)
+				}
+				defer d.Close()
+				if d.Image() != tc.image {
+					t.Errorf("Image() = %v, want %v", d.Image(), tc.image)
+				}
+				return
+			}
+			if !errors.Is(err, ErrDeviceKind) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("OpenKind = %v, want ErrDeviceKind saying %q", err, tc.want)
+			}
+		})
+	}
+	// The endless character device, once vouched for, is still caught by
+	// the size cap rather than read forever.
+	d, err := OpenKind("/dev/zero", ReadOnly, KindNvmem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if _, err := d.ReadAll(); !errors.Is(err, ErrNotDevice) {
+		t.Errorf("ReadAll(/dev/zero) = %v, want ErrNotDevice", err)
+	}
+}

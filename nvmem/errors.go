@@ -36,6 +36,9 @@ var (
 	ErrBusy = errors.New("another otpprov is programming this device")
 	// ErrNotDevice: the file does not look like an OTP array.
 	ErrNotDevice = errors.New("not an OTP device")
+	// ErrDeviceKind: the file is not one otpprov drives without being told
+	// to (a device node, a FIFO); see Kind.
+	ErrDeviceKind = errors.New("refusing this device")
 	// ErrNotFound: the device does not exist.
 	ErrNotFound = errors.New("device not found")
 	// ErrPermission: the operator may not open the file (not root).

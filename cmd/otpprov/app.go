@@ -100,6 +100,10 @@ func hint(err error) string {
 		return "the nvmem file is root's: run otpprov as root"
 	case errors.Is(err, nvmem.ErrNotFound):
 		return "is the imx-ocotp driver loaded? name the device with --device PATH (or sim:DIR for the emulator)"
+	case errors.Is(err, nvmem.ErrDeviceKind):
+		return "name the nvmem file (" + nvmem.DefaultPath + "), a regular image file, or sim:DIR"
+	case errors.Is(err, nvmem.ErrGone):
+		return "the device went away (driver unbound? see dmesg); once it is back, run plan again to see what the board holds"
 	case errors.Is(err, nvmem.ErrBusy):
 		return "wait for the other otpprov to finish: two writers on one board must never interleave"
 	case errors.Is(err, nvmem.ErrNotDevice), errors.Is(err, planner.ErrGeometry):

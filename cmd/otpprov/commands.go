@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -33,6 +34,9 @@ var errNoApproval = errors.New("not approved")
 func newApp(ctx context.Context, e env, notFound *error) *cli.App {
 	deviceFlag := &cli.StringFlag{Name: "device", Aliases: []string{"d"}, EnvVars: []string{"OTPPROV_DEVICE"},
 		Value: nvmem.DefaultPath, Usage: "nvmem file, raw image, or sim:DIR for the emulator"}
+	deviceKind := &cli.StringFlag{Name: "device-kind", EnvVars: []string{"OTPPROV_DEVICE_KIND"}, Value: string(nvmem.KindAuto),
+		Usage: "how to drive --device: auto (sysfs file: nvmem, regular file: image, anything else refused), " +
+			"nvmem (the file keeps the driver's rules; needed for device nodes), image"}
 	noColor := &cli.BoolFlag{Name: "no-color", Usage: "never colour the output (NO_COLOR is honoured too)"}
 	jsonFlag := &cli.BoolFlag{Name: "json", Usage: "print the versioned JSON document instead of text (see README)"}
 	autoApprove := &cli.BoolFlag{Name: "auto-approve", Usage: "burn without asking (production lines); review the plan first"}
@@ -49,7 +53,7 @@ func newApp(ctx context.Context, e env, notFound *error) *cli.App {
 	usage := func(c *cli.Context, err error, _ bool) error { return usageError{err.Error()} }
 	cmds := []*cli.Command{
 		{Name: "plan", Usage: "show what applying MANIFEST would burn", ArgsUsage: "MANIFEST",
-			Flags: []cli.Flag{deviceFlag, jsonFlag, noColor, overlay, varFlag, varFile, confirm,
+			Flags: []cli.Flag{deviceFlag, deviceKind, jsonFlag, noColor, overlay, varFlag, varFile, confirm,
 				&cli.StringFlag{Name: "out", Usage: "save the plan to `FILE` for 'otpprov apply FILE'"},
 				&cli.StringFlag{Name: "format", Value: "text", Usage: "text, json, or a script to burn the plan offline: uboot, uuu, sh"},
 				&cli.StringFlag{Name: "state", Usage: "plan against a pasted dump `FILE` instead of the device"},
@@ -57,10 +61,10 @@ func newApp(ctx context.Context, e env, notFound *error) *cli.App {
 				&cli.BoolFlag{Name: "detailed-exitcode", Usage: "exit 0 when there is nothing to do, 2 when there are changes, 1 on error"}},
 			Action: func(c *cli.Context) error { return cmdPlan(c, e) }},
 		{Name: "apply", Usage: "burn MANIFEST (or a saved PLANFILE), verifying every word", ArgsUsage: "MANIFEST|PLANFILE",
-			Flags:  []cli.Flag{deviceFlag, autoApprove, confirm, jsonFlag, noColor, overlay, varFlag, varFile, journalFlag},
+			Flags:  []cli.Flag{deviceFlag, deviceKind, autoApprove, confirm, jsonFlag, noColor, overlay, varFlag, varFile, journalFlag},
 			Action: func(c *cli.Context) error { return cmdApply(ctx, c, e) }},
 		{Name: "verify", Usage: "check that the device satisfies MANIFEST (exit 0) or not (exit 2)", ArgsUsage: "MANIFEST",
-			Flags:  []cli.Flag{deviceFlag, jsonFlag, noColor, overlay, varFlag, varFile},
+			Flags:  []cli.Flag{deviceFlag, deviceKind, jsonFlag, noColor, overlay, varFlag, varFile},
 			Action: func(c *cli.Context) error { return cmdVerify(c, e) }},
 		{Name: "validate", Usage: "check manifests without a device", ArgsUsage: "MANIFEST...",
 			Flags:  []cli.Flag{overlay, varFlag, varFile},
@@ -70,11 +74,11 @@ func newApp(ctx context.Context, e env, notFound *error) *cli.App {
 				OnUsageError: usage,
 				Action:       func(c *cli.Context) error { return cmdJournalVerify(c, e) }}}},
 		{Name: "show", Usage: "decode the device by field name: value, lock state, read protection",
-			Flags: []cli.Flag{deviceFlag, socFlag, jsonFlag, noColor, overlay,
+			Flags: []cli.Flag{deviceFlag, deviceKind, socFlag, jsonFlag, noColor, overlay,
 				&cli.StringFlag{Name: "field", Usage: "show only field `NAME`"}},
 			Action: func(c *cli.Context) error { return cmdShow(c, e) }},
 		{Name: "import", Usage: "write a manifest that reproduces a board's burned fuses (a golden board, or a dump)",
-			Flags: []cli.Flag{deviceFlag, socFlag, overlay,
+			Flags: []cli.Flag{deviceFlag, deviceKind, socFlag, overlay,
 				&cli.StringFlag{Name: "from-dump", Usage: "read a pasted dump `FILE` instead of the device"},
 				&cli.StringSliceFlag{Name: "fields", Usage: "export only field `NAME` (repeat, or comma-separate)"},
 				&cli.StringFlag{Name: "name", Usage: "the manifest's metadata.name (default imported-SOC)"},
@@ -90,13 +94,13 @@ func newApp(ctx context.Context, e env, notFound *error) *cli.App {
 					OnUsageError: usage,
 					Action:       func(c *cli.Context) error { return cmdFusemapShow(c, e) }}}},
 		{Name: "dump", Usage: "print the device as 'od -A x -t x4 -v' does",
-			Flags:  []cli.Flag{deviceFlag, socFlag},
+			Flags:  []cli.Flag{deviceFlag, deviceKind, socFlag},
 			Action: func(c *cli.Context) error { return cmdDump(c, e) }},
 		{Name: "read", Usage: "print one word as 0x%08x", ArgsUsage: "BANK WORD",
-			Flags:  []cli.Flag{deviceFlag, socFlag},
+			Flags:  []cli.Flag{deviceFlag, deviceKind, socFlag},
 			Action: func(c *cli.Context) error { return cmdRead(c, e) }},
 		{Name: "write", Usage: "burn one word, through the same plan, approval and verify as apply", ArgsUsage: "BANK WORD VALUE",
-			Flags: []cli.Flag{deviceFlag, socFlag, autoApprove, confirm, jsonFlag, noColor, journalFlag,
+			Flags: []cli.Flag{deviceFlag, deviceKind, socFlag, autoApprove, confirm, jsonFlag, noColor, journalFlag,
 				&cli.StringFlag{Name: "mask", Value: "0xffffffff", Usage: "bits of VALUE that matter"}},
 			Action: func(c *cli.Context) error { return cmdWrite(ctx, c, e) }},
 		{Name: "schema", Usage: "print a JSON Schema: manifest (default) or fusemap", ArgsUsage: "[manifest|fusemap]",
@@ -114,6 +118,7 @@ func newApp(ctx context.Context, e env, notFound *error) *cli.App {
 	}
 	for _, c := range cmds {
 		c.OnUsageError = usage
+		hideHelpCommand(c)
 	}
 	return &cli.App{
 		Name:      "otpprov",
@@ -188,6 +193,9 @@ func planManifest(c *cli.Context, e env) (*planner.Plan, string, error) {
 func cmdPlan(c *cli.Context, e env) error {
 	format := c.String("format")
 	if c.Bool("json") {
+		if c.IsSet("format") && format != "json" {
+			return usageError{fmt.Sprintf("--json and --format %s ask for two outputs: choose one", format)}
+		}
 		format = "json"
 	}
 	var script export.Format
@@ -517,7 +525,7 @@ func cmdDump(c *cli.Context, e env) error {
 	if _, err := args(c); err != nil {
 		return err
 	}
-	dev, err := nvmem.Open(c.String("device"), nvmem.ReadOnly)
+	dev, err := openDevice(c, nvmem.ReadOnly)
 	if err != nil {
 		return err
 	}
@@ -553,9 +561,34 @@ func bankWord(c *cli.Context, bankArg, wordArg string) (*fusemap.Map, int, int, 
 	return soc, int(bank), int(word), nil
 }
 
+// hideHelpCommand drops urfave's implicit "help" (alias "h") subcommand
+// from commands that take arguments: without this, 'otpprov verify h'
+// (a manifest named h) printed the help and exited 0, a pass on a line.
+// Groups (sim, fusemap, journal) keep it: they take no file arguments.
+func hideHelpCommand(c *cli.Command) {
+	if len(c.Subcommands) == 0 {
+		c.HideHelpCommand = true
+	}
+	for _, sub := range c.Subcommands {
+		hideHelpCommand(sub)
+	}
+}
+
+// openDevice opens --device as --device-kind says.
+func openDevice(c *cli.Context, mode nvmem.Mode) (*nvmem.Device, error) {
+	kind := nvmem.Kind(c.String("device-kind"))
+	if kind == "" {
+		kind = nvmem.KindAuto // OTPPROV_DEVICE_KIND set empty counts as unset, as every OTPPROV_ variable does
+	}
+	if !slices.Contains(nvmem.Kinds, kind) {
+		return nil, usageError{fmt.Sprintf("--device-kind %q: want one of auto, nvmem, image", kind)}
+	}
+	return nvmem.OpenKind(c.String("device"), mode, kind)
+}
+
 // openState opens the device and reads it whole, once.
 func openState(c *cli.Context, mode nvmem.Mode) (*nvmem.Device, []uint32, error) {
-	dev, err := nvmem.Open(c.String("device"), mode)
+	dev, err := openDevice(c, mode)
 	if err != nil {
 		return nil, nil, err
 	}
