@@ -4,17 +4,28 @@ BIN      ?= bin
 LDFLAGS  := -s -w
 export CGO_ENABLED := 0
 
-.PHONY: all build test lint demo cross clean soak
+.PHONY: all build test test-fuse lint demo cross clean soak
 
 all: build
 
 build:
 	$(GO) build -trimpath -o $(BIN)/otpprov ./cmd/otpprov
+	$(GO) build -trimpath -o $(BIN)/ocotp-emu ./cmd/ocotp-emu
 
-# Unit tests, end-to-end testscript scenarios against the OTP emulator and
-# the cross-checks with od/dd/printf; vet and gofmt first.
+# Unit tests, end-to-end testscript scenarios against the OTP emulator, the
+# FUSE-mounted emulator and the cross-checks with od/dd/printf; vet and
+# gofmt first.
 test: lint
 	$(GO) test -count=1 ./...
+
+# The FUSE scenarios alone, verbosely, so a log shows they ran (CI): one
+# line per test, and the exit code of go test, not of the filter.
+FUSE_LOG := $(BIN)/test-fuse.log
+test-fuse:
+	@mkdir -p $(BIN)
+	@{ $(GO) test -count=1 -v -run 'TestFUSEScripts|TestOtpprovDoesNotLinkFUSE' ./cmd/otpprov && \
+	   $(GO) test -count=1 -v ./internal/ocotpfs ./internal/ocotpemu; } >$(FUSE_LOG) 2>&1; \
+	rc=$$?; grep -E '^\s*--- (PASS|FAIL|SKIP)|^(ok|FAIL)' $(FUSE_LOG); exit $$rc
 
 lint:
 	$(GO) vet ./...

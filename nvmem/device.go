@@ -49,6 +49,9 @@ const (
 type Device struct {
 	Spec string // what the operator named: a path or sim:DIR
 	f    File
+	// size is what the last full read found, 0 before one: a word inside
+	// it that reads short is the device misbehaving, not the end.
+	size int
 	// image: the file is a plain image, not the driver's sysfs file. No
 	// fuse controller ORs what is written into what is burned, so
 	// WriteWord does it: a delta written over a burned word must not
@@ -191,6 +194,7 @@ func (d *Device) ReadAll() ([]byte, error) {
 		return nil, &Error{Op: "read", Spec: d.Spec, Word: -1,
 			Err: fmt.Errorf("%w: read %d bytes, want a non-zero multiple of 4", ErrNotDevice, len(buf))}
 	}
+	d.size = len(buf)
 	return buf, nil
 }
 
@@ -201,10 +205,11 @@ func (d *Device) ReadWord(index int) (uint32, error) {
 	if n == 4 {
 		return binary.LittleEndian.Uint32(b[:]), nil
 	}
-	if errors.Is(err, io.EOF) {
+	inside := 4*index+4 <= d.size
+	if errors.Is(err, io.EOF) && !inside {
 		err = syscall.EFBIG // the file ends inside the word: past the end
 	}
-	if err == nil {
+	if err == nil || errors.Is(err, io.EOF) {
 		// Fewer bytes and no error: the device misbehaved, and the word's
 		// content is unknown.
 		return 0, &Error{Op: "read", Spec: d.Spec, Word: index, Err: fmt.Errorf("%w: %d of 4 bytes", ErrShortRead, n)}

@@ -607,3 +607,40 @@ func TestDevicePolicy(t *testing.T) {
 		t.Errorf("ReadAll(/dev/zero) = %v, want ErrNotDevice", err)
 	}
 }
+
+// eofFile reads like a file whose reads at one offset come back empty with
+// EOF, as a FUSE file's short read does through os.File.
+type eofFile struct {
+	data []byte
+	at   int64
+}
+
+func (f *eofFile) ReadAt(p []byte, off int64) (int, error) {
+	if off == f.at && len(p) == 4 {
+		return 0, io.EOF
+	}
+	if off >= int64(len(f.data)) {
+		return 0, io.EOF
+	}
+	return copy(p, f.data[off:]), nil
+}
+func (f *eofFile) WriteAt(p []byte, off int64) (int, error) { return 0, syscall.EIO }
+func (f *eofFile) Close() error                             { return nil }
+
+// TestReadWordEOFInsideDevice: EOF for a word the full read showed is a
+// short read; past the end it is the end.
+func TestReadWordEOFInsideDevice(t *testing.T) {
+	d := NewDevice("fuse", &eofFile{data: testImage(), at: 4 * 9})
+	if _, err := d.ReadWord(9); !errors.Is(err, ErrBadOffset) {
+		t.Fatalf("before any full read: %v, want the end of the file (nothing known)", err)
+	}
+	if _, err := d.ReadAll(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.ReadWord(9); !errors.Is(err, ErrShortRead) {
+		t.Errorf("word 9 after the full read: %v, want a short read", err)
+	}
+	if _, err := d.ReadWord(256); !errors.Is(err, ErrBadOffset) {
+		t.Errorf("word 256: %v, want past the end", err)
+	}
+}

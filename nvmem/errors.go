@@ -26,8 +26,10 @@ var (
 	ErrTimedOut = errors.New("the controller timed out; the fuse may have burned")
 	// ErrIO: EIO or another error of the device.
 	ErrIO = errors.New("I/O error")
-	// ErrGone: ENODEV, ENXIO or ENOTCONN. The device went away under us:
-	// the driver was unbound, or the process serving the file died.
+	// ErrGone: ENODEV, ENXIO, ENOTCONN or ECONNABORTED. The device went
+	// away under us: the driver was unbound, or the process serving the
+	// file died (FUSE answers the call in flight with ECONNABORTED, later
+	// ones with ENOTCONN).
 	ErrGone = errors.New("the device disappeared")
 	// ErrShortRead: a read returned fewer bytes than the word needs and no
 	// error. The word's content is unknown.
@@ -100,7 +102,7 @@ func classify(op, spec string, word int, err error) error {
 		kind = ErrTimedOut
 	case errno == syscall.ENOENT:
 		kind = ErrNotFound
-	case errno == syscall.ENODEV || errno == syscall.ENXIO || errno == syscall.ENOTCONN:
+	case errno == syscall.ENODEV || errno == syscall.ENXIO || errno == syscall.ENOTCONN || errno == syscall.ECONNABORTED:
 		kind = ErrGone
 	case errno == syscall.EWOULDBLOCK:
 		kind = ErrBusy

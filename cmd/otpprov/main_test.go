@@ -18,17 +18,24 @@ import (
 // the same binary entry point as main.
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
-		"otpprov": main,
+		"otpprov":   main,
+		"ocotp-emu": ocotpEmuMain,
 	})
 }
 
 func TestScripts(t *testing.T) {
+	testscript.Run(t, scriptParams(t, "testdata/script"))
+}
+
+// scriptParams are the scenarios' common setup: $EXAMPLES and $DUMP, the
+// conditions and the custom commands.
+func scriptParams(t *testing.T, dir string) testscript.Params {
 	examples, err := filepath.Abs("../../examples")
 	if err != nil {
 		t.Fatal(err)
 	}
-	testscript.Run(t, testscript.Params{
-		Dir: "testdata/script",
+	return testscript.Params{
+		Dir: dir,
 		Setup: func(e *testscript.Env) error {
 			e.Setenv("EXAMPLES", examples)
 			e.Setenv("DUMP", filepath.Join(examples, "imx8mm", "digi-cc8mm.dump"))
@@ -38,7 +45,11 @@ func TestScripts(t *testing.T) {
 		// [have:a,b] gates scenarios that run other programs (the Digi
 		// document's od/dd/printf, flock). CI installs them, so there a
 		// missing one fails the run instead of skipping a check unseen.
+		// [fuse]: this machine can mount FUSE (required in CI too).
 		Condition: func(cond string) (bool, error) {
+			if cond == "fuse" {
+				return fuseCondition()
+			}
 			tools, ok := strings.CutPrefix(cond, "have:")
 			if !ok {
 				return false, fmt.Errorf("unknown condition %q", cond)
@@ -55,10 +66,11 @@ func TestScripts(t *testing.T) {
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"exits": exits,
+			"fuse":  fuseCmd,
 		},
 		RequireExplicitExec: true,
 		UpdateScripts:       os.Getenv("UPDATE_SCRIPTS") == "1",
-	})
+	}
 }
 
 // exits CODE COMMAND [ARGS...] runs a command like exec and asserts its
