@@ -4,7 +4,7 @@ BIN      ?= bin
 LDFLAGS  := -s -w
 export CGO_ENABLED := 0
 
-.PHONY: all build test test-fuse lint demo cross clean fuzz fuzz-ci
+.PHONY: all build test test-fuse lint demo cross clean fuzz fuzz-ci soak
 
 all: build
 
@@ -50,6 +50,15 @@ fuzz:
 # What CI runs: each target briefly, as a smoke test of the targets.
 fuzz-ci:
 	$(MAKE) fuzz FUZZTIME=3s
+
+# The model test at length (applier/model_test.go): random manifests x
+# random boards x random faults. `make test` runs 10,000 cases; this runs
+# SOAK_CASES from SOAK_SEED and prints the count. A failure prints the
+# seed, the case and the command that re-runs that case alone.
+SOAK_CASES ?= 1000000
+SOAK_SEED  ?= 1
+soak:
+	$(GO) test -count=1 -timeout 0 -run '^TestModel$$' -v ./applier -args -model.cases=$(SOAK_CASES) -model.seed=$(SOAK_SEED)
 
 # A virtual i.MX8MM board from the Digi document's dump, planned and applied.
 DEMO := demo

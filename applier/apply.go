@@ -170,13 +170,33 @@ func (r *Result) finalRead(dev *nvmem.Device, plan *planner.Plan) {
 		r.FinalErr = fmt.Errorf("the device now has %d words, it had %d", len(r.Final), len(plan.State))
 		return
 	}
+	// A word counts as programmed once a write to it was attempted: a
+	// planned word that apply stopped before must still read as it did
+	// (a misdirected burn may have landed there).
 	programmed := map[int]bool{}
+	for _, w := range r.Words {
+		if w.Status != Skipped {
+			programmed[w.Index] = true
+		}
+	}
+	planned := append([]uint32(nil), plan.State...)
 	for _, c := range plan.Writes() {
-		programmed[c.Index] = true
+		planned[c.Index] |= c.Delta
 	}
 	for k, v := range r.Final {
-		if !programmed[k] && v != plan.State[k] {
+		if !programmed[k] && v != plan.State[k] && !(v == nvmem.ReadProtected && hiddenByPlan(plan, planned, r.Final, k)) {
 			r.Strays = append(r.Strays, k)
 		}
 	}
+}
+
+// hiddenByPlan reports whether word k reads 0xBADABADA because of a read
+// lock the plan burns (SJC_RESP_LOCK hides SJC_RESP): the plan warned of
+// it, and the word is not a stray. The lock must be both planned and
+// burned on the device now; a read lock burned by anything else leaves
+// its words counted as strays.
+func hiddenByPlan(plan *planner.Plan, planned, final []uint32, k int) bool {
+	bank, word, ok := plan.Map.BankWord(k)
+	return ok && plan.Map.ReadLockedBy(plan.State, bank, word) == nil &&
+		plan.Map.ReadLockedBy(planned, bank, word) != nil && plan.Map.ReadLockedBy(final, bank, word) != nil
 }

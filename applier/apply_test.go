@@ -3,7 +3,6 @@ package applier
 import (
 	"context"
 	"errors"
-	"math/rand/v2"
 	"slices"
 	"testing"
 
@@ -151,85 +150,6 @@ func TestApplyInterrupted(t *testing.T) {
 	}
 	if !r.Interrupted || otp.Writes != 0 || r.Changed() || !equal(statuses(r), []Status{Skipped, Skipped, Skipped}) {
 		t.Fatalf("interrupted %v writes %d changed %v statuses %v", r.Interrupted, otp.Writes, r.Changed(), statuses(r))
-	}
-}
-
-// TestApplyNeverBurnsUnaskedBits plans and applies random manifests on
-// random devices. Whatever happens, the device afterwards holds exactly
-// before | delta for planned words, each delta only has bits the manifest
-// asked for, and nothing else on the device changed.
-func TestApplyNeverBurnsUnaskedBits(t *testing.T) {
-	rng := rand.New(rand.NewPCG(1, 2))
-	for n := 0; n < 2000; n++ {
-		otp, dev := board(t, func(o *nvmem.OTP) {
-			for k := range o.Fuses {
-				if rng.IntN(4) == 0 {
-					o.Fuses[k] = rng.Uint32() & rng.Uint32()
-				}
-			}
-		})
-		before := append([]uint32{}, otp.Fuses...)
-		var targets []manifest.Target
-		seen := map[int]bool{}
-		for i := rng.IntN(8); i >= 0; i-- {
-			k := rng.IntN(imx8mm.Words)
-			if seen[k] {
-				continue
-			}
-			seen[k] = true
-			mask := rng.Uint32() | 1
-			value := (before[k] | rng.Uint32()&rng.Uint32()) & mask // usually reachable
-			if rng.IntN(5) == 0 {
-				value = rng.Uint32() & mask // sometimes a conflict
-			}
-			b, w, _ := imx8mm.BankWord(k)
-			targets = append(targets, manifest.NewTarget(imx8mm.SoC, b, w, value, mask))
-		}
-		p := plan(t, dev, targets...)
-		r, err := Apply(context.Background(), dev, p)
-		if p.Rejected() {
-			if err == nil || otp.Writes != 0 {
-				t.Fatalf("case %d: rejected plan applied (%d writes)", n, otp.Writes)
-			}
-			continue
-		}
-		if err != nil || !r.OK() {
-			t.Fatalf("case %d: apply failed: %v %v", n, err, statuses(r))
-		}
-		// On the wire: one write per planned word, in plan order, carrying
-		// exactly the delta. The final state alone could not show this:
-		// fuses OR, so writing the whole value would end the same.
-		var wire []nvmem.WordWrite
-		for _, c := range p.Writes() {
-			wire = append(wire, nvmem.WordWrite{Word: c.Index, Value: c.Delta})
-		}
-		if !slices.Equal(otp.Log, wire) {
-			t.Fatalf("case %d: wire %v, want %v", n, otp.Log, wire)
-		}
-		planned := map[int]planner.Change{}
-		for _, c := range p.Changes {
-			planned[c.Index] = c
-		}
-		for k, got := range otp.Fuses {
-			c, ok := planned[k]
-			want := before[k]
-			if ok {
-				if c.Delta&^(c.Value&c.Mask) != 0 {
-					t.Fatalf("case %d word %d: delta %#x outside value&mask", n, k, c.Delta)
-				}
-				want |= c.Delta
-				if got&c.Mask != c.Value&c.Mask {
-					t.Fatalf("case %d word %d: %#x does not satisfy %#x/%#x", n, k, got, c.Value, c.Mask)
-				}
-			}
-			if got != want {
-				t.Fatalf("case %d word %d: %#x, want %#x", n, k, got, want)
-			}
-		}
-		// Apply after apply is a no-op.
-		if again := plan(t, dev, targets...); again.Summary().Program != 0 {
-			t.Fatalf("case %d: second plan not empty", n)
-		}
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -132,5 +133,61 @@ func TestApplyRefusesImageWithTwoLayouts(t *testing.T) {
 		if x != 0 {
 			t.Fatalf("byte %d of the image was written", i)
 		}
+	}
+}
+
+// A read lock the plan burns hides the words it protects: they read
+// 0xBADABADA afterwards, as the plan warned, and are not strays. Found by
+// the model test: the apply used to end "partial" (exit 3) on a healthy
+// board.
+func TestApplyPlannedReadLockIsNotAStray(t *testing.T) {
+	m, otp, dev := mapped(t, "imx8mm")
+	p := planOn(t, m, dev,
+		manifest.NewTarget(m.SoC, 0, 0, 1<<10, 1<<10),           // SJC_RESP_LOCK: write, override and read lock
+		manifest.NewTarget(m.SoC, 8, 0, 0x12345678, 0xffffffff), // SJC_RESP, burned before its lock
+	)
+	r, err := Apply(context.Background(), dev, p)
+	if err != nil || !r.OK() || len(r.Strays) != 0 {
+		t.Fatalf("apply: %v, outcome %s, strays %v", err, r.Outcome(), r.Strays)
+	}
+	if otp.Fuses[32] != 0x12345678 || r.Final[32] != nvmem.ReadProtected || r.Final[33] != nvmem.ReadProtected {
+		t.Fatalf("SJC_RESP holds %#x and reads %#x, %#x", otp.Fuses[32], r.Final[32], r.Final[33])
+	}
+}
+
+// The same read lock burned by a misdirected write, not by the plan: the
+// words it hides are strays, and so is the lock word.
+func TestApplyStrayReadLockIsAStray(t *testing.T) {
+	m, otp, dev := mapped(t, "imx8mm")
+	otp.Faults = []nvmem.Fault{{Kind: nvmem.FaultMisdirect, Write: 1, Word: 0}}
+	p := planOn(t, m, dev, manifest.NewTarget(m.SoC, 14, 0, 1<<10, 1<<10)) // GP1 bit 10, burned into 0/0 bit 10
+	r, err := Apply(context.Background(), dev, p)
+	if err != nil || r.OK() {
+		t.Fatalf("apply: %v, outcome %s", err, r.Outcome())
+	}
+	if want := []int{0, 32, 33}; !slices.Equal(r.Strays, want) {
+		t.Fatalf("strays %v, want %v", r.Strays, want)
+	}
+}
+
+// A misdirected burn that lands on a word the plan would program later,
+// but never reached, is a stray: apply must not say "nothing written".
+// Found by the model test.
+func TestApplyStrayIntoASkippedWord(t *testing.T) {
+	m, otp, dev := mapped(t, "imx8mm")
+	otp.Faults = []nvmem.Fault{{Kind: nvmem.FaultMisdirect, Write: 1, Word: m.WriteIndex(14, 1)}}
+	p := planOn(t, m, dev,
+		manifest.NewTarget(m.SoC, 14, 0, 0x1, 0xffffffff),
+		manifest.NewTarget(m.SoC, 14, 1, 0x2, 0xffffffff),
+	)
+	r, err := Apply(context.Background(), dev, p)
+	if err != nil || r.OK() {
+		t.Fatalf("apply: %v, outcome %s", err, r.Outcome())
+	}
+	if !equal(statuses(r), []Status{Mismatch, Skipped}) || otp.Fuses[m.ReadIndex(14, 1)] != 0x1 {
+		t.Fatalf("statuses %v, 14/1 holds %#x", statuses(r), otp.Fuses[m.ReadIndex(14, 1)])
+	}
+	if want := []int{m.ReadIndex(14, 1)}; !slices.Equal(r.Strays, want) || !r.Changed() || r.Outcome() != "partial" {
+		t.Fatalf("strays %v (want %v), changed %v, outcome %s", r.Strays, want, r.Changed(), r.Outcome())
 	}
 }
