@@ -13,6 +13,7 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v5"
 
+	"github.com/otpprov/otpprov/internal/inputfile"
 	"github.com/otpprov/otpprov/internal/yamldoc"
 	"github.com/otpprov/otpprov/schemas"
 )
@@ -290,7 +291,7 @@ func bit(v any) int {
 
 // LoadOverlay reads an overlay file.
 func LoadOverlay(path string) (*Overlay, error) {
-	b, err := yamldoc.ReadFile(path, MaxSize)
+	b, err := inputfile.Read(path, MaxSize)
 	if err != nil {
 		return nil, err
 	}

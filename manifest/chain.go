@@ -2,9 +2,12 @@ package manifest
 
 import (
 	"crypto/sha256"
+	"errors"
+	"io/fs"
 	"path/filepath"
 	"strings"
 
+	"github.com/otpprov/otpprov/internal/inputfile"
 	"github.com/otpprov/otpprov/internal/yamldoc"
 )
 
@@ -64,9 +67,20 @@ func readChain(file string, b []byte) ([]link, Diagnostics) {
 			diags.Add(at, "", "extends %s: the chain is deeper than %d manifests", ext, maxChain)
 			break
 		}
-		nb, err := yamldoc.ReadFile(base, MaxSize)
+		nb, err := inputfile.Read(base, MaxSize)
 		if err != nil {
-			diags.Add(at, "extends is relative to the manifest that names it", "extends %s: %v", ext, err)
+			hint := ""
+			switch {
+			case errors.Is(err, fs.ErrNotExist):
+				hint = "extends is relative to the manifest that names it"
+			case errors.Is(err, inputfile.ErrNotRegular):
+				hint = inputfile.NotRegularHint
+			}
+			var e *inputfile.Error
+			if errors.As(err, &e) && e.Path == ext {
+				err = e.Err // the path as resolved says nothing more
+			}
+			diags.Add(at, hint, "extends %s: %v", ext, err)
 			break
 		}
 		file, b = base, nb

@@ -274,7 +274,7 @@ func TestChainErrors(t *testing.T) {
 		{"self.yaml", []diagAt{{dir + "self.yaml", 4, 1,
 			"extends self.yaml: a cycle (testdata/chain/self.yaml is already in the chain: testdata/chain/self.yaml)", "cannot extend itself"}}},
 		{"missing-base.yaml", []diagAt{{dir + "missing-base.yaml", 4, 1,
-			"extends nowhere.yaml: open testdata/chain/nowhere.yaml: no such file", "relative to the manifest that names it"}}},
+			"extends nowhere.yaml: testdata/chain/nowhere.yaml: no such file or directory", "relative to the manifest that names it"}}},
 		{"redeclare.yaml", []diagAt{{dir + "redeclare.yaml", 7, 3,
 			"variable serial is declared at testdata/chain/base.yaml:10:3 as u32; here it is declared otherwise", "may give a default"}}},
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -13,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/otpprov/otpprov/fusemap"
+	"github.com/otpprov/otpprov/internal/inputfile"
 )
 
 // decodeField reads a named-field entry: the value is encoded as the map
@@ -189,9 +189,13 @@ func (t *tree) fieldFromFile(fd *fusemap.Field, v any) ([]uint32, error) {
 	if !filepath.IsAbs(path) {
 		path = filepath.Join(filepath.Dir(t.File), name)
 	}
-	fh, err := os.Open(path)
+	fh, err := inputfile.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("valueFrom: %v", err)
+		var e *inputfile.Error
+		if errors.As(err, &e) {
+			err = e.Err // named as written, as the other messages do
+		}
+		return nil, fmt.Errorf("valueFrom %s: %v", name, err)
 	}
 	defer fh.Close()
 	want := 4 * len(fd.Parts)

@@ -72,7 +72,7 @@ func manifestOf(soc, fuses string) []byte {
 }
 
 // inlineFile names the manifests made here: valueFrom paths are relative to
-// its directory, so ../files/ is testdata/files/.
+// its directory, so files/ is testdata/files/.
 const inlineFile = "testdata/valid/inline.yaml"
 
 // TestFieldTargets: each encoding, given in each accepted spelling, resolves
@@ -390,7 +390,7 @@ func TestFieldValueFromRelative(t *testing.T) {
 	// no keys/ there.
 	b := manifestOf("imx8mm", "  - field: SRK_HASH\n    valueFrom: {file: keys/SRK_1_2_3_4_fuse.bin}\n")
 	_, err := Parse("m.yaml", b)
-	checkDiags(t, "m.yaml", diagsOf(t, err), []want{{Line: 7, Col: 23, Msg: "SRK_HASH: valueFrom: open keys/SRK_1_2_3_4_fuse.bin: no such file"}})
+	checkDiags(t, "m.yaml", diagsOf(t, err), []want{{Line: 7, Col: 23, Msg: "SRK_HASH: valueFrom keys/SRK_1_2_3_4_fuse.bin: no such file or directory"}})
 }
 
 // TestFieldValueFromFileSizes: exactly 32 bytes; fewer or more are refused
@@ -437,7 +437,7 @@ func TestFieldValueFromFileSizes(t *testing.T) {
 	}
 	file := filepath.Join(dir, "m.yaml")
 	_, err := Parse(file, manifestOf("imx8mm", "  - field: SRK_HASH\n    valueFrom: {file: d}\n"))
-	checkDiags(t, file, diagsOf(t, err), []want{{Line: 7, Col: 23, Msg: "SRK_HASH: valueFrom: read "}})
+	checkDiags(t, file, diagsOf(t, err), []want{{Line: 7, Col: 23, Msg: "SRK_HASH: valueFrom d: not a regular file (a directory)"}})
 }
 
 // TestFieldEveryField: every field of every embedded map, given a value

@@ -15,6 +15,7 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v5"
 
 	"github.com/otpprov/otpprov/fusemap"
+	"github.com/otpprov/otpprov/internal/inputfile"
 	"github.com/otpprov/otpprov/internal/yamldoc"
 	"github.com/otpprov/otpprov/schemas"
 )
@@ -67,7 +68,7 @@ func Parse(file string, b []byte) (*Manifest, error) { return ParseWith(file, b,
 
 // LoadWith reads and validates a manifest file against maps.
 func LoadWith(path string, maps MapSource) (*Manifest, error) {
-	b, err := yamldoc.ReadFile(path, MaxSize)
+	b, err := inputfile.Read(path, MaxSize)
 	if err != nil {
 		return nil, err
 	}
@@ -92,7 +93,7 @@ type Options struct {
 
 // LoadOpts reads and validates a manifest file.
 func LoadOpts(path string, o Options) (*Manifest, error) {
-	b, err := yamldoc.ReadFile(path, MaxSize)
+	b, err := inputfile.Read(path, MaxSize)
 	if err != nil {
 		return nil, err
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/otpprov/otpprov/internal/inputfile"
 	"github.com/otpprov/otpprov/manifest"
 	"github.com/otpprov/otpprov/nvmem"
 	"github.com/otpprov/otpprov/planner"
@@ -114,6 +115,8 @@ func hint(err error) string {
 		return "a saved plan is for the board it was made on: plan this board with otpprov plan --out FILE MANIFEST"
 	case errors.Is(err, planner.ErrPlanFile):
 		return "make a new plan: otpprov plan --out FILE MANIFEST"
+	case errors.Is(err, inputfile.ErrNotRegular):
+		return inputfile.NotRegularHint
 	case errors.Is(err, errNoApproval):
 		return "review the plan, then answer yes at a terminal, or pass --auto-approve on a production line"
 	}

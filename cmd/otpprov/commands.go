@@ -9,8 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -21,6 +19,7 @@ import (
 	"github.com/otpprov/otpprov/export"
 	"github.com/otpprov/otpprov/fusemap"
 	"github.com/otpprov/otpprov/internal/atomicfile"
+	"github.com/otpprov/otpprov/internal/inputfile"
 	"github.com/otpprov/otpprov/manifest"
 	"github.com/otpprov/otpprov/nvmem"
 	"github.com/otpprov/otpprov/planner"
@@ -268,7 +267,7 @@ func offlineState(c *cli.Context, m *manifest.Manifest) (string, []uint32, error
 	case dump == "":
 		return "", nil, nil
 	}
-	f, err := os.Open(dump)
+	f, err := inputfile.Open(dump)
 	if err != nil {
 		return "", nil, err
 	}
@@ -330,7 +329,7 @@ func cmdApply(ctx context.Context, c *cli.Context, e env) (err error) {
 	}
 	burned := false
 	defer func() { err = st.finish(err, burned) }()
-	b, err := readLimited(a[0], max(planner.MaxPlanFile, manifest.MaxSize)+1)
+	b, err := inputfile.Read(a[0], max(planner.MaxPlanFile, manifest.MaxSize))
 	if err != nil {
 		return err
 	}
@@ -498,13 +497,23 @@ func cmdValidate(c *cli.Context, e env) error {
 	if c.Args().Len() == 0 {
 		return usageError{"validate takes MANIFEST..."}
 	}
+	// The values given are checked; the ones not given are left out, since
+	// no unit is at hand. They are read once: a problem with them is not
+	// any one manifest's.
+	vars, err := varValues(c, e)
+	if err != nil {
+		return err
+	}
 	var all manifest.Diagnostics
 	for _, path := range c.Args().Slice() {
-		m, err := checkManifest(c, e, path)
+		m, err := manifest.LoadOpts(path, manifest.Options{Maps: maps(c), Vars: vars, Check: true})
 		var diags manifest.Diagnostics
+		var fe *inputfile.Error
 		switch {
 		case errors.As(err, &diags):
 			all = append(all, diags...)
+		case errors.As(err, &fe):
+			all = append(all, manifest.Diagnostic{Pos: manifest.Pos{File: fe.Path}, Message: fe.Err.Error()})
 		case err != nil:
 			all = append(all, manifest.Diagnostic{Pos: manifest.Pos{File: path}, Message: err.Error()})
 		default:
@@ -699,7 +708,7 @@ func cmdSimInit(c *cli.Context, e env) error {
 	soc := m.SoC
 	var img *nvmem.Image
 	if dump := c.String("from-dump"); dump != "" {
-		f, err := os.Open(dump)
+		f, err := inputfile.Open(dump)
 		if err != nil {
 			return err
 		}
@@ -768,15 +777,4 @@ func setUniqueID(m *fusemap.Map, img **nvmem.Image, arg string) error {
 		binary.LittleEndian.PutUint32((*img).Bytes[k:], w&^p.Mask()|parts[i]<<p.Lsb)
 	}
 	return nil
-}
-
-// readLimited reads at most limit bytes of path: past that it is not a
-// manifest or plan, and the parsers say so.
-func readLimited(path string, limit int) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return io.ReadAll(io.LimitReader(f, int64(limit)))
 }

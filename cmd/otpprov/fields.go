@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -14,6 +13,7 @@ import (
 	"github.com/otpprov/otpprov/fusemap"
 	"github.com/otpprov/otpprov/importer"
 	"github.com/otpprov/otpprov/internal/atomicfile"
+	"github.com/otpprov/otpprov/internal/inputfile"
 	"github.com/otpprov/otpprov/manifest"
 	"github.com/otpprov/otpprov/nvmem"
 	"github.com/otpprov/otpprov/planner"
@@ -345,7 +345,7 @@ func cmdImport(c *cli.Context, e env) error {
 	var state []uint32
 	source := c.String("from-dump")
 	if source != "" {
-		f, err := os.Open(source)
+		f, err := inputfile.Open(source)
 		if err != nil {
 			return err
 		}

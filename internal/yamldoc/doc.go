@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -248,15 +247,4 @@ func (d *Doc) PosOf(ptr string) Pos {
 		}
 		ptr = ptr[:i]
 	}
-}
-
-// ReadFile reads at most max+1 bytes of path: enough for Parse to say the
-// file is too large without reading all of a wrong, huge file.
-func ReadFile(path string, max int) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return io.ReadAll(io.LimitReader(f, int64(max)+1))
 }
