@@ -69,12 +69,9 @@ func readChain(file string, b []byte) ([]link, Diagnostics) {
 		}
 		nb, err := inputfile.Read(base, MaxSize)
 		if err != nil {
-			hint := ""
-			switch {
-			case errors.Is(err, fs.ErrNotExist):
+			hint := inputfile.Hint(err)
+			if errors.Is(err, fs.ErrNotExist) {
 				hint = "extends is relative to the manifest that names it"
-			case errors.Is(err, inputfile.ErrNotRegular):
-				hint = inputfile.NotRegularHint
 			}
 			var e *inputfile.Error
 			if errors.As(err, &e) && e.Path == ext {

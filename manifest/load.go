@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -130,7 +131,18 @@ func ParseOpts(file string, b []byte, o Options) (*Manifest, error) {
 	}
 	fm, err := o.Maps(soc) // an unknown soc the schema reports
 	if err != nil && fusemap.Known(soc) {
-		diags.Add(socPos, "", "%v", err) // an overlay that does not apply
+		// An overlay that cannot be read or does not apply: its problems
+		// are in the overlay, at their own places.
+		var ds Diagnostics
+		var fe *inputfile.Error
+		switch {
+		case errors.As(err, &ds):
+			diags = append(diags, ds...)
+		case errors.As(err, &fe):
+			diags.Add(Pos{File: fe.Path}, inputfile.Hint(fe), "%v", fe.Err)
+		default:
+			diags.Add(socPos, "", "%v", err)
+		}
 	}
 	if fm != nil {
 		m.Map, m.SoC = fm, fm.SoC

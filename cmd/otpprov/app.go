@@ -116,7 +116,7 @@ func hint(err error) string {
 	case errors.Is(err, planner.ErrPlanFile):
 		return "make a new plan: otpprov plan --out FILE MANIFEST"
 	case errors.Is(err, inputfile.ErrNotRegular):
-		return inputfile.NotRegularHint
+		return inputfile.Hint(err)
 	case errors.Is(err, errNoApproval):
 		return "review the plan, then answer yes at a terminal, or pass --auto-approve on a production line"
 	}

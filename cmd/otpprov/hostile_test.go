@@ -237,6 +237,7 @@ func runHostileCase(t *testing.T, c *hostileCase, img *nvmem.Image, wd string) {
 		t.Fatalf("panic on hostile input (%s):\n%s", c.attacks, panicked)
 	}
 	stderr := s.stderr.String()
+	t.Logf("stderr:\n%s", clip(stderr))
 	if code != exitError {
 		t.Errorf("exit %d, want exactly %d; stderr:\n%s", code, exitError, clip(stderr))
 	}

@@ -29,8 +29,14 @@ func (e *Error) Unwrap() error { return e.Err }
 // ErrNotRegular is a directory, device node, FIFO or socket named as input.
 var ErrNotRegular = errors.New("not a regular file")
 
-// NotRegularHint says what to do about ErrNotRegular.
-const NotRegularHint = "name a regular file; save piped or generated input to a file first"
+// Hint says what to do about an input file refused as not regular, or
+// "" for any other error.
+func Hint(err error) string {
+	if errors.Is(err, ErrNotRegular) {
+		return "name a regular file; save piped or generated input to a file first"
+	}
+	return ""
+}
 
 // Open opens path for reading once it is known to be a regular file.
 func Open(path string) (*os.File, error) {
