@@ -178,7 +178,7 @@ func TestChainDigest(t *testing.T) {
 	base, sku := filepath.Join(dir, "chain", "base.yaml"), filepath.Join(dir, "chain", "sku-a.yaml")
 	copyFile(chainBase, base)
 	copyFile(chainSKU, sku)
-	copyFile("testdata/files/SRK_1_2_3_4_fuse.bin", filepath.Join(dir, "files", "SRK_1_2_3_4_fuse.bin"))
+	copyFile("testdata/chain/files/SRK_1_2_3_4_fuse.bin", filepath.Join(dir, "chain", "files", "SRK_1_2_3_4_fuse.bin"))
 	vars := Options{Vars: given("serial", "7", "mac0", "00:04:9f:01:02:03")}
 	load := func() string {
 		t.Helper()

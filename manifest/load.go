@@ -149,7 +149,7 @@ func ParseOpts(file string, b []byte, o Options) (*Manifest, error) {
 	}
 	h := sha256.New()
 	for _, l := range chain {
-		t := &tree{Doc: l.Doc, maps: o.Maps, secret: map[string]bool{}}
+		t := &tree{Doc: l.Doc, maps: o.Maps, secret: map[string]bool{}, fileVar: map[string]bool{}}
 		diags = append(diags, vars.substitute(t)...)
 		diags = append(diags, t.validateSchema()...)
 		m.Fuses = append(m.Fuses, t.decodeFuses(fm, &diags)...)
@@ -180,6 +180,10 @@ type tree struct {
 	// secret holds the entries (by pointer) whose value came from a
 	// secret variable.
 	secret map[string]bool
+	// fileVar holds the entries (by pointer) whose valueFrom.file came
+	// from a file variable: a path the operator gave, or a default that
+	// was checked where it was declared.
+	fileVar map[string]bool
 }
 
 var (

@@ -150,6 +150,14 @@ func resolveVars(chain []link, given map[string]VarValue, check bool) (*varSet, 
 				continue
 			}
 			text := fmt.Sprint(d.def)
+			if d.Type == VarFile {
+				// Written in the manifest, so held to the rule for a
+				// literal valueFrom: only the operator's paths are free.
+				if err := confine(d.defAt.File, text); err != nil {
+					diags.Add(d.defAt, confineHint, "variable %s: its default %v", n, err)
+					continue
+				}
+			}
 			d.value, d.ok = d.convert(text, filepath.Dir(d.defAt.File), &diags, d.defAt, "its default")
 		case check:
 			// Checking a manifest without a unit: the entries using it
@@ -288,6 +296,9 @@ func (vs *varSet) substitute(t *tree) Diagnostics {
 				}
 				if d.Secret {
 					t.secret[entry] = true
+				}
+				if d.Type == VarFile {
+					t.fileVar[entry] = true
 				}
 				return d.value
 			}
