@@ -10,6 +10,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/otpprov/otpprov/internal/inputfile"
+	"github.com/otpprov/otpprov/internal/yamldoc"
 	"github.com/otpprov/otpprov/manifest"
 	"github.com/otpprov/otpprov/nvmem"
 	"github.com/otpprov/otpprov/planner"
@@ -68,11 +69,15 @@ func report(stderr io.Writer, err error) int {
 	}
 	var diags manifest.Diagnostics
 	if errors.As(err, &diags) {
-		for _, d := range diags {
+		shown, more := diags.Shown()
+		for _, d := range shown {
 			fmt.Fprintf(stderr, "otpprov: error: %s: %s\n", d.Pos, d.Message)
 			if d.Hint != "" {
 				fmt.Fprintf(stderr, "otpprov: hint: %s\n", d.Hint)
 			}
+		}
+		if more > 0 {
+			fmt.Fprintf(stderr, "otpprov: error: %s; fix these and run again\n", yamldoc.More(more))
 		}
 		return code
 	}
