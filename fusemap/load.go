@@ -51,7 +51,7 @@ func Load(name string) (*Map, error) {
 	}
 	b, err := embedded.ReadFile("maps/" + name + ".yaml")
 	if err != nil || name == "" || strings.ContainsAny(name, "/.") {
-		return nil, fmt.Errorf("unknown soc %q (supported: %s)", name, strings.Join(Names(), ", "))
+		return nil, fmt.Errorf("unknown soc %s (supported: %s)", yamldoc.Quote(name), strings.Join(Names(), ", "))
 	}
 	// The embedded maps are checked against the schema by the tests
 	// (TestEmbeddedMapsMatchSchema), not on every run: compiling and

@@ -13,6 +13,7 @@ import (
 
 	"github.com/otpprov/otpprov/fusemap"
 	"github.com/otpprov/otpprov/internal/inputfile"
+	"github.com/otpprov/otpprov/internal/yamldoc"
 )
 
 // decodeField reads a named-field entry: the value is encoded as the map
@@ -170,10 +171,10 @@ func fieldValue(fd *fusemap.Field, v any) ([]uint32, error) {
 		// as 0x2022, and a misread digit is a burned bit.
 		var ok bool
 		if !strings.HasPrefix(x, "0x") && !strings.HasPrefix(x, "0X") {
-			return nil, fmt.Errorf("%q is not a number: a quoted number must be hex (\"0x0f\"); write decimal without quotes", x)
+			return nil, fmt.Errorf("%s is not a number: a quoted number must be hex (\"0x0f\"); write decimal without quotes", yamldoc.Quote(x))
 		}
 		if n, ok = ParseNumber(x); !ok {
-			return nil, fmt.Errorf("%q is not a number", x)
+			return nil, fmt.Errorf("%s is not a number", yamldoc.Quote(x))
 		}
 	default:
 		return nil, fmt.Errorf("%v is not a number", show(v))
@@ -283,7 +284,7 @@ func showValue(v any) string {
 func show(v any) string {
 	switch x := v.(type) {
 	case string:
-		return strconv.Quote(x)
+		return yamldoc.Quote(x)
 	case nil:
 		return "null"
 	}

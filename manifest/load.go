@@ -207,7 +207,10 @@ func (t *tree) validateSchema() Diagnostics {
 	return ds
 }
 
-var rawKey = regexp.MustCompile(`^/fuses/\d+/(bank|word|mask|name)$`)
+var (
+	rawKey  = regexp.MustCompile(`^/fuses/\d+/(bank|word|mask|name)$`)
+	varDecl = regexp.MustCompile(`^/variables/([^/]+)$`)
+)
 
 // schemaDiag words the schema errors that have a manifest-specific story;
 // the rest get yamldoc's generic wording.
@@ -232,6 +235,11 @@ func (t *tree) schemaDiag(e yamldoc.SchemaError) (Diagnostics, bool) {
 		}
 		if strings.HasSuffix(loc, "/metadata/name") {
 			ds.Add(e.Pos, "", "%s: use letters, digits, '.', '_' and '-', at most 63, starting with a letter or digit", e.Where)
+			return ds, true
+		}
+		if m := varDecl.FindStringSubmatch(loc); m != nil && e.Keyword == "pattern" {
+			ds.Add(t.KeyPos[loc], "", "variable name %s: use letters, digits and '_', at most 64, not starting with a digit",
+				yamldoc.Clip(yamldoc.UnescapePointer(m[1])))
 			return ds, true
 		}
 		if strings.HasSuffix(loc, "/field") {

@@ -20,6 +20,7 @@ import (
 	"github.com/otpprov/otpprov/fusemap"
 	"github.com/otpprov/otpprov/internal/atomicfile"
 	"github.com/otpprov/otpprov/internal/inputfile"
+	"github.com/otpprov/otpprov/internal/yamldoc"
 	"github.com/otpprov/otpprov/manifest"
 	"github.com/otpprov/otpprov/nvmem"
 	"github.com/otpprov/otpprov/planner"
@@ -133,12 +134,12 @@ func newApp(ctx context.Context, e env, notFound *error) *cli.App {
 		OnUsageError:   usage,
 		CommandNotFound: func(c *cli.Context, name string) {
 			if notFound != nil {
-				*notFound = usageError{fmt.Sprintf("unknown command %q", name)}
+				*notFound = usageError{fmt.Sprintf("unknown command %s", yamldoc.Quote(name))}
 			}
 		},
 		Action: func(c *cli.Context) error {
 			if c.Args().Len() > 0 {
-				return usageError{fmt.Sprintf("unknown command %q", c.Args().First())}
+				return usageError{fmt.Sprintf("unknown command %s", yamldoc.Quote(c.Args().First()))}
 			}
 			cli.ShowAppHelp(c)
 			return &exit{code: exitError}
@@ -465,7 +466,7 @@ func approve(ctx context.Context, e env, device string, n planner.Summary) error
 		return fmt.Errorf("%w: interrupted; nothing was written", errNoApproval)
 	case a := <-answer:
 		if a != "yes" {
-			return fmt.Errorf("%w: apply cancelled (answer was %q); nothing was written", errNoApproval, a)
+			return fmt.Errorf("%w: apply cancelled (answer was %s); nothing was written", errNoApproval, yamldoc.Quote(a))
 		}
 	}
 	return nil
@@ -590,7 +591,7 @@ func openDevice(c *cli.Context, mode nvmem.Mode) (*nvmem.Device, error) {
 		kind = nvmem.KindAuto // OTPPROV_DEVICE_KIND set empty counts as unset, as every OTPPROV_ variable does
 	}
 	if !slices.Contains(nvmem.Kinds, kind) {
-		return nil, usageError{fmt.Sprintf("--device-kind %q: want one of auto, nvmem, image", kind)}
+		return nil, usageError{fmt.Sprintf("--device-kind %s: want one of auto, nvmem, image", yamldoc.Quote(string(kind)))}
 	}
 	return nvmem.OpenKind(c.String("device"), mode, kind)
 }
@@ -613,7 +614,7 @@ func openState(c *cli.Context, mode nvmem.Mode) (*nvmem.Device, []uint32, error)
 func parseNumber(s string) (uint64, error) {
 	v, ok := manifest.ParseNumber(s)
 	if !ok {
-		return 0, fmt.Errorf("%q is not a number: write decimal without leading zeros (15) or hex (0x0f)", s)
+		return 0, fmt.Errorf("%s is not a number: write decimal without leading zeros (15) or hex (0x0f)", yamldoc.Quote(s))
 	}
 	return v, nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/otpprov/otpprov/importer"
 	"github.com/otpprov/otpprov/internal/atomicfile"
 	"github.com/otpprov/otpprov/internal/inputfile"
+	"github.com/otpprov/otpprov/internal/yamldoc"
 	"github.com/otpprov/otpprov/manifest"
 	"github.com/otpprov/otpprov/nvmem"
 	"github.com/otpprov/otpprov/planner"
@@ -94,7 +95,7 @@ func cmdSchema(c *cli.Context, e env) error {
 		_, err := e.stdout.Write(schemas.Fusemap)
 		return err
 	}
-	return usageError{fmt.Sprintf("unknown schema %q: manifest or fusemap", c.Args().First())}
+	return usageError{fmt.Sprintf("unknown schema %s: manifest or fusemap", yamldoc.Quote(c.Args().First()))}
 }
 
 // jsonFieldDef is a field of a fuse map in the otpprov-fusemap document.

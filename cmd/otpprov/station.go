@@ -74,7 +74,7 @@ func varValues(c *cli.Context, e env) (map[string]manifest.VarValue, error) {
 	for _, kv := range c.StringSlice("var") {
 		name, v, ok := strings.Cut(kv, "=")
 		if !ok || name == "" {
-			return nil, usageError{fmt.Sprintf("--var %q: write --var name=value", kv)}
+			return nil, usageError{fmt.Sprintf("--var %s: write --var name=value", yamldoc.Quote(kv))}
 		}
 		vals[name] = manifest.VarValue{Text: v, From: "--var", Dir: cwd}
 	}

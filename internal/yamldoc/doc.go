@@ -156,7 +156,7 @@ func (t *converter) convert(n *yaml.Node, ptr string) any {
 				t.diags.Add(t.at(k), "remove the tag", "explicit YAML tags (%s) are not allowed in a %s", k.Tag, t.Kind)
 			}
 			if line, dup := first[k.Value]; dup {
-				t.diags.Add(t.at(k), "remove one of them", "duplicate key %q (first at line %d)", k.Value, line)
+				t.diags.Add(t.at(k), "remove one of them", "duplicate key %s (first at line %d)", Quote(k.Value), line)
 				continue
 			}
 			first[k.Value] = k.Line
@@ -210,6 +210,11 @@ func EscapePointer(s string) string {
 	return strings.ReplaceAll(strings.ReplaceAll(s, "~", "~0"), "/", "~1")
 }
 
+// UnescapePointer undoes EscapePointer.
+func UnescapePointer(s string) string {
+	return strings.ReplaceAll(strings.ReplaceAll(s, "~1", "/"), "~0", "~")
+}
+
 // At returns the value at a JSON pointer, or nil.
 func (d *Doc) At(ptr string) any {
 	v := d.Value
@@ -217,7 +222,7 @@ func (d *Doc) At(ptr string) any {
 		return v
 	}
 	for _, part := range strings.Split(ptr[1:], "/") {
-		part = strings.ReplaceAll(strings.ReplaceAll(part, "~1", "/"), "~0", "~")
+		part = UnescapePointer(part)
 		switch c := v.(type) {
 		case map[string]any:
 			v = c[part]

@@ -81,7 +81,7 @@ func (d *Doc) generic(e SchemaError) Diagnostics {
 			if !ok {
 				kp = e.Pos
 			}
-			ds.Add(kp, fmt.Sprintf("check the spelling; the %s reference in the README lists every key", d.Kind), "unknown key %q in %s", key, e.Where)
+			ds.Add(kp, fmt.Sprintf("check the spelling; the %s reference in the README lists every key", d.Kind), "unknown key %s in %s", Quote(key), e.Where)
 		}
 		if len(ds) > 0 {
 			return ds
@@ -125,7 +125,7 @@ func (d *Doc) Describe(ptr string) string {
 	}
 	var b strings.Builder
 	for _, part := range strings.Split(ptr[1:], "/") {
-		part = strings.ReplaceAll(strings.ReplaceAll(part, "~1", "/"), "~0", "~")
+		part = UnescapePointer(part)
 		if _, err := strconv.Atoi(part); err == nil {
 			fmt.Fprintf(&b, "[%s]", part)
 			continue
@@ -133,7 +133,7 @@ func (d *Doc) Describe(ptr string) string {
 		if b.Len() > 0 {
 			b.WriteByte('.')
 		}
-		b.WriteString(part)
+		b.WriteString(Clip(part)) // a key may be anything, of any length
 	}
 	return b.String()
 }
