@@ -41,10 +41,13 @@ func newApp(ctx context.Context, e env, notFound *error) *cli.App {
 	jsonFlag := &cli.BoolFlag{Name: "json", Usage: "print the versioned JSON document instead of text (see README)"}
 	autoApprove := &cli.BoolFlag{Name: "auto-approve", Usage: "burn without asking (production lines); review the plan first"}
 	socFlag := &cli.StringFlag{Name: "soc", Value: "imx8mm", Usage: "SoC geometry: " + strings.Join(fusemap.Names(), ", ")}
-	overlay := &cli.StringSliceFlag{Name: "fusemap", EnvVars: []string{"OTPPROV_FUSEMAP"},
+	// KeepSpace: a slice flag's values are taken as typed. urfave/cli trims
+	// them otherwise, so that --var "serial=5\n" (a value read from a file
+	// by a script) would pass as 5 where OTPPROV_VAR_serial is refused.
+	overlay := &cli.StringSliceFlag{Name: "fusemap", EnvVars: []string{"OTPPROV_FUSEMAP"}, KeepSpace: true,
 		Usage: "add a board vendor's fuse map overlay `FILE` (kind FuseMapOverlay)"}
-	varFlag := &cli.StringSliceFlag{Name: "var", Usage: "a per-unit value `NAME=VALUE` for the manifest's variables (repeat; wins over --var-file and OTPPROV_VAR_NAME)"}
-	varFile := &cli.StringSliceFlag{Name: "var-file", Usage: "per-unit values from a YAML `FILE` of name: value lines (repeat; later files win)"}
+	varFlag := &cli.StringSliceFlag{Name: "var", KeepSpace: true, Usage: "a per-unit value `NAME=VALUE` for the manifest's variables (repeat; wins over --var-file and OTPPROV_VAR_NAME)"}
+	varFile := &cli.StringSliceFlag{Name: "var-file", KeepSpace: true, Usage: "per-unit values from a YAML `FILE` of name: value lines (repeat; later files win)"}
 	journalFlag := &cli.StringFlag{Name: "journal", EnvVars: []string{"OTPPROV_JOURNAL"},
 		Usage: "append one JSON line per attempt to `FILE` (fsynced, chained: 'otpprov journal verify')"}
 	confirm := &cli.StringSliceFlag{Name: "confirm-security", Usage: "acknowledge burning security field `NAME` " +
