@@ -29,8 +29,16 @@ func readChain(file string, b []byte) ([]link, Diagnostics) {
 	var chain []link
 	var diags Diagnostics
 	seen := map[string]string{} // absolute path -> as named
+	namedAt := Pos{}            // the extends that named file, for a base
 	for depth := 0; ; depth++ {
 		doc, ds := yamldoc.Parse(file, "manifest", b, MaxSize)
+		if doc == nil && depth > 0 {
+			// A base that is not a manifest at all (binary, huge, empty):
+			// the mistake may be the extends that named it.
+			for i := range ds {
+				ds[i].Hint = strings.TrimPrefix(ds[i].Hint+" (named by extends at "+namedAt.String()+")", " ")
+			}
+		}
 		diags = append(diags, ds...)
 		if doc == nil {
 			break
@@ -80,7 +88,7 @@ func readChain(file string, b []byte) ([]link, Diagnostics) {
 			diags.Add(at, hint, "extends %s: %v", ext, err)
 			break
 		}
-		file, b = base, nb
+		file, b, namedAt = base, nb, at
 	}
 	return chain, diags
 }

@@ -275,13 +275,16 @@ func TestChainErrors(t *testing.T) {
 			"extends self.yaml: a cycle (testdata/chain/self.yaml is already in the chain: testdata/chain/self.yaml)", "cannot extend itself"}}},
 		{"missing-base.yaml", []diagAt{{dir + "missing-base.yaml", 4, 1,
 			"extends nowhere.yaml: testdata/chain/nowhere.yaml: no such file or directory", "relative to the manifest that names it"}}},
+		// A base that is not a manifest at all says who named it.
+		{"empty-base.yaml", []diagAt{{dir + "empty.yaml", 0, 0,
+			"manifest is empty", "(named by extends at testdata/chain/empty-base.yaml:4:1)"}}},
 		{"redeclare.yaml", []diagAt{{dir + "redeclare.yaml", 7, 3,
 			"variable serial is declared at testdata/chain/base.yaml:10:3 as u32; here it is declared otherwise", "may give a default"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
 			var vars map[string]VarValue
-			if !strings.HasPrefix(tt.file, "cycle") && !strings.HasPrefix(tt.file, "self") && tt.file != "missing-base.yaml" {
+			if !strings.HasPrefix(tt.file, "cycle") && !strings.HasPrefix(tt.file, "self") && tt.file != "missing-base.yaml" && tt.file != "empty-base.yaml" {
 				vars = given("serial", "7")
 			}
 			_, err := LoadOpts(dir+tt.file, Options{Vars: vars})

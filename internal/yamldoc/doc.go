@@ -56,8 +56,8 @@ func Parse(file, kind string, b []byte, maxSize int) (*Doc, Diagnostics) {
 	if len(b) > maxSize {
 		return nil, Diagnostics{{Pos: top, Message: fmt.Sprintf("%s is larger than %d bytes", kind, maxSize), Hint: "is this the right file?"}}
 	}
-	if bytes.IndexByte(b, 0) >= 0 {
-		return nil, Diagnostics{{Pos: top, Message: kind + " contains NUL bytes: not a text file"}}
+	if d := checkText(file, kind, b); d != nil {
+		return nil, Diagnostics{*d}
 	}
 	root, diags := parseYAML(file, kind, b)
 	if root == nil {
