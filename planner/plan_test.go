@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -147,6 +148,7 @@ func TestDecodeRefuses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	lineOf := func(b, s []byte) int { return 1 + bytes.Count(b[:bytes.Index(b, s)], []byte("\n")) }
 	cases := []struct {
 		name string
 		b    []byte
@@ -163,7 +165,8 @@ func TestDecodeRefuses(t *testing.T) {
 		{"not a plan", []byte(`{"format":"something"}`), "format is"},
 		{"unknown field", bytes.Replace(good, []byte(`"soc"`), []byte(`"extra": 1, "soc"`), 1), "unknown field"},
 		{"trailing data", append(append([]byte{}, good...), []byte("{}")...), "trailing data"},
-		{"truncated", good[:len(good)/2], "unexpected EOF"},
+		{"truncated", good[:len(good)/2], fmt.Sprintf("it ends early, at line %d: cut short?", lineOf(good, good[len(good)/2:]))},
+		{"syntax error", bytes.Replace(good, []byte(`"soc":`), []byte(`"soc";`), 1), fmt.Sprintf("line %d: invalid character ';'", lineOf(good, []byte(`"soc":`)))},
 		{"empty", nil, "EOF"},
 		{"huge", make([]byte, MaxPlanFile+1), "larger than"},
 	}

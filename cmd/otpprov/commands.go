@@ -377,15 +377,30 @@ func cmdApply(ctx context.Context, c *cli.Context, e env) (err error) {
 	return applyPlan(ctx, c, e, dev, p, saved == nil, st, &burned)
 }
 
-// isPlanFile tells a saved plan from a manifest by its format field.
+// isPlanFile tells a saved plan from a manifest by its format field. The
+// object is read key by key up to that field, so that a plan cut short or
+// damaged after it is still known as a plan, and refused as a damaged
+// plan rather than parsed as a manifest ("invalid YAML").
 func isPlanFile(b []byte) bool {
-	if len(bytes.TrimSpace(b)) == 0 || bytes.TrimSpace(b)[0] != '{' {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
 		return false
 	}
-	var head struct {
-		Format string `json:"format"`
+	for dec.More() {
+		key, err := dec.Token()
+		if err != nil {
+			return false
+		}
+		if key == "format" {
+			v, err := dec.Token()
+			return err == nil && v == planner.FormatName
+		}
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return false
+		}
 	}
-	return json.Unmarshal(b, &head) == nil && head.Format == planner.FormatName
+	return false
 }
 
 // applyPlan shows the plan, asks when ask is set, burns and reports.

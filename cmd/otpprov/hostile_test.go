@@ -57,6 +57,8 @@ import (
 //	  expand NAME            replace $DIR in NAME with the case's directory
 //	  plan NAME MANIFEST     save a real plan of MANIFEST for the board
 //	  edit NAME OLD NEW      replace OLD with NEW (Go strings) in NAME, once
+//	  cut NAME TEXT          end NAME right after the first TEXT (a copy
+//	                         interrupted)
 //	  seal NAME              recompute a plan file's checksum, as a forger
 //	                         would
 //
@@ -439,6 +441,14 @@ func generate(t *testing.T, s *session, dir string, g []string) {
 			t.Fatalf("gen edit: %s does not contain %q", g[1], g[2])
 		}
 		writeCaseFile(t, g[1], bytes.Replace(b, []byte(g[2]), []byte(g[3]), 1))
+	case "cut":
+		need(2)
+		b := readCaseFile(t, g[1])
+		i := bytes.Index(b, []byte(g[2]))
+		if i < 0 {
+			t.Fatalf("gen cut: %s does not contain %q", g[1], g[2])
+		}
+		writeCaseFile(t, g[1], b[:i+len(g[2])])
 	case "seal":
 		need(1)
 		writeCaseFile(t, g[1], seal(t, readCaseFile(t, g[1])))
