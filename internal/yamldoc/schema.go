@@ -29,6 +29,10 @@ func (d *Doc) Validate(s *jsonschema.Schema, special func(SchemaError) (Diagnost
 		return nil
 	}
 	var diags Diagnostics
+	// A value of the wrong type can fail two "type" keywords (a property's
+	// own, and the narrower one of the branch an if/then picks): the
+	// complaint is one, and the later, narrower wording replaces the first.
+	typeAt := map[string]int{} // pointer -> index in diags of its type error
 	for _, leaf := range leaves(ve) {
 		if d.Refused[leaf.InstanceLocation] {
 			continue
@@ -51,7 +55,15 @@ func (d *Doc) Validate(s *jsonschema.Schema, special func(SchemaError) (Diagnost
 				continue
 			}
 		}
-		diags = append(diags, d.generic(e)...)
+		ds := d.generic(e)
+		if e.Keyword == "type" && len(ds) == 1 {
+			if i, dup := typeAt[e.Ptr]; dup {
+				diags[i] = ds[0]
+				continue
+			}
+			typeAt[e.Ptr] = len(diags)
+		}
+		diags = append(diags, ds...)
 	}
 	return diags
 }
