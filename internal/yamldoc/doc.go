@@ -79,14 +79,14 @@ func parseYAML(file, kind string, b []byte) (*yaml.Node, Diagnostics) {
 		if errors.Is(err, io.EOF) {
 			return nil, Diagnostics{{Pos: Pos{File: file}, Message: kind + " is empty"}}
 		}
-		return nil, Diagnostics{yamlDiag(file, err)}
+		return nil, Diagnostics{yamlDiag(file, kind, err)}
 	}
 	var next yaml.Node
 	if err := dec.Decode(&next); err == nil {
 		return nil, Diagnostics{{Pos: Pos{File: file, Line: next.Line, Col: next.Column},
 			Message: fmt.Sprintf("a second YAML document: a %s is exactly one document", kind), Hint: "split it into one file per " + kind}}
 	} else if !errors.Is(err, io.EOF) {
-		return nil, Diagnostics{yamlDiag(file, err)}
+		return nil, Diagnostics{yamlDiag(file, kind, err)}
 	}
 	if len(doc.Content) != 1 || isEmptyNode(doc.Content[0]) {
 		return nil, Diagnostics{{Pos: Pos{File: file}, Message: kind + " is empty"}}
@@ -101,15 +101,22 @@ func isEmptyNode(n *yaml.Node) bool {
 		n.Style == 0 && n.Anchor == ""
 }
 
-func yamlDiag(file string, err error) Diagnostic {
+func yamlDiag(file, kind string, err error) Diagnostic {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
 	pos := Pos{File: file}
 	if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
 		pos.Line, _ = strconv.Atoi(m[1])
 		msg = m[2]
 	}
+	if m := yamlDepth.FindStringSubmatch(msg); m != nil {
+		// The parser's guard against nesting bombs; no real file comes near.
+		return Diagnostic{Pos: pos, Message: fmt.Sprintf("invalid YAML: nested deeper than %s levels", m[1]),
+			Hint: fmt.Sprintf("a %s nests a few levels deep: is this the right file?", kind)}
+	}
 	return Diagnostic{Pos: pos, Message: "invalid YAML: " + msg}
 }
+
+var yamlDepth = regexp.MustCompile(`^exceeded max depth of (\d+)$`)
 
 type converter struct {
 	*Doc
