@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"strconv"
 	"strings"
 
@@ -101,6 +102,18 @@ func hex32(v uint32) string { return fmt.Sprintf("0x%08x", v) }
 
 // Encode renders the plan document, checksummed, indented, newline-ended.
 func Encode(p *Plan, toolVersion string) ([]byte, error) {
+	doc := document(p, toolVersion)
+	sum, err := checksum(doc)
+	if err != nil {
+		return nil, err
+	}
+	doc.Checksum = sum
+	b, err := json.MarshalIndent(doc, "", "  ")
+	return append(b, '\n'), err
+}
+
+// document is the plan document without its checksum.
+func document(p *Plan, toolVersion string) jsonPlan {
 	s := p.Summary()
 	doc := jsonPlan{
 		Format: FormatName, FormatVersion: FormatVersion, ToolVersion: toolVersion,
@@ -131,13 +144,7 @@ func Encode(p *Plan, toolVersion string) ([]byte, error) {
 	for _, f := range p.Security() {
 		doc.Security = append(doc.Security, f.Name)
 	}
-	sum, err := checksum(doc)
-	if err != nil {
-		return nil, err
-	}
-	doc.Checksum = sum
-	b, err := json.MarshalIndent(doc, "", "  ")
-	return append(b, '\n'), err
+	return doc
 }
 
 // checksum is the digest of the document's compact encoding with an empty
@@ -222,6 +229,24 @@ func Decode(b []byte, maps func(soc string) (*fusemap.Map, error)) (*Plan, error
 	}
 	if !p.Rejected() {
 		p.order()
+	}
+	// The summary, writes, warnings and security list follow from the
+	// changes. A reviewer reads them; the applier burns the changes. The
+	// checksum is no signature, so a file whose parts disagree was edited
+	// and resealed: what was reviewed may not be what would burn.
+	derived := document(p, doc.ToolVersion)
+	for _, part := range []struct {
+		name      string
+		got, want any
+	}{
+		{"summary", doc.Summary, derived.Summary},
+		{"writes", doc.Writes, derived.Writes},
+		{"warnings", doc.Warnings, derived.Warnings},
+		{"security", doc.Security, derived.Security},
+	} {
+		if !reflect.DeepEqual(part.got, part.want) {
+			return fail("its %s section does not follow from its changes: the file was edited after it was made", part.name)
+		}
 	}
 	return p, nil
 }

@@ -162,6 +162,11 @@ func TestDecodeRefuses(t *testing.T) {
 		{"future version", edit(t, good, true, func(d *jsonPlan) { d.FormatVersion = 3 }), "format version 3"},
 		{"old version", edit(t, good, true, func(d *jsonPlan) { d.FormatVersion = 1 }), "format version 1"},
 		{"resealed unknown field", edit(t, good, true, func(d *jsonPlan) { d.Fields[0].Name = "NOPE" }), "no field NOPE"},
+		// What a reviewer reads must be what the changes burn.
+		{"resealed write", edit(t, good, true, func(d *jsonPlan) { d.Writes[0].Delta = "0xffffffff" }), "its writes section does not follow from its changes"},
+		{"resealed write dropped", edit(t, good, true, func(d *jsonPlan) { d.Writes = d.Writes[1:] }), "its writes section does not follow"},
+		{"resealed summary", edit(t, good, true, func(d *jsonPlan) { d.Summary.Bits = 1 }), "its summary section does not follow"},
+		{"resealed security", edit(t, good, true, func(d *jsonPlan) { d.Security = append(d.Security, "SEC_CONFIG_CLOSE") }), "its security section does not follow"},
 		{"not a plan", []byte(`{"format":"something"}`), "format is"},
 		{"unknown field", bytes.Replace(good, []byte(`"soc"`), []byte(`"extra": 1, "soc"`), 1), "unknown field"},
 		{"trailing data", append(append([]byte{}, good...), []byte("{}")...), "trailing data"},
