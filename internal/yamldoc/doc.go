@@ -107,6 +107,9 @@ func yamlDiag(file, kind string, err error) Diagnostic {
 	if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
 		pos.Line, _ = strconv.Atoi(m[1])
 		msg = m[2]
+		if parserProblems[msg] {
+			pos.Line++
+		}
 	}
 	if m := yamlDepth.FindStringSubmatch(msg); m != nil {
 		// The parser's guard against nesting bombs; no real file comes near.
@@ -114,6 +117,24 @@ func yamlDiag(file, kind string, err error) Diagnostic {
 			Hint: fmt.Sprintf("a %s nests a few levels deep: is this the right file?", kind)}
 	}
 	return Diagnostic{Pos: pos, Message: "invalid YAML: " + msg}
+}
+
+// parserProblems are the messages of the YAML parser proper, as opposed
+// to its scanner. yaml.v3 numbers their line from 0 (it adds the 1 for
+// scanner errors only), so that an unclosed { on line 6 was reported on
+// line 5, the line before the mistake.
+var parserProblems = map[string]bool{
+	"did not find expected ',' or ']'":       true,
+	"did not find expected ',' or '}'":       true,
+	"did not find expected '-' indicator":    true,
+	"did not find expected <document start>": true,
+	"did not find expected <stream-start>":   true,
+	"did not find expected key":              true,
+	"did not find expected node content":     true,
+	"found duplicate %TAG directive":         true,
+	"found duplicate %YAML directive":        true,
+	"found incompatible YAML document":       true,
+	"found undefined tag handle":             true,
 }
 
 var yamlDepth = regexp.MustCompile(`^exceeded max depth of (\d+)$`)
