@@ -289,7 +289,9 @@ func (c *modelCase) fieldEntry(f *fusemap.Field) entry {
 				c.fatal = err
 			}
 			c.files = append(c.files, file)
-			e.text = fmt.Sprintf("  - field: %s\n    valueFrom: {file: %q}\n", f.Name, file)
+			// Relative, next to the manifest: a literal valueFrom may not
+			// leave the manifest's directory.
+			e.text = fmt.Sprintf("  - field: %s\n    valueFrom: {file: %q}\n", f.Name, filepath.Base(file))
 			return e
 		default:
 			value = `"` + digits + `"`

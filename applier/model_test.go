@@ -10,6 +10,7 @@ import (
 	"maps"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"slices"
@@ -196,6 +197,10 @@ func (c *modelCase) report() string {
 	return b.String()
 }
 
+// manifestPath is where the case's manifest notionally lives: in the
+// directory that holds its valueFrom files.
+func (c *modelCase) manifestPath() string { return filepath.Join(c.dir, "model.yaml") }
+
 func runModelCase(seed uint64, n int, dir string) (c *modelCase) {
 	c = &modelCase{seed: seed, n: n, dir: dir, rng: rand.New(rand.NewPCG(seed, uint64(n))), intents: map[int]uint32{}}
 	defer func() {
@@ -265,7 +270,7 @@ func (c *modelCase) run() error {
 	before := snapshot(c.otp)
 
 	// The loader, on the text.
-	m, err := manifest.ParseOpts("model.yaml", []byte(c.text), manifest.Options{})
+	m, err := manifest.ParseOpts(c.manifestPath(), []byte(c.text), manifest.Options{})
 	if c.invalid != "" {
 		c.outcome = "refused by the loader"
 		return c.checkRefusal(err)
@@ -367,7 +372,7 @@ func (c *modelCase) checkRefusal(err error) error {
 		return fmt.Errorf("the loader refused %s without diagnostics: %v", c.invalid, err)
 	}
 	for _, d := range ds {
-		if d.Pos.File != "model.yaml" || d.Pos.Line < 1 || d.Message == "" {
+		if d.Pos.File != c.manifestPath() || d.Pos.Line < 1 || d.Message == "" {
 			return fmt.Errorf("a diagnostic for %s does not say where: %s: %q", c.invalid, d.Pos, d.Message)
 		}
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v5"
 
+	"github.com/otpprov/otpprov/internal/inputfile"
 	"github.com/otpprov/otpprov/internal/yamldoc"
 	"github.com/otpprov/otpprov/schemas"
 )
@@ -50,7 +51,7 @@ func Load(name string) (*Map, error) {
 	}
 	b, err := embedded.ReadFile("maps/" + name + ".yaml")
 	if err != nil || name == "" || strings.ContainsAny(name, "/.") {
-		return nil, fmt.Errorf("unknown soc %q (supported: %s)", name, strings.Join(Names(), ", "))
+		return nil, fmt.Errorf("unknown soc %s (supported: %s)", yamldoc.Quote(name), strings.Join(Names(), ", "))
 	}
 	// The embedded maps are checked against the schema by the tests
 	// (TestEmbeddedMapsMatchSchema), not on every run: compiling and
@@ -290,7 +291,7 @@ func bit(v any) int {
 
 // LoadOverlay reads an overlay file.
 func LoadOverlay(path string) (*Overlay, error) {
-	b, err := yamldoc.ReadFile(path, MaxSize)
+	b, err := inputfile.Read(path, MaxSize)
 	if err != nil {
 		return nil, err
 	}

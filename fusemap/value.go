@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/otpprov/otpprov/internal/yamldoc"
 )
 
 // A field value is carried as its part values, least significant part
@@ -74,21 +76,21 @@ func Bytes(parts []uint32) []byte {
 func ParseMAC(s string) (uint64, error) {
 	octets := strings.Split(s, ":")
 	if len(octets) != 6 {
-		return 0, fmt.Errorf("MAC %q: write six hex octets separated by ':' (00:04:9f:01:02:03)", s)
+		return 0, fmt.Errorf("MAC %s: write six hex octets separated by ':' (00:04:9f:01:02:03)", yamldoc.Quote(s))
 	}
 	var v uint64
 	for _, o := range octets {
 		n, err := strconv.ParseUint(o, 16, 8)
 		if err != nil || len(o) != 2 {
-			return 0, fmt.Errorf("MAC %q: octet %q is not two hex digits", s, o)
+			return 0, fmt.Errorf("MAC %s: octet %s is not two hex digits", yamldoc.Quote(s), yamldoc.Quote(o))
 		}
 		v = v<<8 | n
 	}
 	switch {
 	case v == 0:
-		return 0, fmt.Errorf("MAC %q is all zeros, which is not an address", s)
+		return 0, fmt.Errorf("MAC %s is all zeros, which is not an address", yamldoc.Quote(s))
 	case v>>40&1 != 0:
-		return 0, fmt.Errorf("MAC %q has the multicast bit set (first octet odd): not an interface address", s)
+		return 0, fmt.Errorf("MAC %s has the multicast bit set (first octet odd): not an interface address", yamldoc.Quote(s))
 	}
 	return v, nil
 }

@@ -2,9 +2,12 @@ package manifest
 
 import (
 	"crypto/sha256"
+	"errors"
+	"io/fs"
 	"path/filepath"
 	"strings"
 
+	"github.com/otpprov/otpprov/internal/inputfile"
 	"github.com/otpprov/otpprov/internal/yamldoc"
 )
 
@@ -26,8 +29,16 @@ func readChain(file string, b []byte) ([]link, Diagnostics) {
 	var chain []link
 	var diags Diagnostics
 	seen := map[string]string{} // absolute path -> as named
+	namedAt := Pos{}            // the extends that named file, for a base
 	for depth := 0; ; depth++ {
 		doc, ds := yamldoc.Parse(file, "manifest", b, MaxSize)
+		if doc == nil && depth > 0 {
+			// A base that is not a manifest at all (binary, huge, empty):
+			// the mistake may be the extends that named it.
+			for i := range ds {
+				ds[i].Hint = strings.TrimPrefix(ds[i].Hint+" (named by extends at "+namedAt.String()+")", " ")
+			}
+		}
 		diags = append(diags, ds...)
 		if doc == nil {
 			break
@@ -64,12 +75,20 @@ func readChain(file string, b []byte) ([]link, Diagnostics) {
 			diags.Add(at, "", "extends %s: the chain is deeper than %d manifests", ext, maxChain)
 			break
 		}
-		nb, err := yamldoc.ReadFile(base, MaxSize)
+		nb, err := inputfile.Read(base, MaxSize)
 		if err != nil {
-			diags.Add(at, "extends is relative to the manifest that names it", "extends %s: %v", ext, err)
+			hint := inputfile.Hint(err)
+			if errors.Is(err, fs.ErrNotExist) {
+				hint = "extends is relative to the manifest that names it"
+			}
+			var e *inputfile.Error
+			if errors.As(err, &e) && e.Path == ext {
+				err = e.Err // the path as resolved says nothing more
+			}
+			diags.Add(at, hint, "extends %s: %v", ext, err)
 			break
 		}
-		file, b = base, nb
+		file, b, namedAt = base, nb, at
 	}
 	return chain, diags
 }

@@ -178,7 +178,7 @@ func TestChainDigest(t *testing.T) {
 	base, sku := filepath.Join(dir, "chain", "base.yaml"), filepath.Join(dir, "chain", "sku-a.yaml")
 	copyFile(chainBase, base)
 	copyFile(chainSKU, sku)
-	copyFile("testdata/files/SRK_1_2_3_4_fuse.bin", filepath.Join(dir, "files", "SRK_1_2_3_4_fuse.bin"))
+	copyFile("testdata/chain/files/SRK_1_2_3_4_fuse.bin", filepath.Join(dir, "chain", "files", "SRK_1_2_3_4_fuse.bin"))
 	vars := Options{Vars: given("serial", "7", "mac0", "00:04:9f:01:02:03")}
 	load := func() string {
 		t.Helper()
@@ -274,14 +274,17 @@ func TestChainErrors(t *testing.T) {
 		{"self.yaml", []diagAt{{dir + "self.yaml", 4, 1,
 			"extends self.yaml: a cycle (testdata/chain/self.yaml is already in the chain: testdata/chain/self.yaml)", "cannot extend itself"}}},
 		{"missing-base.yaml", []diagAt{{dir + "missing-base.yaml", 4, 1,
-			"extends nowhere.yaml: open testdata/chain/nowhere.yaml: no such file", "relative to the manifest that names it"}}},
+			"extends nowhere.yaml: testdata/chain/nowhere.yaml: no such file or directory", "relative to the manifest that names it"}}},
+		// A base that is not a manifest at all says who named it.
+		{"empty-base.yaml", []diagAt{{dir + "empty.yaml", 0, 0,
+			"manifest is empty", "(named by extends at testdata/chain/empty-base.yaml:4:1)"}}},
 		{"redeclare.yaml", []diagAt{{dir + "redeclare.yaml", 7, 3,
 			"variable serial is declared at testdata/chain/base.yaml:10:3 as u32; here it is declared otherwise", "may give a default"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
 			var vars map[string]VarValue
-			if !strings.HasPrefix(tt.file, "cycle") && !strings.HasPrefix(tt.file, "self") && tt.file != "missing-base.yaml" {
+			if !strings.HasPrefix(tt.file, "cycle") && !strings.HasPrefix(tt.file, "self") && tt.file != "missing-base.yaml" && tt.file != "empty-base.yaml" {
 				vars = given("serial", "7")
 			}
 			_, err := LoadOpts(dir+tt.file, Options{Vars: vars})

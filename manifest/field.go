@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -13,6 +12,8 @@ import (
 	"strings"
 
 	"github.com/otpprov/otpprov/fusemap"
+	"github.com/otpprov/otpprov/internal/inputfile"
+	"github.com/otpprov/otpprov/internal/yamldoc"
 )
 
 // decodeField reads a named-field entry: the value is encoded as the map
@@ -59,7 +60,7 @@ func (t *tree) decodeField(ptr string, obj map[string]any, fm *fusemap.Map, diag
 	var err error
 	if hasFrom {
 		valuePtr = ptr + "/valueFrom/file"
-		parts, err = t.fieldFromFile(fd, obj["valueFrom"])
+		parts, err = t.fieldFromFile(fd, obj["valueFrom"], t.fileVar[ptr])
 	} else {
 		parts, err = fieldValue(fd, obj["value"])
 	}
@@ -76,7 +77,14 @@ func (t *tree) decodeField(ptr string, obj map[string]any, fm *fusemap.Map, diag
 			// with it without saying what it is.
 			msg = fmt.Sprintf("%s: the secret value does not fit the field (%s, %s)", name, fd.Encoding, plural(fd.Width(), "bit"))
 		}
-		diags.Add(t.PosOf(valuePtr), encodingHint(fd), "%s", msg)
+		hint := encodingHint(fd)
+		switch {
+		case errors.As(err, new(*confineError)):
+			hint = confineHint
+		case errors.Is(err, inputfile.ErrNotRegular):
+			hint = inputfile.Hint(err)
+		}
+		diags.Add(t.PosOf(valuePtr), hint, "%s", msg)
 		return f, false
 	}
 	ok := true
@@ -163,10 +171,10 @@ func fieldValue(fd *fusemap.Field, v any) ([]uint32, error) {
 		// as 0x2022, and a misread digit is a burned bit.
 		var ok bool
 		if !strings.HasPrefix(x, "0x") && !strings.HasPrefix(x, "0X") {
-			return nil, fmt.Errorf("%q is not a number: a quoted number must be hex (\"0x0f\"); write decimal without quotes", x)
+			return nil, fmt.Errorf("%s is not a number: a quoted number must be hex (\"0x0f\"); write decimal without quotes", yamldoc.Quote(x))
 		}
 		if n, ok = ParseNumber(x); !ok {
-			return nil, fmt.Errorf("%q is not a number", x)
+			return nil, fmt.Errorf("%s is not a number", yamldoc.Quote(x))
 		}
 	default:
 		return nil, fmt.Errorf("%v is not a number", show(v))
@@ -175,8 +183,10 @@ func fieldValue(fd *fusemap.Field, v any) ([]uint32, error) {
 }
 
 // fieldFromFile reads a hash field's bytes from a file, relative to the
-// manifest's directory: CST's SRK_1_2_3_4_fuse.bin is 32 raw bytes.
-func (t *tree) fieldFromFile(fd *fusemap.Field, v any) ([]uint32, error) {
+// manifest's directory: CST's SRK_1_2_3_4_fuse.bin is 32 raw bytes. A path
+// written in the manifest must stay in that directory (see confine); one
+// from a file variable (fromVar) is the operator's, and absolute already.
+func (t *tree) fieldFromFile(fd *fusemap.Field, v any, fromVar bool) ([]uint32, error) {
 	if fd.Encoding != fusemap.Hash {
 		return nil, fmt.Errorf("valueFrom reads raw bytes, which only a hash field takes: write value")
 	}
@@ -186,12 +196,19 @@ func (t *tree) fieldFromFile(fd *fusemap.Field, v any) ([]uint32, error) {
 		return nil, errReported // not {file: NAME}: the schema reported it
 	}
 	path := name
-	if !filepath.IsAbs(path) {
+	if !fromVar {
+		if err := confine(t.File, name); err != nil {
+			return nil, &confineError{fmt.Errorf("valueFrom %w", err)}
+		}
 		path = filepath.Join(filepath.Dir(t.File), name)
 	}
-	fh, err := os.Open(path)
+	fh, err := inputfile.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("valueFrom: %v", err)
+		var e *inputfile.Error
+		if errors.As(err, &e) {
+			err = e.Err // named as written, as the other messages do
+		}
+		return nil, fmt.Errorf("valueFrom %s: %w", name, err)
 	}
 	defer fh.Close()
 	want := 4 * len(fd.Parts)
@@ -208,6 +225,40 @@ func (t *tree) fieldFromFile(fd *fusemap.Field, v any) ([]uint32, error) {
 	}
 	return fd.EncodeBytes(b)
 }
+
+// confine refuses a path written in a manifest that does not stay in the
+// manifest's directory: an absolute path, a "..", or a symbolic link that
+// leads out. A manifest is reviewed as a set of files; one that may read
+// /etc/shadow or ../../other-product/key.bin into a fuse is not reviewable.
+// A path that does not exist is let through: opening it says so.
+func confine(manifest, name string) error {
+	if filepath.IsAbs(name) {
+		return fmt.Errorf("%s is an absolute path", name)
+	}
+	if !filepath.IsLocal(name) {
+		return fmt.Errorf("%s leads out of the manifest's directory", name)
+	}
+	dir := filepath.Dir(manifest)
+	realDir, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return nil
+	}
+	real, err := filepath.EvalSymlinks(filepath.Join(dir, name))
+	if err != nil {
+		return nil
+	}
+	if rel, err := filepath.Rel(realDir, real); err != nil || !filepath.IsLocal(rel) {
+		return fmt.Errorf("%s leads out of the manifest's directory through a symbolic link (to %s)", name, real)
+	}
+	return nil
+}
+
+const confineHint = "put the file next to the manifest, or pass it as a file variable (--var name=PATH), which the operator controls"
+
+// confineError is a valueFrom path refused by confine.
+type confineError struct{ error }
+
+func (e *confineError) Unwrap() error { return e.error }
 
 func encodingHint(fd *fusemap.Field) string {
 	switch fd.Encoding {
@@ -233,7 +284,7 @@ func showValue(v any) string {
 func show(v any) string {
 	switch x := v.(type) {
 	case string:
-		return strconv.Quote(x)
+		return yamldoc.Quote(x)
 	case nil:
 		return "null"
 	}

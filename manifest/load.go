@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -15,6 +16,7 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v5"
 
 	"github.com/otpprov/otpprov/fusemap"
+	"github.com/otpprov/otpprov/internal/inputfile"
 	"github.com/otpprov/otpprov/internal/yamldoc"
 	"github.com/otpprov/otpprov/schemas"
 )
@@ -67,7 +69,7 @@ func Parse(file string, b []byte) (*Manifest, error) { return ParseWith(file, b,
 
 // LoadWith reads and validates a manifest file against maps.
 func LoadWith(path string, maps MapSource) (*Manifest, error) {
-	b, err := yamldoc.ReadFile(path, MaxSize)
+	b, err := inputfile.Read(path, MaxSize)
 	if err != nil {
 		return nil, err
 	}
@@ -92,7 +94,7 @@ type Options struct {
 
 // LoadOpts reads and validates a manifest file.
 func LoadOpts(path string, o Options) (*Manifest, error) {
-	b, err := yamldoc.ReadFile(path, MaxSize)
+	b, err := inputfile.Read(path, MaxSize)
 	if err != nil {
 		return nil, err
 	}
@@ -129,14 +131,25 @@ func ParseOpts(file string, b []byte, o Options) (*Manifest, error) {
 	}
 	fm, err := o.Maps(soc) // an unknown soc the schema reports
 	if err != nil && fusemap.Known(soc) {
-		diags.Add(socPos, "", "%v", err) // an overlay that does not apply
+		// An overlay that cannot be read or does not apply: its problems
+		// are in the overlay, at their own places.
+		var ds Diagnostics
+		var fe *inputfile.Error
+		switch {
+		case errors.As(err, &ds):
+			diags = append(diags, ds...)
+		case errors.As(err, &fe):
+			diags.Add(Pos{File: fe.Path}, inputfile.Hint(fe), "%v", fe.Err)
+		default:
+			diags.Add(socPos, "", "%v", err)
+		}
 	}
 	if fm != nil {
 		m.Map, m.SoC = fm, fm.SoC
 	}
 	h := sha256.New()
 	for _, l := range chain {
-		t := &tree{Doc: l.Doc, maps: o.Maps, secret: map[string]bool{}}
+		t := &tree{Doc: l.Doc, maps: o.Maps, secret: map[string]bool{}, fileVar: map[string]bool{}}
 		diags = append(diags, vars.substitute(t)...)
 		diags = append(diags, t.validateSchema()...)
 		m.Fuses = append(m.Fuses, t.decodeFuses(fm, &diags)...)
@@ -167,6 +180,10 @@ type tree struct {
 	// secret holds the entries (by pointer) whose value came from a
 	// secret variable.
 	secret map[string]bool
+	// fileVar holds the entries (by pointer) whose valueFrom.file came
+	// from a file variable: a path the operator gave, or a default that
+	// was checked where it was declared.
+	fileVar map[string]bool
 }
 
 var (
@@ -190,7 +207,10 @@ func (t *tree) validateSchema() Diagnostics {
 	return ds
 }
 
-var rawKey = regexp.MustCompile(`^/fuses/\d+/(bank|word|mask|name)$`)
+var (
+	rawKey  = regexp.MustCompile(`^/fuses/\d+/(bank|word|mask|name)$`)
+	varDecl = regexp.MustCompile(`^/variables/([^/]+)$`)
+)
 
 // schemaDiag words the schema errors that have a manifest-specific story;
 // the rest get yamldoc's generic wording.
@@ -215,6 +235,11 @@ func (t *tree) schemaDiag(e yamldoc.SchemaError) (Diagnostics, bool) {
 		}
 		if strings.HasSuffix(loc, "/metadata/name") {
 			ds.Add(e.Pos, "", "%s: use letters, digits, '.', '_' and '-', at most 63, starting with a letter or digit", e.Where)
+			return ds, true
+		}
+		if m := varDecl.FindStringSubmatch(loc); m != nil && e.Keyword == "pattern" {
+			ds.Add(t.KeyPos[loc], "", "variable name %s: use letters, digits and '_', at most 64, not starting with a digit",
+				yamldoc.Clip(yamldoc.UnescapePointer(m[1])))
 			return ds, true
 		}
 		if strings.HasSuffix(loc, "/field") {

@@ -29,10 +29,6 @@ type Target struct {
 // for one word merge when they agree on every bit both select; otherwise
 // the conflict is reported with both places.
 func (m *Manifest) resolve() ([]Target, Diagnostics) {
-	type entry struct {
-		f Fuse
-		b Bits
-	}
 	byIndex := map[int]*Target{}
 	merged := map[int][]entry{} // the entries merged into each target
 	var diags Diagnostics
@@ -45,24 +41,7 @@ func (m *Manifest) resolve() ([]Target, Diagnostics) {
 				byIndex[k] = t
 			}
 			if (t.Value^b.Value)&t.Mask&b.Mask != 0 {
-				// Name the entries it disagrees with, not just the first
-				// one for the word: that one may not even select these bits.
-				for _, g := range merged[k] {
-					if clash := (g.b.Value ^ b.Value) & g.b.Mask & b.Mask; clash != 0 {
-						// Across an extends chain, name the other file too.
-						other := fmt.Sprintf("line %d", g.f.Pos.Line)
-						if g.f.Pos.File != f.Pos.File {
-							other = g.f.Pos.String()
-						}
-						bitsText := "bits " + BitList(clash)
-						if b.Secret || g.b.Secret {
-							bitsText = "some bits" // which ones would tell the secret
-						}
-						diags.Add(f.Pos, "make the entries agree, or narrow their masks so they do not overlap",
-							"bank %d word %d: %s disagrees with the entry at %s (%s) on %s",
-							b.Bank, b.Word, label(f, b, true), other, label(g.f, g.b, false), bitsText)
-					}
-				}
+				diags = append(diags, conflict(f, b, merged[k]))
 				continue
 			}
 			t.Value |= b.Value
@@ -93,6 +72,49 @@ func (m *Manifest) resolve() ([]Target, Diagnostics) {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Index < out[j].Index })
 	return out, nil
+}
+
+// conflict reports an entry that disagrees with entries already merged
+// into its word. It names the first of them it disagrees with, not just
+// the first for the word (that one may not even select these bits), and
+// counts the rest: one problem per entry, however many it clashes with,
+// so that thousands of clashing entries make thousands of lines at most,
+// not millions.
+func conflict(f Fuse, b Bits, merged []entry) Diagnostic {
+	var first entry
+	var clash uint32
+	others := 0
+	for _, g := range merged {
+		c := (g.b.Value ^ b.Value) & g.b.Mask & b.Mask
+		switch {
+		case c == 0:
+		case clash == 0:
+			first, clash = g, c
+		default:
+			others++
+		}
+	}
+	// Across an extends chain, name the other file too.
+	where := fmt.Sprintf("line %d", first.f.Pos.Line)
+	if first.f.Pos.File != f.Pos.File {
+		where = first.f.Pos.String()
+	}
+	bitsText := "bits " + BitList(clash)
+	if b.Secret || first.b.Secret {
+		bitsText = "some bits" // which ones would tell the secret
+	}
+	msg := fmt.Sprintf("bank %d word %d: %s disagrees with the entry at %s (%s) on %s",
+		b.Bank, b.Word, label(f, b, true), where, label(first.f, first.b, false), bitsText)
+	if others > 0 {
+		msg += fmt.Sprintf(", and with %d more entries", others)
+	}
+	return Diagnostic{Pos: f.Pos, Message: msg, Hint: "make the entries agree, or narrow their masks so they do not overlap"}
+}
+
+// entry is a manifest entry's bits for one word.
+type entry struct {
+	f Fuse
+	b Bits
 }
 
 // label names what an entry wants of a word, for a conflict message:

@@ -50,7 +50,7 @@ func TestParseVarFile(t *testing.T) {
 		{"a list value", "mac0: 01:02:03:04:05:06\nkeys: [a, b]\n", 2, 7, "variable keys: a value is a single number, string or bool"},
 		{"a mapping value", "key:\n  a: 1\n", 2, 3, "variable key: a value is a single number, string or bool"},
 		{"no value", "serial:\n", 1, 8, "variable serial: a value is a single number, string or bool"},
-		{"not YAML", "a: [\n", 1, 0, "invalid YAML"},
+		{"not YAML", "a: [\n", 2, 0, "invalid YAML"}, // at the end, where the parser gave up
 		// Refused by the YAML reader, and said once.
 		{"an ambiguous number", "serial: 0010\n", 1, 9, "ambiguous number 0010"},
 	} {

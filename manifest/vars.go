@@ -44,6 +44,9 @@ type Variable struct {
 	From   string // "default" or the VarValue's From
 }
 
+// varName is the schema's pattern for a variable's name.
+var varName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
+
 // varRef is the only way to use a variable: as the whole value.
 var varRef = regexp.MustCompile(`^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$`)
 
@@ -83,6 +86,9 @@ func resolveVars(chain []link, given map[string]VarValue, check bool) (*varSet, 
 		}
 		sort.Strings(names)
 		for _, n := range names {
+			if !varName.MatchString(n) {
+				continue // the schema reports it
+			}
 			ptr := "/variables/" + yamldoc.EscapePointer(n)
 			o, _ := vars[n].(map[string]any)
 			d := &decl{Variable: Variable{Name: n}, pos: l.KeyPos[ptr]}
@@ -126,7 +132,7 @@ func resolveVars(chain []link, given map[string]VarValue, check bool) (*varSet, 
 			pos = Pos{File: g.From}
 		}
 		diags.Add(pos, "check the spelling: a value for a variable the manifest does not declare is never ignored",
-			"unknown variable %s (the manifest declares: %s)", n, strings.Join(vs.names(), ", "))
+			"unknown variable %s (the manifest declares: %s)", yamldoc.Clip(n), strings.Join(vs.names(), ", "))
 	}
 	for _, n := range vs.order {
 		d := vs.byName[n]
@@ -150,6 +156,14 @@ func resolveVars(chain []link, given map[string]VarValue, check bool) (*varSet, 
 				continue
 			}
 			text := fmt.Sprint(d.def)
+			if d.Type == VarFile {
+				// Written in the manifest, so held to the rule for a
+				// literal valueFrom: only the operator's paths are free.
+				if err := confine(d.defAt.File, text); err != nil {
+					diags.Add(d.defAt, confineHint, "variable %s: its default %v", n, err)
+					continue
+				}
+			}
 			d.value, d.ok = d.convert(text, filepath.Dir(d.defAt.File), &diags, d.defAt, "its default")
 		case check:
 			// Checking a manifest without a unit: the entries using it
@@ -173,7 +187,7 @@ func (vs *varSet) names() []string {
 // convert checks a value's text against the variable's type and returns
 // what is substituted: the form a manifest entry takes.
 func (d *decl) convert(text, dir string, diags *Diagnostics, pos Pos, from string) (any, bool) {
-	shown := strconv.Quote(text)
+	shown := yamldoc.Quote(text)
 	if d.Secret {
 		shown = "(secret value)"
 	}
@@ -260,7 +274,7 @@ func (vs *varSet) substitute(t *tree) Diagnostics {
 			entry, allowed := entryOf(ptr)
 			switch {
 			case m == nil:
-				diags.Add(pos, "write ${name} alone as the value", "%q: a variable must be the whole value", x)
+				diags.Add(pos, "write ${name} alone as the value", "%s: a variable must be the whole value", yamldoc.Quote(x))
 				t.Refused[ptr] = true
 				vs.markUsed(x)
 				return nil // reported: not decoded as a value or a file name
@@ -272,7 +286,7 @@ func (vs *varSet) substitute(t *tree) Diagnostics {
 			default:
 				d := vs.byName[m[1]]
 				if d == nil {
-					diags.Add(pos, "declare it under variables:", "unknown variable %s", m[1])
+					diags.Add(pos, "declare it under variables:", "unknown variable %s", yamldoc.Clip(m[1]))
 					t.Refused[ptr] = true
 					return nil
 				}
@@ -288,6 +302,9 @@ func (vs *varSet) substitute(t *tree) Diagnostics {
 				}
 				if d.Secret {
 					t.secret[entry] = true
+				}
+				if d.Type == VarFile {
+					t.fileVar[entry] = true
 				}
 				return d.value
 			}

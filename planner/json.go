@@ -5,7 +5,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 
@@ -156,6 +158,23 @@ func checksum(doc jsonPlan) (string, error) {
 	return "sha256:" + hex.EncodeToString(sum[:]), nil
 }
 
+// jsonProblem says where a plan file stops being a plan: the line of a
+// syntax or type error, or that the file ends early (a copy cut short).
+func jsonProblem(b []byte, err error) string {
+	line := func(offset int64) int { return 1 + bytes.Count(b[:min(int(offset), len(b))], []byte("\n")) }
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return fmt.Sprintf("it ends early, at line %d: cut short?", line(int64(len(b))))
+	case errors.As(err, &syntax):
+		return fmt.Sprintf("line %d: %v", line(syntax.Offset), err)
+	case errors.As(err, &typ):
+		return fmt.Sprintf("line %d: %v", line(typ.Offset), err)
+	}
+	return err.Error()
+}
+
 // Decode reads a plan document and checks its checksum and consistency.
 // The returned plan has no State: only its digest was saved. maps gives
 // the SoC's fuse map.
@@ -170,7 +189,7 @@ func Decode(b []byte, maps func(soc string) (*fusemap.Map, error)) (*Plan, error
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&doc); err != nil {
-		return fail("%v", err)
+		return fail("%s", jsonProblem(b, err))
 	}
 	if dec.More() {
 		return fail("trailing data after the plan")

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -147,6 +148,7 @@ func TestDecodeRefuses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	lineOf := func(b, s []byte) int { return 1 + bytes.Count(b[:bytes.Index(b, s)], []byte("\n")) }
 	cases := []struct {
 		name string
 		b    []byte
@@ -160,10 +162,16 @@ func TestDecodeRefuses(t *testing.T) {
 		{"future version", edit(t, good, true, func(d *jsonPlan) { d.FormatVersion = 3 }), "format version 3"},
 		{"old version", edit(t, good, true, func(d *jsonPlan) { d.FormatVersion = 1 }), "format version 1"},
 		{"resealed unknown field", edit(t, good, true, func(d *jsonPlan) { d.Fields[0].Name = "NOPE" }), "no field NOPE"},
+		// What a reviewer reads must be what the changes burn.
+		{"resealed write", edit(t, good, true, func(d *jsonPlan) { d.Writes[0].Delta = "0xffffffff" }), "its writes do not follow from its changes"},
+		{"resealed write dropped", edit(t, good, true, func(d *jsonPlan) { d.Writes = d.Writes[1:] }), "its writes do not follow"},
+		{"resealed summary", edit(t, good, true, func(d *jsonPlan) { d.Summary.Bits = 1 }), "its summary counts do not follow"},
+		{"resealed security", edit(t, good, true, func(d *jsonPlan) { d.Security = append(d.Security, "SEC_CONFIG_CLOSE") }), "its security fields do not follow"},
 		{"not a plan", []byte(`{"format":"something"}`), "format is"},
 		{"unknown field", bytes.Replace(good, []byte(`"soc"`), []byte(`"extra": 1, "soc"`), 1), "unknown field"},
 		{"trailing data", append(append([]byte{}, good...), []byte("{}")...), "trailing data"},
-		{"truncated", good[:len(good)/2], "unexpected EOF"},
+		{"truncated", good[:len(good)/2], fmt.Sprintf("it ends early, at line %d: cut short?", lineOf(good, good[len(good)/2:]))},
+		{"syntax error", bytes.Replace(good, []byte(`"soc":`), []byte(`"soc";`), 1), fmt.Sprintf("line %d: invalid character ';'", lineOf(good, []byte(`"soc":`)))},
 		{"empty", nil, "EOF"},
 		{"huge", make([]byte, MaxPlanFile+1), "larger than"},
 	}

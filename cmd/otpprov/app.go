@@ -9,6 +9,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/otpprov/otpprov/internal/inputfile"
+	"github.com/otpprov/otpprov/internal/yamldoc"
 	"github.com/otpprov/otpprov/manifest"
 	"github.com/otpprov/otpprov/nvmem"
 	"github.com/otpprov/otpprov/planner"
@@ -67,11 +69,15 @@ func report(stderr io.Writer, err error) int {
 	}
 	var diags manifest.Diagnostics
 	if errors.As(err, &diags) {
-		for _, d := range diags {
+		shown, more := diags.Shown()
+		for _, d := range shown {
 			fmt.Fprintf(stderr, "otpprov: error: %s: %s\n", d.Pos, d.Message)
 			if d.Hint != "" {
 				fmt.Fprintf(stderr, "otpprov: hint: %s\n", d.Hint)
 			}
+		}
+		if more > 0 {
+			fmt.Fprintf(stderr, "otpprov: error: %s; fix these and run again\n", yamldoc.More(more))
 		}
 		return code
 	}
@@ -114,6 +120,8 @@ func hint(err error) string {
 		return "a saved plan is for the board it was made on: plan this board with otpprov plan --out FILE MANIFEST"
 	case errors.Is(err, planner.ErrPlanFile):
 		return "make a new plan: otpprov plan --out FILE MANIFEST"
+	case errors.Is(err, inputfile.ErrNotRegular):
+		return inputfile.Hint(err)
 	case errors.Is(err, errNoApproval):
 		return "review the plan, then answer yes at a terminal, or pass --auto-approve on a production line"
 	}

@@ -9,8 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -21,6 +19,8 @@ import (
 	"github.com/otpprov/otpprov/export"
 	"github.com/otpprov/otpprov/fusemap"
 	"github.com/otpprov/otpprov/internal/atomicfile"
+	"github.com/otpprov/otpprov/internal/inputfile"
+	"github.com/otpprov/otpprov/internal/yamldoc"
 	"github.com/otpprov/otpprov/manifest"
 	"github.com/otpprov/otpprov/nvmem"
 	"github.com/otpprov/otpprov/planner"
@@ -41,10 +41,13 @@ func newApp(ctx context.Context, e env, notFound *error) *cli.App {
 	jsonFlag := &cli.BoolFlag{Name: "json", Usage: "print the versioned JSON document instead of text (see README)"}
 	autoApprove := &cli.BoolFlag{Name: "auto-approve", Usage: "burn without asking (production lines); review the plan first"}
 	socFlag := &cli.StringFlag{Name: "soc", Value: "imx8mm", Usage: "SoC geometry: " + strings.Join(fusemap.Names(), ", ")}
-	overlay := &cli.StringSliceFlag{Name: "fusemap", EnvVars: []string{"OTPPROV_FUSEMAP"},
+	// KeepSpace: a slice flag's values are taken as typed. urfave/cli trims
+	// them otherwise, so that --var "serial=5\n" (a value read from a file
+	// by a script) would pass as 5 where OTPPROV_VAR_serial is refused.
+	overlay := &cli.StringSliceFlag{Name: "fusemap", EnvVars: []string{"OTPPROV_FUSEMAP"}, KeepSpace: true,
 		Usage: "add a board vendor's fuse map overlay `FILE` (kind FuseMapOverlay)"}
-	varFlag := &cli.StringSliceFlag{Name: "var", Usage: "a per-unit value `NAME=VALUE` for the manifest's variables (repeat; wins over --var-file and OTPPROV_VAR_NAME)"}
-	varFile := &cli.StringSliceFlag{Name: "var-file", Usage: "per-unit values from a YAML `FILE` of name: value lines (repeat; later files win)"}
+	varFlag := &cli.StringSliceFlag{Name: "var", KeepSpace: true, Usage: "a per-unit value `NAME=VALUE` for the manifest's variables (repeat; wins over --var-file and OTPPROV_VAR_NAME)"}
+	varFile := &cli.StringSliceFlag{Name: "var-file", KeepSpace: true, Usage: "per-unit values from a YAML `FILE` of name: value lines (repeat; later files win)"}
 	journalFlag := &cli.StringFlag{Name: "journal", EnvVars: []string{"OTPPROV_JOURNAL"},
 		Usage: "append one JSON line per attempt to `FILE` (fsynced, chained: 'otpprov journal verify')"}
 	confirm := &cli.StringSliceFlag{Name: "confirm-security", Usage: "acknowledge burning security field `NAME` " +
@@ -134,12 +137,12 @@ func newApp(ctx context.Context, e env, notFound *error) *cli.App {
 		OnUsageError:   usage,
 		CommandNotFound: func(c *cli.Context, name string) {
 			if notFound != nil {
-				*notFound = usageError{fmt.Sprintf("unknown command %q", name)}
+				*notFound = usageError{fmt.Sprintf("unknown command %s", yamldoc.Quote(name))}
 			}
 		},
 		Action: func(c *cli.Context) error {
 			if c.Args().Len() > 0 {
-				return usageError{fmt.Sprintf("unknown command %q", c.Args().First())}
+				return usageError{fmt.Sprintf("unknown command %s", yamldoc.Quote(c.Args().First()))}
 			}
 			cli.ShowAppHelp(c)
 			return &exit{code: exitError}
@@ -268,7 +271,7 @@ func offlineState(c *cli.Context, m *manifest.Manifest) (string, []uint32, error
 	case dump == "":
 		return "", nil, nil
 	}
-	f, err := os.Open(dump)
+	f, err := inputfile.Open(dump)
 	if err != nil {
 		return "", nil, err
 	}
@@ -330,7 +333,7 @@ func cmdApply(ctx context.Context, c *cli.Context, e env) (err error) {
 	}
 	burned := false
 	defer func() { err = st.finish(err, burned) }()
-	b, err := readLimited(a[0], max(planner.MaxPlanFile, manifest.MaxSize)+1)
+	b, err := inputfile.Read(a[0], max(planner.MaxPlanFile, manifest.MaxSize))
 	if err != nil {
 		return err
 	}
@@ -374,15 +377,30 @@ func cmdApply(ctx context.Context, c *cli.Context, e env) (err error) {
 	return applyPlan(ctx, c, e, dev, p, saved == nil, st, &burned)
 }
 
-// isPlanFile tells a saved plan from a manifest by its format field.
+// isPlanFile tells a saved plan from a manifest by its format field. The
+// object is read key by key up to that field, so that a plan cut short or
+// damaged after it is still known as a plan, and refused as a damaged
+// plan rather than parsed as a manifest ("invalid YAML").
 func isPlanFile(b []byte) bool {
-	if len(bytes.TrimSpace(b)) == 0 || bytes.TrimSpace(b)[0] != '{' {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
 		return false
 	}
-	var head struct {
-		Format string `json:"format"`
+	for dec.More() {
+		key, err := dec.Token()
+		if err != nil {
+			return false
+		}
+		if key == "format" {
+			v, err := dec.Token()
+			return err == nil && v == planner.FormatName
+		}
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return false
+		}
 	}
-	return json.Unmarshal(b, &head) == nil && head.Format == planner.FormatName
+	return false
 }
 
 // applyPlan shows the plan, asks when ask is set, burns and reports.
@@ -466,7 +484,7 @@ func approve(ctx context.Context, e env, device string, n planner.Summary) error
 		return fmt.Errorf("%w: interrupted; nothing was written", errNoApproval)
 	case a := <-answer:
 		if a != "yes" {
-			return fmt.Errorf("%w: apply cancelled (answer was %q); nothing was written", errNoApproval, a)
+			return fmt.Errorf("%w: apply cancelled (answer was %s); nothing was written", errNoApproval, yamldoc.Quote(a))
 		}
 	}
 	return nil
@@ -498,13 +516,23 @@ func cmdValidate(c *cli.Context, e env) error {
 	if c.Args().Len() == 0 {
 		return usageError{"validate takes MANIFEST..."}
 	}
+	// The values given are checked; the ones not given are left out, since
+	// no unit is at hand. They are read once: a problem with them is not
+	// any one manifest's.
+	vars, err := varValues(c, e)
+	if err != nil {
+		return err
+	}
 	var all manifest.Diagnostics
 	for _, path := range c.Args().Slice() {
-		m, err := checkManifest(c, e, path)
+		m, err := manifest.LoadOpts(path, manifest.Options{Maps: maps(c), Vars: vars, Check: true})
 		var diags manifest.Diagnostics
+		var fe *inputfile.Error
 		switch {
 		case errors.As(err, &diags):
 			all = append(all, diags...)
+		case errors.As(err, &fe):
+			all = append(all, manifest.Diagnostic{Pos: manifest.Pos{File: fe.Path}, Message: fe.Err.Error()})
 		case err != nil:
 			all = append(all, manifest.Diagnostic{Pos: manifest.Pos{File: path}, Message: err.Error()})
 		default:
@@ -581,7 +609,7 @@ func openDevice(c *cli.Context, mode nvmem.Mode) (*nvmem.Device, error) {
 		kind = nvmem.KindAuto // OTPPROV_DEVICE_KIND set empty counts as unset, as every OTPPROV_ variable does
 	}
 	if !slices.Contains(nvmem.Kinds, kind) {
-		return nil, usageError{fmt.Sprintf("--device-kind %q: want one of auto, nvmem, image", kind)}
+		return nil, usageError{fmt.Sprintf("--device-kind %s: want one of auto, nvmem, image", yamldoc.Quote(string(kind)))}
 	}
 	return nvmem.OpenKind(c.String("device"), mode, kind)
 }
@@ -604,7 +632,7 @@ func openState(c *cli.Context, mode nvmem.Mode) (*nvmem.Device, []uint32, error)
 func parseNumber(s string) (uint64, error) {
 	v, ok := manifest.ParseNumber(s)
 	if !ok {
-		return 0, fmt.Errorf("%q is not a number: write decimal without leading zeros (15) or hex (0x0f)", s)
+		return 0, fmt.Errorf("%s is not a number: write decimal without leading zeros (15) or hex (0x0f)", yamldoc.Quote(s))
 	}
 	return v, nil
 }
@@ -699,7 +727,7 @@ func cmdSimInit(c *cli.Context, e env) error {
 	soc := m.SoC
 	var img *nvmem.Image
 	if dump := c.String("from-dump"); dump != "" {
-		f, err := os.Open(dump)
+		f, err := inputfile.Open(dump)
 		if err != nil {
 			return err
 		}
@@ -768,15 +796,4 @@ func setUniqueID(m *fusemap.Map, img **nvmem.Image, arg string) error {
 		binary.LittleEndian.PutUint32((*img).Bytes[k:], w&^p.Mask()|parts[i]<<p.Lsb)
 	}
 	return nil
-}
-
-// readLimited reads at most limit bytes of path: past that it is not a
-// manifest or plan, and the parsers say so.
-func readLimited(path string, limit int) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return io.ReadAll(io.LimitReader(f, int64(limit)))
 }

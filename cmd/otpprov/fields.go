@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -14,6 +13,8 @@ import (
 	"github.com/otpprov/otpprov/fusemap"
 	"github.com/otpprov/otpprov/importer"
 	"github.com/otpprov/otpprov/internal/atomicfile"
+	"github.com/otpprov/otpprov/internal/inputfile"
+	"github.com/otpprov/otpprov/internal/yamldoc"
 	"github.com/otpprov/otpprov/manifest"
 	"github.com/otpprov/otpprov/nvmem"
 	"github.com/otpprov/otpprov/planner"
@@ -94,7 +95,7 @@ func cmdSchema(c *cli.Context, e env) error {
 		_, err := e.stdout.Write(schemas.Fusemap)
 		return err
 	}
-	return usageError{fmt.Sprintf("unknown schema %q: manifest or fusemap", c.Args().First())}
+	return usageError{fmt.Sprintf("unknown schema %s: manifest or fusemap", yamldoc.Quote(c.Args().First()))}
 }
 
 // jsonFieldDef is a field of a fuse map in the otpprov-fusemap document.
@@ -345,7 +346,7 @@ func cmdImport(c *cli.Context, e env) error {
 	var state []uint32
 	source := c.String("from-dump")
 	if source != "" {
-		f, err := os.Open(source)
+		f, err := inputfile.Open(source)
 		if err != nil {
 			return err
 		}

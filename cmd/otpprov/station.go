@@ -10,6 +10,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/otpprov/otpprov/applier"
+	"github.com/otpprov/otpprov/internal/inputfile"
 	"github.com/otpprov/otpprov/internal/yamldoc"
 	"github.com/otpprov/otpprov/journal"
 	"github.com/otpprov/otpprov/manifest"
@@ -34,9 +35,13 @@ func varValues(c *cli.Context, e env) (map[string]manifest.VarValue, error) {
 	}
 	var diags yamldoc.Diagnostics
 	for _, file := range c.StringSlice("var-file") {
-		b, err := yamldoc.ReadFile(file, manifest.MaxSize)
+		b, err := inputfile.Read(file, manifest.MaxSize)
 		if err != nil {
-			return nil, err
+			var e *inputfile.Error
+			if errors.As(err, &e) {
+				err = e.Err
+			}
+			return nil, fmt.Errorf("--var-file %s: %w", file, err)
 		}
 		vs, ds := manifest.ParseVarFile(file, b)
 		diags = append(diags, ds...)
@@ -50,7 +55,7 @@ func varValues(c *cli.Context, e env) (map[string]manifest.VarValue, error) {
 	for _, kv := range c.StringSlice("var") {
 		name, v, ok := strings.Cut(kv, "=")
 		if !ok || name == "" {
-			return nil, usageError{fmt.Sprintf("--var %q: write --var name=value", kv)}
+			return nil, usageError{fmt.Sprintf("--var %s: write --var name=value", yamldoc.Quote(kv))}
 		}
 		vals[name] = manifest.VarValue{Text: v, From: "--var", Dir: cwd}
 	}
@@ -65,16 +70,6 @@ func loadManifest(c *cli.Context, e env, path string) (*manifest.Manifest, error
 		return nil, err
 	}
 	return manifest.LoadOpts(path, manifest.Options{Maps: maps(c), Vars: vars})
-}
-
-// checkManifest loads a manifest for validate: the values given are
-// checked, the ones not given are left out, since no unit is at hand.
-func checkManifest(c *cli.Context, e env, path string) (*manifest.Manifest, error) {
-	vars, err := varValues(c, e)
-	if err != nil {
-		return nil, err
-	}
-	return manifest.LoadOpts(path, manifest.Options{Maps: maps(c), Vars: vars, Check: true})
 }
 
 // station is one apply attempt's journal record in the making. Every
@@ -199,7 +194,7 @@ func cmdJournalVerify(c *cli.Context, e env) error {
 	if err != nil {
 		return err
 	}
-	f, err := os.Open(a[0])
+	f, err := inputfile.Open(a[0])
 	if err != nil {
 		return err
 	}

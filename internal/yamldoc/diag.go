@@ -35,16 +35,37 @@ type Diagnostic struct {
 }
 
 // Diagnostics are all the problems found in one run. As an error it reads
-// one problem per line, sorted by position.
+// one problem per line, sorted by position, at most MaxShown of them.
 type Diagnostics []Diagnostic
 
+// MaxShown caps the problems shown of one run. A hostile or broken file
+// (an alias on every line, thousands of clashing entries) can hold
+// hundreds of thousands; past a screenful they are the same mistake again,
+// and a flood would bury the first, which is the one to fix.
+const MaxShown = 20
+
+// Shown returns the problems to show and how many more there are.
+func (ds Diagnostics) Shown() (Diagnostics, int) {
+	if len(ds) <= MaxShown {
+		return ds, 0
+	}
+	return ds[:MaxShown], len(ds) - MaxShown
+}
+
+// More says how many problems were not shown.
+func More(n int) string { return fmt.Sprintf("%d more problems not shown", n) }
+
 func (ds Diagnostics) Error() string {
+	shown, more := ds.Shown()
 	var b strings.Builder
-	for i, d := range ds {
+	for i, d := range shown {
 		if i > 0 {
 			b.WriteByte('\n')
 		}
 		fmt.Fprintf(&b, "%s: %s", d.Pos, d.Message)
+	}
+	if more > 0 {
+		b.WriteString("\n" + More(more))
 	}
 	return b.String()
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -57,8 +56,8 @@ func Parse(file, kind string, b []byte, maxSize int) (*Doc, Diagnostics) {
 	if len(b) > maxSize {
 		return nil, Diagnostics{{Pos: top, Message: fmt.Sprintf("%s is larger than %d bytes", kind, maxSize), Hint: "is this the right file?"}}
 	}
-	if bytes.IndexByte(b, 0) >= 0 {
-		return nil, Diagnostics{{Pos: top, Message: kind + " contains NUL bytes: not a text file"}}
+	if d := checkText(file, kind, b); d != nil {
+		return nil, Diagnostics{*d}
 	}
 	root, diags := parseYAML(file, kind, b)
 	if root == nil {
@@ -80,14 +79,14 @@ func parseYAML(file, kind string, b []byte) (*yaml.Node, Diagnostics) {
 		if errors.Is(err, io.EOF) {
 			return nil, Diagnostics{{Pos: Pos{File: file}, Message: kind + " is empty"}}
 		}
-		return nil, Diagnostics{yamlDiag(file, err)}
+		return nil, Diagnostics{yamlDiag(file, kind, err)}
 	}
 	var next yaml.Node
 	if err := dec.Decode(&next); err == nil {
 		return nil, Diagnostics{{Pos: Pos{File: file, Line: next.Line, Col: next.Column},
 			Message: fmt.Sprintf("a second YAML document: a %s is exactly one document", kind), Hint: "split it into one file per " + kind}}
 	} else if !errors.Is(err, io.EOF) {
-		return nil, Diagnostics{yamlDiag(file, err)}
+		return nil, Diagnostics{yamlDiag(file, kind, err)}
 	}
 	if len(doc.Content) != 1 || isEmptyNode(doc.Content[0]) {
 		return nil, Diagnostics{{Pos: Pos{File: file}, Message: kind + " is empty"}}
@@ -102,15 +101,43 @@ func isEmptyNode(n *yaml.Node) bool {
 		n.Style == 0 && n.Anchor == ""
 }
 
-func yamlDiag(file string, err error) Diagnostic {
+func yamlDiag(file, kind string, err error) Diagnostic {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
 	pos := Pos{File: file}
 	if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
 		pos.Line, _ = strconv.Atoi(m[1])
 		msg = m[2]
+		if parserProblems[msg] {
+			pos.Line++
+		}
+	}
+	if m := yamlDepth.FindStringSubmatch(msg); m != nil {
+		// The parser's guard against nesting bombs; no real file comes near.
+		return Diagnostic{Pos: pos, Message: fmt.Sprintf("invalid YAML: nested deeper than %s levels", m[1]),
+			Hint: fmt.Sprintf("a %s nests a few levels deep: is this the right file?", kind)}
 	}
 	return Diagnostic{Pos: pos, Message: "invalid YAML: " + msg}
 }
+
+// parserProblems are the messages of the YAML parser proper, as opposed
+// to its scanner. yaml.v3 numbers their line from 0 (it adds the 1 for
+// scanner errors only), so that an unclosed { on line 6 was reported on
+// line 5, the line before the mistake.
+var parserProblems = map[string]bool{
+	"did not find expected ',' or ']'":       true,
+	"did not find expected ',' or '}'":       true,
+	"did not find expected '-' indicator":    true,
+	"did not find expected <document start>": true,
+	"did not find expected <stream-start>":   true,
+	"did not find expected key":              true,
+	"did not find expected node content":     true,
+	"found duplicate %TAG directive":         true,
+	"found duplicate %YAML directive":        true,
+	"found incompatible YAML document":       true,
+	"found undefined tag handle":             true,
+}
+
+var yamlDepth = regexp.MustCompile(`^exceeded max depth of (\d+)$`)
 
 type converter struct {
 	*Doc
@@ -157,7 +184,7 @@ func (t *converter) convert(n *yaml.Node, ptr string) any {
 				t.diags.Add(t.at(k), "remove the tag", "explicit YAML tags (%s) are not allowed in a %s", k.Tag, t.Kind)
 			}
 			if line, dup := first[k.Value]; dup {
-				t.diags.Add(t.at(k), "remove one of them", "duplicate key %q (first at line %d)", k.Value, line)
+				t.diags.Add(t.at(k), "remove one of them", "duplicate key %s (first at line %d)", Quote(k.Value), line)
 				continue
 			}
 			first[k.Value] = k.Line
@@ -211,6 +238,11 @@ func EscapePointer(s string) string {
 	return strings.ReplaceAll(strings.ReplaceAll(s, "~", "~0"), "/", "~1")
 }
 
+// UnescapePointer undoes EscapePointer.
+func UnescapePointer(s string) string {
+	return strings.ReplaceAll(strings.ReplaceAll(s, "~1", "/"), "~0", "~")
+}
+
 // At returns the value at a JSON pointer, or nil.
 func (d *Doc) At(ptr string) any {
 	v := d.Value
@@ -218,7 +250,7 @@ func (d *Doc) At(ptr string) any {
 		return v
 	}
 	for _, part := range strings.Split(ptr[1:], "/") {
-		part = strings.ReplaceAll(strings.ReplaceAll(part, "~1", "/"), "~0", "~")
+		part = UnescapePointer(part)
 		switch c := v.(type) {
 		case map[string]any:
 			v = c[part]
@@ -248,15 +280,4 @@ func (d *Doc) PosOf(ptr string) Pos {
 		}
 		ptr = ptr[:i]
 	}
-}
-
-// ReadFile reads at most max+1 bytes of path: enough for Parse to say the
-// file is too large without reading all of a wrong, huge file.
-func ReadFile(path string, max int) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return io.ReadAll(io.LimitReader(f, int64(max)+1))
 }

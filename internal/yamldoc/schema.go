@@ -29,6 +29,10 @@ func (d *Doc) Validate(s *jsonschema.Schema, special func(SchemaError) (Diagnost
 		return nil
 	}
 	var diags Diagnostics
+	// A value of the wrong type can fail two "type" keywords (a property's
+	// own, and the narrower one of the branch an if/then picks): the
+	// complaint is one, and the later, narrower wording replaces the first.
+	typeAt := map[string]int{} // pointer -> index in diags of its type error
 	for _, leaf := range leaves(ve) {
 		if d.Refused[leaf.InstanceLocation] {
 			continue
@@ -51,7 +55,15 @@ func (d *Doc) Validate(s *jsonschema.Schema, special func(SchemaError) (Diagnost
 				continue
 			}
 		}
-		diags = append(diags, d.generic(e)...)
+		ds := d.generic(e)
+		if e.Keyword == "type" && len(ds) == 1 {
+			if i, dup := typeAt[e.Ptr]; dup {
+				diags[i] = ds[0]
+				continue
+			}
+			typeAt[e.Ptr] = len(diags)
+		}
+		diags = append(diags, ds...)
 	}
 	return diags
 }
@@ -81,7 +93,7 @@ func (d *Doc) generic(e SchemaError) Diagnostics {
 			if !ok {
 				kp = e.Pos
 			}
-			ds.Add(kp, fmt.Sprintf("check the spelling; the %s reference in the README lists every key", d.Kind), "unknown key %q in %s", key, e.Where)
+			ds.Add(kp, fmt.Sprintf("check the spelling; the %s reference in the README lists every key", d.Kind), "unknown key %s in %s", Quote(key), e.Where)
 		}
 		if len(ds) > 0 {
 			return ds
@@ -125,7 +137,7 @@ func (d *Doc) Describe(ptr string) string {
 	}
 	var b strings.Builder
 	for _, part := range strings.Split(ptr[1:], "/") {
-		part = strings.ReplaceAll(strings.ReplaceAll(part, "~1", "/"), "~0", "~")
+		part = UnescapePointer(part)
 		if _, err := strconv.Atoi(part); err == nil {
 			fmt.Fprintf(&b, "[%s]", part)
 			continue
@@ -133,7 +145,7 @@ func (d *Doc) Describe(ptr string) string {
 		if b.Len() > 0 {
 			b.WriteByte('.')
 		}
-		b.WriteString(part)
+		b.WriteString(Clip(part)) // a key may be anything, of any length
 	}
 	return b.String()
 }

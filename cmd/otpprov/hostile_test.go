@@ -1,0 +1,494 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rogpeppe/go-internal/txtar"
+
+	"github.com/otpprov/otpprov/fusemap"
+	"github.com/otpprov/otpprov/nvmem"
+)
+
+// The hostile-input corpus: testdata/hostile holds one case per file, each
+// a txtar archive whose comment says what the input attacks, which command
+// takes it, and what the error must say. Every case is run in-process
+// against an emulated board, and for every one the same contract holds:
+// exit code exactly 1, the expected messages, every line of stderr in
+// otpprov's voice, no panic, no hang, bounded memory and output, and the
+// board untouched: no write call, fuses.bin byte-identical, and (unless
+// the case says otherwise) not even a read, since bad input is refused
+// before the device is opened.
+//
+// A case's name starts with the input channel it attacks: manifest-,
+// extends- (a base of a chain), valuefrom-, var- (--var), varfile-
+// (--var-file), env- (OTPPROV_VAR_), overlay- (--fusemap), plan- (a saved
+// plan, or --state).
+//
+// The comment's first line says what the case attacks. Then, one per line:
+//
+//	run ARGS...          the command line (required, once); $SIM is sim:DIR
+//	                     of the emulated board, $DIR the case's directory,
+//	                     ${file:NAME} the content of file NAME, and an
+//	                     argument in double quotes is a Go string ("5\n")
+//	want TEXT            stderr contains TEXT (at least one)
+//	nowant TEXT          stderr does not contain TEXT (a secret, a flood)
+//	env NAME=VALUE       an environment variable for the run
+//	reads any            the case may read the device (a saved plan checks
+//	                     the board before refusing)
+//	gen KIND ARGS...     make an input that cannot or must not be committed:
+//	  fifo NAME              a named pipe with no writer
+//	  symlink NAME TARGET    a symbolic link (loops, /dev/zero, escapes)
+//	  mkdir NAME             a directory
+//	  grow NAME BYTES        append blank lines to NAME until it holds more
+//	                         than BYTES: valid in YAML, JSON and dumps alike,
+//	                         so only the size is wrong
+//	  append NAME N TEXT     append TEXT (a Go string) N times
+//	  expand NAME            replace $DIR in NAME with the case's directory
+//	  plan NAME MANIFEST     save a real plan of MANIFEST for the board
+//	  edit NAME OLD NEW      replace OLD with NEW (Go strings) in NAME, once
+//	  cut NAME TEXT          end NAME right after the first TEXT (a copy
+//	                         interrupted)
+//	  seal NAME              recompute a plan file's checksum, as a forger
+//	                         would
+//
+// A file whose name ends in .esc is written without the suffix, each line
+// read as the inside of a Go string: \x00, \r, \ufeff, \xff stand for the
+// bytes a reviewer could not see in the file itself.
+func TestHostileInputs(t *testing.T) {
+	files, err := filepath.Glob("testdata/hostile/*.txtar")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) == 0 {
+		t.Fatal("no cases in testdata/hostile")
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	image := digiImage(t)
+	for _, file := range files {
+		name := strings.TrimSuffix(filepath.Base(file), ".txtar")
+		t.Run(name, func(t *testing.T) {
+			c := readHostileCase(t, file)
+			runHostileCase(t, c, image, wd)
+		})
+	}
+}
+
+type hostileCase struct {
+	file     string
+	attacks  string
+	args     []string
+	wants    []string
+	nowants  []string
+	env      map[string]string
+	gens     [][]string
+	anyReads bool
+	archive  *txtar.Archive
+}
+
+func readHostileCase(t *testing.T, file string) *hostileCase {
+	a, err := txtar.ParseFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &hostileCase{file: file, archive: a, env: map[string]string{}}
+	for n, line := range strings.Split(string(a.Comment), "\n") {
+		line = strings.TrimSpace(line)
+		if n == 0 {
+			if !strings.HasPrefix(line, "# ") {
+				t.Fatalf("%s: the first line must say, as a # comment, what the case attacks", file)
+			}
+			c.attacks = strings.TrimPrefix(line, "# ")
+			continue
+		}
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		verb, rest, _ := strings.Cut(line, " ")
+		switch verb {
+		case "run":
+			if c.args != nil {
+				t.Fatalf("%s: more than one run line", file)
+			}
+			c.args = splitArgs(t, rest)
+		case "want":
+			c.wants = append(c.wants, rest)
+		case "nowant":
+			c.nowants = append(c.nowants, rest)
+		case "env":
+			k, v, ok := strings.Cut(rest, "=")
+			if !ok {
+				t.Fatalf("%s: env NAME=VALUE", file)
+			}
+			c.env[k] = v
+		case "reads":
+			c.anyReads = rest == "any"
+		case "gen":
+			c.gens = append(c.gens, splitArgs(t, rest))
+		default:
+			t.Fatalf("%s: unknown directive %q", file, line)
+		}
+	}
+	if c.args == nil || len(c.wants) == 0 {
+		t.Fatalf("%s: a case needs a run line and at least one want", file)
+	}
+	return c
+}
+
+// splitArgs splits on spaces; an argument in double quotes is a Go string.
+func splitArgs(t *testing.T, s string) []string {
+	var out []string
+	for s = strings.TrimSpace(s); s != ""; s = strings.TrimSpace(s) {
+		if s[0] == '"' {
+			q, err := strconv.QuotedPrefix(s)
+			if err != nil {
+				t.Fatalf("bad quoted argument in %q: %v", s, err)
+			}
+			u, _ := strconv.Unquote(q)
+			out = append(out, u)
+			s = s[len(q):]
+			continue
+		}
+		f, rest, _ := strings.Cut(s, " ")
+		out = append(out, f)
+		s = rest
+	}
+	return out
+}
+
+// digiImage is the Digi document's board: burned words, a UNIQUE_ID, a
+// MAC, so that a stray write would change something visible.
+func digiImage(t *testing.T) *nvmem.Image {
+	soc, err := fusemap.Load("imx8mm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open("../../examples/imx8mm/digi-cc8mm.dump")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := nvmem.ParseDump(f, "digi-cc8mm.dump", soc.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+// hostileLimits: what a refusal may cost. Refusing a 1 MiB input may
+// allocate a few hundred MiB in passing (a position for every node) but
+// takes well under a second and prints a screenful, not a flood.
+// hostileBudget catches work that grows faster than the input (quadratic
+// conflict checks); hostileTimeout is only the safety net for a hang, so
+// that one shows as a failure rather than a stuck test binary: no case
+// may rely on it firing.
+const (
+	hostileBudget    = 5 * time.Second
+	hostileTimeout   = 20 * time.Second
+	hostileMaxAlloc  = 256 << 20
+	hostileMaxStderr = 16 << 10
+)
+
+func runHostileCase(t *testing.T, c *hostileCase, img *nvmem.Image, wd string) {
+	dir := t.TempDir()
+	simDir := filepath.Join(t.TempDir(), "board")
+	soc, _ := fusemap.Load("imx8mm")
+	if err := nvmem.InitSim(simDir, soc.SoC, img); err != nil {
+		t.Fatal(err)
+	}
+	s := &session{t: t, dir: dir, sim: simDir, environ: c.env}
+	for _, f := range c.archive.Files {
+		name, data := f.Name, f.Data
+		if n, ok := strings.CutSuffix(name, ".esc"); ok {
+			name, data = n, unescape(t, data)
+		}
+		writeCaseFile(t, filepath.Join(dir, name), data)
+	}
+	chdir(t, dir, wd)
+	for _, g := range c.gens {
+		generate(t, s, dir, g)
+	}
+	args := make([]string, len(c.args))
+	for i, a := range c.args {
+		a = strings.ReplaceAll(a, "$SIM", "sim:"+simDir)
+		a = strings.ReplaceAll(a, "$DIR", dir)
+		args[i] = expandFiles(t, a)
+	}
+	before, err := os.ReadFile(filepath.Join(simDir, "fuses.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start, err := nvmem.ReadSimCounters(simDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	code, panicked, alloc, elapsed := runGuarded(t, s, args)
+	t.Logf("%s: exit %d in %v, %d KiB allocated", c.attacks, code, elapsed.Round(time.Millisecond), alloc>>10)
+	if panicked != "" {
+		t.Fatalf("panic on hostile input (%s):\n%s", c.attacks, panicked)
+	}
+	stderr := s.stderr.String()
+	t.Logf("stderr:\n%s", clip(stderr))
+	if code != exitError {
+		t.Errorf("exit %d, want exactly %d; stderr:\n%s", code, exitError, clip(stderr))
+	}
+	for _, w := range c.wants {
+		if !strings.Contains(stderr, w) {
+			t.Errorf("stderr lacks %q:\n%s", w, clip(stderr))
+		}
+	}
+	for _, w := range c.nowants {
+		if strings.Contains(stderr, w) {
+			t.Errorf("stderr holds %q, which it must not:\n%s", w, clip(stderr))
+		}
+	}
+	if !strings.Contains(stderr, "otpprov: error: ") {
+		t.Errorf("no error line on stderr:\n%s", clip(stderr))
+	}
+	for _, line := range strings.Split(strings.TrimSuffix(stderr, "\n"), "\n") {
+		if !strings.HasPrefix(line, "otpprov: ") {
+			t.Errorf("stderr line not in otpprov's voice (a multi-line error pasted into one?): %q", line)
+			break
+		}
+	}
+	if len(stderr) > hostileMaxStderr {
+		t.Errorf("stderr is %d bytes: a flood, not a message", len(stderr))
+	}
+	if s.stdout.Len() > 0 {
+		t.Errorf("stdout is not empty:\n%s", clip(s.stdout.String()))
+	}
+	if elapsed > hostileBudget {
+		t.Errorf("took %v to refuse the input: work that grows faster than the input?", elapsed.Round(time.Millisecond))
+	}
+	if alloc > hostileMaxAlloc {
+		t.Errorf("allocated %d MiB to refuse the input", alloc>>20)
+	}
+
+	end, err := nvmem.ReadSimCounters(simDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if end.Writes != start.Writes {
+		t.Errorf("%d write calls reached the board", end.Writes-start.Writes)
+	}
+	if !c.anyReads && end.Reads != start.Reads {
+		t.Errorf("the board was read %d times: bad input must be refused before the device is opened", end.Reads-start.Reads)
+	}
+	after, err := os.ReadFile(filepath.Join(simDir, "fuses.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(before, after) {
+		t.Error("fuses.bin changed")
+	}
+}
+
+// runGuarded runs otpprov in-process, turning a panic into a report and a
+// hang into a failure (the blocked goroutine is left behind: it cannot be
+// killed, and the test binary ends soon anyway).
+func runGuarded(t *testing.T, s *session, args []string) (code int, panicked string, alloc uint64, elapsed time.Duration) {
+	type result struct {
+		code     int
+		panicked string
+	}
+	done := make(chan result, 1)
+	runtime.GC()
+	var m0 runtime.MemStats
+	runtime.ReadMemStats(&m0)
+	start := time.Now()
+	go func() {
+		defer func() {
+			if r := recover(); r != nil {
+				done <- result{panicked: fmt.Sprintf("%v\n%s", r, debug.Stack())}
+			}
+		}()
+		done <- result{code: s.run(context.Background(), nil, args...)}
+	}()
+	select {
+	case r := <-done:
+		elapsed = time.Since(start)
+		var m1 runtime.MemStats
+		runtime.ReadMemStats(&m1)
+		return r.code, r.panicked, m1.TotalAlloc - m0.TotalAlloc, elapsed
+	case <-time.After(hostileTimeout):
+		t.Fatalf("otpprov %s: still running after %v: a hang on hostile input", strings.Join(args, " "), hostileTimeout)
+	}
+	return
+}
+
+func chdir(t *testing.T, dir, back string) {
+	if err := os.Chdir(dir); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := os.Chdir(back); err != nil {
+			panic(err) // every later test would run in the wrong directory
+		}
+	})
+}
+
+func writeCaseFile(t *testing.T, path string, data []byte) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// unescape reads each line of an .esc file as the inside of a Go string.
+func unescape(t *testing.T, data []byte) []byte {
+	var out []byte
+	for _, line := range strings.SplitAfter(string(data), "\n") {
+		body, nl := strings.CutSuffix(line, "\n")
+		u, err := strconv.Unquote(`"` + body + `"`)
+		if err != nil {
+			t.Fatalf("bad escaped line %q: %v", body, err)
+		}
+		out = append(out, u...)
+		if nl {
+			out = append(out, '\n')
+		}
+	}
+	return out
+}
+
+var fileRef = regexp.MustCompile(`\$\{file:([^}]+)\}`)
+
+func expandFiles(t *testing.T, arg string) string {
+	return fileRef.ReplaceAllStringFunc(arg, func(m string) string {
+		b, err := os.ReadFile(fileRef.FindStringSubmatch(m)[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	})
+}
+
+func generate(t *testing.T, s *session, dir string, g []string) {
+	need := func(n int) {
+		if len(g) != n+1 {
+			t.Fatalf("gen %s takes %d arguments: %q", g[0], n, g)
+		}
+	}
+	switch g[0] {
+	case "fifo":
+		need(1)
+		if err := syscall.Mkfifo(g[1], 0o644); err != nil {
+			t.Fatal(err)
+		}
+	case "symlink":
+		need(2)
+		if err := os.Symlink(g[2], g[1]); err != nil {
+			t.Fatal(err)
+		}
+	case "mkdir":
+		need(1)
+		if err := os.MkdirAll(g[1], 0o755); err != nil {
+			t.Fatal(err)
+		}
+	case "grow":
+		need(2)
+		size, err := strconv.Atoi(g[2])
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := readCaseFile(t, g[1])
+		line := strings.Repeat(" ", 1023) + "\n"
+		for len(b) <= size {
+			b = append(b, line...)
+		}
+		writeCaseFile(t, g[1], b)
+	case "append":
+		need(3)
+		n, err := strconv.Atoi(g[2])
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := append(readCaseFile(t, g[1]), strings.Repeat(g[3], n)...)
+		writeCaseFile(t, g[1], b)
+	case "expand":
+		need(1)
+		writeCaseFile(t, g[1], bytes.ReplaceAll(readCaseFile(t, g[1]), []byte("$DIR"), []byte(dir)))
+	case "plan":
+		need(2)
+		if code := s.run(context.Background(), nil, "plan", "--device", "sim:"+s.sim, "--out", g[1], g[2]); code != exitOK {
+			t.Fatalf("gen plan: exit %d: %s", code, &s.stderr)
+		}
+		s.stdout.Reset()
+		s.stderr.Reset()
+	case "edit":
+		need(3)
+		b := readCaseFile(t, g[1])
+		if !bytes.Contains(b, []byte(g[2])) {
+			t.Fatalf("gen edit: %s does not contain %q", g[1], g[2])
+		}
+		writeCaseFile(t, g[1], bytes.Replace(b, []byte(g[2]), []byte(g[3]), 1))
+	case "cut":
+		need(2)
+		b := readCaseFile(t, g[1])
+		i := bytes.Index(b, []byte(g[2]))
+		if i < 0 {
+			t.Fatalf("gen cut: %s does not contain %q", g[1], g[2])
+		}
+		writeCaseFile(t, g[1], b[:i+len(g[2])])
+	case "seal":
+		need(1)
+		writeCaseFile(t, g[1], seal(t, readCaseFile(t, g[1])))
+	default:
+		t.Fatalf("unknown gen %q", g[0])
+	}
+}
+
+func readCaseFile(t *testing.T, name string) []byte {
+	b, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+var checksumField = regexp.MustCompile(`"checksum": "sha256:[0-9a-f]*"`)
+
+// seal recomputes a plan file's checksum the way planner.Encode does: the
+// SHA-256 of the compact encoding with the checksum empty. Compacting the
+// indented file gives exactly that encoding as long as the edit kept the
+// keys in their order; a plan whose checksum this gets wrong is refused
+// for its checksum, which the case's want would show.
+func seal(t *testing.T, b []byte) []byte {
+	if len(checksumField.FindAll(b, -1)) != 1 {
+		t.Fatal("seal: the plan must hold exactly one checksum")
+	}
+	empty := checksumField.ReplaceAll(b, []byte(`"checksum": ""`))
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, bytes.TrimSpace(empty)); err != nil {
+		t.Fatalf("seal: %v", err)
+	}
+	sum := sha256.Sum256(compact.Bytes())
+	return checksumField.ReplaceAll(b, []byte(`"checksum": "sha256:`+hex.EncodeToString(sum[:])+`"`))
+}
+
+func clip(s string) string {
+	if len(s) > 4000 {
+		return s[:4000] + fmt.Sprintf("\n... (%d bytes more)", len(s)-4000)
+	}
+	return s
+}
