@@ -50,18 +50,6 @@ func statuses(r *Result) []Status {
 	return s
 }
 
-func equal(a, b []Status) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 var three = []manifest.Target{word(14, 0, 0x1), word(14, 1, 0x11), word(14, 2, 0x111)}
 
 func TestApply(t *testing.T) {
@@ -105,7 +93,7 @@ func TestApply(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !equal(statuses(r), c.statuses) {
+			if !slices.Equal(statuses(r), c.statuses) {
 				t.Fatalf("statuses %v, want %v", statuses(r), c.statuses)
 			}
 			if r.OK() != c.ok || r.Changed() != c.changed || len(r.Strays) != c.strays {
@@ -148,7 +136,7 @@ func TestApplyInterrupted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !r.Interrupted || otp.Writes != 0 || r.Changed() || !equal(statuses(r), []Status{Skipped, Skipped, Skipped}) {
+	if !r.Interrupted || otp.Writes != 0 || r.Changed() || !slices.Equal(statuses(r), []Status{Skipped, Skipped, Skipped}) {
 		t.Fatalf("interrupted %v writes %d changed %v statuses %v", r.Interrupted, otp.Writes, r.Changed(), statuses(r))
 	}
 }

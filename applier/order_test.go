@@ -184,7 +184,7 @@ func TestApplyStrayIntoASkippedWord(t *testing.T) {
 	if err != nil || r.OK() {
 		t.Fatalf("apply: %v, outcome %s", err, r.Outcome())
 	}
-	if !equal(statuses(r), []Status{Mismatch, Skipped}) || otp.Fuses[m.ReadIndex(14, 1)] != 0x1 {
+	if !slices.Equal(statuses(r), []Status{Mismatch, Skipped}) || otp.Fuses[m.ReadIndex(14, 1)] != 0x1 {
 		t.Fatalf("statuses %v, 14/1 holds %#x", statuses(r), otp.Fuses[m.ReadIndex(14, 1)])
 	}
 	if want := []int{m.ReadIndex(14, 1)}; !slices.Equal(r.Strays, want) || !r.Changed() || r.Outcome() != "partial" {

@@ -18,6 +18,8 @@ import (
 	"os"
 	"syscall"
 	"time"
+
+	"github.com/otpprov/otpprov/internal/inputfile"
 )
 
 // FormatName and FormatVersion identify a journal record.
@@ -92,9 +94,21 @@ type File struct {
 // Open opens (creating) and locks the journal. A second station process
 // appending to the same file waits for the first.
 func Open(path string) (*File, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o644)
+	// Look before opening: a FIFO (the open would not block, but every
+	// record would be lost or fail after the burn), /dev/null (which would
+	// swallow them all) or a directory is no journal, and must stop the
+	// apply before it starts. O_NONBLOCK changes nothing for a regular
+	// file; it keeps a FIFO swapped in after the look from blocking.
+	if st, err := os.Stat(path); err == nil && !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("journal %s: not a regular file (%s): a journal must be a file that keeps its records", path, inputfile.What(st.Mode()))
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND|syscall.O_NONBLOCK, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("journal: %w", err)
+	}
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("journal %s: not a regular file (it changed while it was opened)", path)
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
 		f.Close()

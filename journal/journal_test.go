@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -190,5 +191,45 @@ func TestAppendInvalidUTF8(t *testing.T) {
 	}
 	if !bytes.Contains(b, []byte("\"files\":[\"caf\uFFFD.yaml\"]")) {
 		t.Errorf("the file name is not written as U+FFFD:\n%s", b)
+	}
+}
+
+// TestOpenRefusesNonRegular: a journal that would not keep its records is
+// refused when it is opened, before the apply burns anything: a FIFO
+// (opening it read-write does not block), /dev/null, a directory.
+func TestOpenRefusesNonRegular(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo.jsonl")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	null := filepath.Join(dir, "null.jsonl")
+	if err := os.Symlink("/dev/null", null); err != nil {
+		t.Fatal(err)
+	}
+	for path, what := range map[string]string{fifo: "a FIFO", null: "a character device", dir: "a directory"} {
+		f, err := Open(path)
+		if err == nil {
+			f.Close()
+			t.Errorf("%s: opened", what)
+			continue
+		}
+		if want := "not a regular file (" + what + ")"; !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", what, err, want)
+		}
+	}
+	// A new journal is created, and a symlink to a regular file is fine.
+	real := filepath.Join(dir, "real.jsonl")
+	link := filepath.Join(dir, "link.jsonl")
+	if err := os.Symlink("real.jsonl", link); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{real, link} {
+		f, err := Open(path)
+		if err != nil {
+			t.Errorf("%s: %v", path, err)
+			continue
+		}
+		f.Close()
 	}
 }

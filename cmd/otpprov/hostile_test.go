@@ -37,7 +37,7 @@ import (
 // A case's name starts with the input channel it attacks: manifest-,
 // extends- (a base of a chain), valuefrom-, var- (--var), varfile-
 // (--var-file), env- (OTPPROV_VAR_), overlay- (--fusemap), plan- (a saved
-// plan, or --state).
+// plan, or --state), journal- (--journal, which must keep its records).
 //
 // The comment's first line says what the case attacks. Then, one per line:
 //

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -368,7 +369,7 @@ func TestWritesAsTheDriver(t *testing.T) {
 	}
 	want := make([]uint32, len(o.Fuses))
 	want[37], want[39] = 0x101, 0x10
-	if !slicesEqual(o.Fuses, want) {
+	if !slices.Equal(o.Fuses, want) {
 		t.Errorf("fuses after the writes differ from words 37 = 0x101, 39 = 0x10")
 	}
 	// Burning is OR: a later write never clears a bit.
@@ -378,18 +379,6 @@ func TestWritesAsTheDriver(t *testing.T) {
 	if got, err := pread(t, f, 4, 4*57); err != nil || !bytes.Equal(got, le(nvmem.ReadProtected)) {
 		t.Errorf("read-protected word reads %x, %v; want %x", got, err, le(nvmem.ReadProtected))
 	}
-}
-
-func slicesEqual(a, b []uint32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func TestFaultsReachTheCaller(t *testing.T) {
@@ -481,7 +470,7 @@ func TestTruncateIsIgnored(t *testing.T) {
 	if err != nil || st.Size() != 1024 {
 		t.Errorf("after truncation: %v, %v; want 1024 bytes", st, err)
 	}
-	if !slicesEqual(o.Fuses, before) {
+	if !slices.Equal(o.Fuses, before) {
 		t.Errorf("truncation changed the fuses")
 	}
 	if calls := rec.take(); len(calls) != 0 {
