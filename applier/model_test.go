@@ -419,6 +419,8 @@ func (c *modelCase) checkPlan(p *planner.Plan, state []uint32) error {
 		want, cur := w.value&w.mask, state[ch.Index]
 		var ok bool
 		switch {
+		case cur == nvmem.ReadProtected && c.ownReadLock(state, ch.Index):
+			ok = ch.Action == planner.ReadLocked
 		case cur == nvmem.ReadProtected:
 			ok = ch.Action == planner.Unreadable
 		case cur&w.mask&^want != 0:
@@ -886,6 +888,19 @@ func (c *modelCase) checkRequires(before, after fuses) error {
 // the controller does: it is the oracle here, not the applier's code.
 // Word k's own content is left out: it may be what a read showed,
 // 0xBADABADA.
+// ownReadLock: word k is hidden by a read lock burned on the board, and
+// the manifest's own targets ask for a read lock over it. The plan must
+// call it read-locked, not unreadable: the manifest wants it hidden.
+func (c *modelCase) ownReadLock(state []uint32, k int) bool {
+	wanted := make([]uint32, len(state))
+	for i, t := range c.targets {
+		if t != nil {
+			wanted[i] = t.value & t.mask
+		}
+	}
+	return readLocked(c.soc.m, state, k) && readLocked(c.soc.m, wanted, k)
+}
+
 func readLocked(m *fusemap.Map, fuses []uint32, k int) bool {
 	o := nvmem.NewOTP(len(fuses))
 	copy(o.Fuses, fuses)

@@ -77,6 +77,7 @@ type jsonSummary struct {
 	NoOp       int  `json:"noop"`
 	Conflict   int  `json:"conflict"`
 	Unreadable int  `json:"unreadable"`
+	ReadLocked int  `json:"readLocked"`
 	Refused    int  `json:"refused"`
 	Bits       int  `json:"bits"`
 }
@@ -120,7 +121,7 @@ func document(p *Plan, toolVersion string) jsonPlan {
 		SoC:      p.SoC.Name,
 		State:    jsonState{Words: p.SoC.Words, Digest: p.StateDigest, UniqueID: p.UniqueID},
 		Summary: jsonSummary{Rejected: p.Rejected(), Program: s.Program, NoOp: s.NoOp,
-			Conflict: s.Conflict, Unreadable: s.Unreadable, Refused: s.Refused, Bits: s.Bits},
+			Conflict: s.Conflict, Unreadable: s.Unreadable, ReadLocked: s.ReadLocked, Refused: s.Refused, Bits: s.Bits},
 		Changes:  make([]jsonChange, 0, len(p.Changes)),
 		Writes:   []jsonWrite{},
 		Fields:   []jsonField{},
@@ -288,10 +289,11 @@ func decodeChange(jc jsonChange, m *fusemap.Map) (Change, error) {
 	// Re-derive the change from its target and before-value: a plan file
 	// whose delta is not exactly what the planner would burn is refused.
 	c := decide(t, vals[2])
-	if jc.Action == Refused && c.Action == Program {
-		// Refusals depend on the whole device; the saved reason is kept
-		// and Recheck decides again against the device.
-		c.Action, c.Reason = Refused, jc.Reason
+	if (jc.Action == Refused && c.Action == Program) || (jc.Action == ReadLocked && c.Action == Unreadable) {
+		// Refusals and read locks depend on the whole device and manifest;
+		// the saved reason is kept and Recheck decides again against the
+		// device.
+		c.Action, c.Reason = jc.Action, jc.Reason
 	}
 	if c.Action != jc.Action || c.Delta != vals[3] || c.After() != vals[4] || c.Conflict != vals[5] {
 		return Change{}, fmt.Errorf("bank %d word %d: the saved action and delta are not what the planner computes", jc.Bank, jc.Word)

@@ -30,6 +30,13 @@ const (
 	// Unreadable: the word reads 0xBADABADA; its content is unknown, so
 	// nothing about it can be planned.
 	Unreadable Action = "unreadable"
+	// ReadLocked: the word reads 0xBADABADA because a read lock is burned,
+	// and the manifest itself asks for that lock: its content cannot be
+	// known, as the manifest intends. Nothing is planned for it and the
+	// plan is not rejected, so applying a manifest that read-locks its own
+	// secret (SJC_RESP behind SJC_RESP_LOCK) twice is a no-op, not an
+	// error. Reason names the lock.
+	ReadLocked Action = "read-locked"
 	// Refused: the bits could be burned, but must not be: the word is
 	// write-locked, or the burn would leave the part unbootable. Reason
 	// says which.
@@ -101,6 +108,7 @@ func Make(src Source, m *fusemap.Map, state []uint32, targets []manifest.Target)
 	for _, t := range targets {
 		p.Changes = append(p.Changes, decide(t, state[t.Index]))
 	}
+	p.excuseOwnReadLocks()
 	p.refuseLocked()
 	p.order()
 	p.refuseUnsafe()
@@ -174,8 +182,8 @@ func (p *Plan) Rejected() bool {
 
 // Summary counts a plan's words by action, and the bits to burn.
 type Summary struct {
-	Program, NoOp, Conflict, Unreadable, Refused int
-	Bits                                         int
+	Program, NoOp, Conflict, Unreadable, ReadLocked, Refused int
+	Bits                                                     int
 }
 
 // Summary counts the plan.
@@ -192,6 +200,8 @@ func (p *Plan) Summary() Summary {
 			s.Conflict++
 		case Unreadable:
 			s.Unreadable++
+		case ReadLocked:
+			s.ReadLocked++
 		case Refused:
 			s.Refused++
 		}

@@ -23,6 +23,30 @@ const (
 // refuseLocked refuses to program a word whose region a burned LOCK field
 // write-protects: the controller would answer EPERM, and the operator
 // should hear which lock, before anything is written.
+// excuseOwnReadLocks turns an unreadable word into ReadLocked when a
+// burned read lock hides it and the manifest's own targets ask for a lock
+// that hides it: the manifest wants the word unreadable. A word hidden by
+// a lock the manifest does not ask for stays unreadable and rejects the
+// plan, as any unknown word does.
+func (p *Plan) excuseOwnReadLocks() {
+	wanted := make([]uint32, len(p.State)) // the manifest's bits alone
+	for _, c := range p.Changes {
+		wanted[c.Index] |= c.Value & c.Mask
+	}
+	for i, c := range p.Changes {
+		if c.Action != Unreadable {
+			continue
+		}
+		burned := p.Map.ReadLockedBy(p.State, c.Bank, c.Word)
+		if burned == nil || p.Map.ReadLockedBy(wanted, c.Bank, c.Word) == nil {
+			continue
+		}
+		p.Changes[i].Action = ReadLocked
+		p.Changes[i].Reason = fmt.Sprintf("read-locked by %s (%s), which this manifest burns: the word cannot be read back, "+
+			"as the manifest intends; it was verified when burned, before the lock", burned.Name, burned.Where())
+	}
+}
+
 func (p *Plan) refuseLocked() {
 	for i, c := range p.Changes {
 		if c.Action != Program {

@@ -137,6 +137,8 @@ func (s Style) change(w io.Writer, p *planner.Plan, c planner.Change) {
 	case planner.Unreadable:
 		fmt.Fprintf(w, "  %s %s%s  %s\n", s.paint(red, "?"), s.paint(bold, name), label,
 			s.paint(red, "unreadable: reads 0xbadabada (read-protected), its bits cannot be checked"))
+	case planner.ReadLocked:
+		fmt.Fprintf(w, "  %s %s%s  %s\n", s.paint(dim, "~"), name, label, s.paint(dim, c.Reason))
 	case planner.Refused:
 		fmt.Fprintf(w, "  %s %s%s  %s\n", s.paint(red, "x"), s.paint(bold, name), label, s.paint(red, "refused: "+c.Reason))
 		s.line(w, c, "before", c.Before, Bits(c.Before))
@@ -171,7 +173,11 @@ func (s Style) PlanSummary(p *planner.Plan) string {
 		return s.paint(red, "Plan rejected: "+strings.Join(why, ", ")+". Nothing will be written.")
 	}
 	if n.Program == 0 {
-		return s.paint(green, fmt.Sprintf("No changes: the device already satisfies the manifest (%s).", plural(n.NoOp, "word", "words")))
+		locked := ""
+		if n.ReadLocked > 0 {
+			locked = fmt.Sprintf("; %s read-locked as the manifest asks", plural(n.ReadLocked, "word", "words"))
+		}
+		return s.paint(green, fmt.Sprintf("No changes: the device already satisfies the manifest (%s%s).", plural(n.NoOp, "word", "words"), locked))
 	}
 	return fmt.Sprintf("Plan: %s to program (%s), %s already satisfied.",
 		s.paint(bold, plural(n.Program, "word", "words")), plural(n.Bits, "bit", "bits"), plural(n.NoOp, "word", "words"))

@@ -25,11 +25,17 @@ func (s Style) Verify(w io.Writer, p *planner.Plan) {
 				s.paint(red, "x"), name, manifest.BitList(c.Conflict), c.Hex(c.Before))
 		case planner.Unreadable:
 			fmt.Fprintf(w, "  %s %s  read-protected: cannot be checked\n", s.paint(red, "?"), name)
+		case planner.ReadLocked:
+			fmt.Fprintf(w, "  %s %s  %s\n", s.paint(dim, "~"), name, s.paint(dim, "read-locked as the manifest asks: not checked"))
 		}
 	}
 	bad := n.Program + n.Refused + n.Conflict + n.Unreadable
 	if bad == 0 {
-		fmt.Fprintln(w, s.paint(green, fmt.Sprintf("Device satisfies %s: %s checked.", p.Source.Name, plural(n.NoOp, "word", "words"))))
+		locked := ""
+		if n.ReadLocked > 0 {
+			locked = fmt.Sprintf("; %s read-locked by the manifest's own lock, not readable", plural(n.ReadLocked, "word", "words"))
+		}
+		fmt.Fprintf(w, "%s\n", s.paint(green, fmt.Sprintf("Device satisfies %s: %s checked%s.", p.Source.Name, plural(n.NoOp, "word", "words"), locked)))
 		return
 	}
 	fmt.Fprintln(w, s.paint(red, fmt.Sprintf("Device does NOT satisfy %s: %d of %d words differ.", p.Source.Name, bad, len(p.Changes))))
