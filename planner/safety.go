@@ -43,7 +43,7 @@ func (p *Plan) excuseOwnReadLocks() {
 		}
 		p.Changes[i].Action = ReadLocked
 		p.Changes[i].Reason = fmt.Sprintf("read-locked by %s (%s), which this manifest burns: the word cannot be read back, "+
-			"as the manifest intends; it was verified when burned, before the lock", burned.Name, burned.Where())
+			"as the manifest intends (otpprov burns a lock only after the words it protects verified)", burned.Name, burned.Where())
 	}
 }
 
@@ -272,14 +272,15 @@ func (p *Plan) Warnings() []Warning {
 		for _, l := range []struct {
 			bit  int
 			text string
+			said bool // the write lock's bit also locks overriding: say it once
 		}{
-			{f.Lock.Write, "%s can never be programmed again"},
-			{f.Lock.Override, "%s can no longer be overridden in the shadow registers"},
-			{f.Lock.Read, "%s will read as 0xBADABADA for ever"},
+			{f.Lock.Write, "%s can never be programmed again", false},
+			{f.Lock.Override, "%s can no longer be overridden in the shadow registers", f.Lock.Override == f.Lock.Write},
+			{f.Lock.Read, "%s will read as 0xBADABADA for ever", false},
 		} {
 			part, mask, ok := fusemap.LockMask(f, l.bit)
-			if !ok || l.bit == f.Lock.Override && l.bit == f.Lock.Write && l.text != "%s can never be programmed again" {
-				continue // one bit locks both: say it once
+			if !ok || l.said {
+				continue
 			}
 			for _, c := range p.Changes {
 				if c.Bank == part.Bank && c.Word == part.Word && c.Delta&mask != 0 {
