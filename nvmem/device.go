@@ -15,6 +15,8 @@ import (
 	"os"
 	"strings"
 	"syscall"
+
+	"github.com/otpprov/otpprov/internal/inputfile"
 )
 
 // DefaultPath is where the imx-ocotp driver's nvmem file lives on i.MX boards.
@@ -135,29 +137,17 @@ func OpenKind(spec string, mode Mode, kind Kind) (*Device, error) {
 // nothing while corrupting a boot partition, or OR nothing at all.
 func allowed(st os.FileInfo, kind Kind) error {
 	m := st.Mode()
-	what := ""
 	switch {
 	case m.IsRegular():
 		return nil
 	case m.IsDir():
 		return fmt.Errorf("%w: it is a directory; name the nvmem file inside it", ErrDeviceKind)
-	case m&os.ModeCharDevice != 0:
-		what = "a character device"
-	case m&os.ModeDevice != 0:
-		what = "a block device"
-	case m&os.ModeNamedPipe != 0:
-		what = "a FIFO"
-	case m&os.ModeSocket != 0:
-		what = "a socket"
-	default:
-		what = "not a regular file"
-	}
-	if kind == KindNvmem {
+	case kind == KindNvmem:
 		return nil
 	}
 	return fmt.Errorf("%w: it is %s. otpprov programs fuses through the imx-ocotp nvmem file in sysfs or a regular image file; "+
 		"anything else may not keep the driver's rules (one aligned word per write, burns OR-ed in), so a write could land "+
-		"where no fuse is. If you know this file keeps them, say so with --device-kind nvmem", ErrDeviceKind, what)
+		"where no fuse is. If you know this file keeps them, say so with --device-kind nvmem", ErrDeviceKind, inputfile.What(m))
 }
 
 // Image reports a plain image file: one byte layout for reads and writes.
