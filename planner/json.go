@@ -10,8 +10,10 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/otpprov/otpprov/fusemap"
+	"github.com/otpprov/otpprov/internal/yamldoc"
 	"github.com/otpprov/otpprov/manifest"
 )
 
@@ -214,6 +216,18 @@ func Decode(b []byte, maps func(soc string) (*fusemap.Map, error)) (*Plan, error
 	}
 	if doc.State.Words != m.Words {
 		return fail("the plan is for a device of %d words; %s has %d", doc.State.Words, m.Name, m.Words)
+	}
+	// Every text a plan file carries is printed to the operator's terminal:
+	// a control character (an escape sequence) could rewrite what the
+	// review shows. No manifest can hold one, so no plan made from one can.
+	texts := []string{doc.Manifest.Name, doc.Manifest.File, doc.State.UniqueID}
+	for _, jc := range doc.Changes {
+		texts = append(append(texts, jc.Names...), jc.Reason)
+	}
+	for _, t := range texts {
+		if strings.ContainsFunc(t, unicode.IsControl) {
+			return fail("%s holds a control character; no manifest can produce one", yamldoc.Quote(t))
+		}
 	}
 	p := &Plan{Source: Source(doc.Manifest), SoC: m.SoC, Map: m, StateDigest: doc.State.Digest, UniqueID: doc.State.UniqueID}
 	seen := map[int]bool{}
