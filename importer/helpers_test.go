@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
-	"math/bits"
 	"os"
 	"regexp"
 	"strings"
@@ -158,14 +157,6 @@ func wantAll(m *fusemap.Map, state []uint32) []uint32 {
 		want[k] = state[k] & exportable(m, state, k)
 	}
 	return want
-}
-
-func setBits(state []uint32) int {
-	n := 0
-	for _, w := range state {
-		n += bits.OnesCount32(w)
-	}
-	return n
 }
 
 var confirm = regexp.MustCompile(`--confirm-security (\S+)`)
