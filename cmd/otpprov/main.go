@@ -12,7 +12,8 @@ func main() {
 	// SIGINT, SIGTERM and SIGHUP (the line's SSH session dropped) cancel
 	// the context: apply finishes the word in flight, stops, reports and
 	// journals, instead of dying between write and verify. A second
-	// signal is absorbed too; only SIGKILL stops a burn midway.
+	// signal is absorbed too. SIGKILL and the signals not caught here
+	// (SIGQUIT) still end the process at once.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	// A reader that went away (otpprov apply | tee log, tee killed) must
 	// not kill the process mid-apply: with SIGPIPE ignored, writes to
