@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -234,27 +235,19 @@ func ReadSimConfig(dir string) (*SimConfig, *fusemap.Map, error) {
 		}
 	}
 	for i, f := range cfg.Faults {
-		switch f.Kind {
-		case FaultStuckBit:
-			if err := check("stuck-bit fault", f.Bank, f.Word); err != nil {
-				return nil, soc, err
-			}
-			if f.Bit < 0 || f.Bit > 31 {
-				return nil, soc, fmt.Errorf("%s: fault %d: bit %d is not 0..31", path, i+1, f.Bit)
-			}
-		case FaultMisdirect:
-			if err := check("misdirect fault", f.Bank, f.Word); err != nil {
-				return nil, soc, err
-			}
-			if f.Write < 1 {
-				return nil, soc, fmt.Errorf("%s: fault %d (%s) needs write: N, the write call it fires on (1 = first)", path, i+1, f.Kind)
-			}
-		case FaultEIO, FaultEPERM, FaultTimeout, FaultTimeoutAfterBurn, FaultVanish, FaultShortRead, FaultReadProtect:
-			if f.Write < 1 {
-				return nil, soc, fmt.Errorf("%s: fault %d (%s) needs write: N, the write call it fires on (1 = first)", path, i+1, f.Kind)
-			}
-		default:
+		if !slices.Contains(FaultKinds, f.Kind) {
 			return nil, soc, fmt.Errorf("%s: fault %d: unknown kind %q (%s)", path, i+1, f.Kind, kindList())
+		}
+		if f.Kind == FaultStuckBit || f.Kind == FaultMisdirect {
+			if err := check(string(f.Kind)+" fault", f.Bank, f.Word); err != nil {
+				return nil, soc, err
+			}
+		}
+		if f.Kind == FaultStuckBit && (f.Bit < 0 || f.Bit > 31) {
+			return nil, soc, fmt.Errorf("%s: fault %d: bit %d is not 0..31", path, i+1, f.Bit)
+		}
+		if f.Kind.WriteFault() && f.Write < 1 {
+			return nil, soc, fmt.Errorf("%s: fault %d (%s) needs write: N, the write call it fires on (1 = first)", path, i+1, f.Kind)
 		}
 	}
 	return &cfg, soc, nil

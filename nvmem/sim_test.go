@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -554,5 +555,27 @@ func TestFormatSimConfigRoundTrip(t *testing.T) {
 		!slices.Equal(got.ReadProtected, cfg.ReadProtected) || !slices.Equal(got.WriteLocked, cfg.WriteLocked) ||
 		got.ReadOnly || len(got.Faults) != 0 {
 		t.Errorf("round trip = %+v, want %+v", got, cfg)
+	}
+}
+
+// TestSimFaultsNeedWrite: every kind that fires on a write call, the new
+// ones included, is refused without one, and accepted with one.
+func TestSimFaultsNeedWrite(t *testing.T) {
+	for _, k := range FaultKinds {
+		if !k.WriteFault() {
+			continue
+		}
+		where := ""
+		if k == FaultMisdirect {
+			where = ", bank: 0, word: 0"
+		}
+		without := newSim(t, fmt.Sprintf("soc: imx8mm\nfaults:\n  - {kind: %s%s}\n", k, where))
+		if _, _, err := ReadSimConfig(without); err == nil || !strings.Contains(err.Error(), "write: N") {
+			t.Errorf("%s without write: %v, want 'needs write: N'", k, err)
+		}
+		with := newSim(t, fmt.Sprintf("soc: imx8mm\nfaults:\n  - {kind: %s, write: 2%s}\n", k, where))
+		if _, _, err := ReadSimConfig(with); err != nil {
+			t.Errorf("%s with write: 2: %v", k, err)
+		}
 	}
 }
