@@ -108,11 +108,24 @@ func FuzzVarFile(f *testing.F) {
 				t.Error("ParseOpts returned a manifest along with its error")
 			}
 			checkSortedByFile(t, diagsOf(t, err))
-			if key := vals["key"].Text; len(key) >= 12 && strings.Contains(err.Error(), key) {
+			if key := vals["key"].Text; len(key) >= 12 && strings.Contains(withoutValues(err.Error(), vals, "key"), key) {
 				t.Fatalf("the secret %q is in the error:\n%v", key, err)
 			}
 		}
 	})
+}
+
+// withoutValues removes from msg the values of every variable but secret:
+// an error may quote a non-secret value that happens to contain the
+// secret's text (mac0 "0bababababab" holds key "bababababab"), which
+// leaks nothing.
+func withoutValues(msg string, vals map[string]VarValue, secret string) string {
+	for n, v := range vals {
+		if n != secret && v.Text != "" {
+			msg = strings.ReplaceAll(msg, v.Text, "")
+		}
+	}
+	return msg
 }
 
 // checkSortedByFile checks diagnostics of several files are sorted by
