@@ -42,31 +42,47 @@ func Names() []string {
 	return names
 }
 
-// Load returns the embedded map of a SoC. Maps are parsed once and shared.
+//go:generate go test -run ^TestGeneratedMaps$ -update
+
+// Load returns the embedded map of a SoC. Maps are built once and shared.
+// They come from maps_gen.go, the embedded YAML decoded at build time: a
+// plan is a whole process per board, and parsing the YAML took longer
+// than the rest of the plan (TestGeneratedMaps keeps the two equal).
 func Load(name string) (*Map, error) {
 	cacheMu.Lock()
 	defer cacheMu.Unlock()
 	if m := cache[name]; m != nil {
 		return m, nil
 	}
-	b, err := embedded.ReadFile("maps/" + name + ".yaml")
-	if err != nil || name == "" || strings.ContainsAny(name, "/.") {
+	gen := generated[name]
+	if gen == nil {
 		return nil, fmt.Errorf("unknown soc %s (supported: %s)", yamldoc.Quote(name), strings.Join(Names(), ", "))
 	}
-	// The embedded maps are checked against the schema by the tests
-	// (TestEmbeddedMapsMatchSchema), not on every run: compiling and
-	// applying the schema would double the time a plan takes.
-	d, err := decode(name+".yaml", b, "FuseMap", false)
-	if err != nil {
+	m := gen()
+	if ds := m.index(); len(ds) > 0 {
 		// The maps are embedded and tested: this is a build defect.
-		return nil, fmt.Errorf("internal error: embedded fuse map %s: %w", name, err)
-	}
-	m := d.m
-	if m.SoC.Name != name {
-		return nil, fmt.Errorf("internal error: embedded fuse map %s.yaml says soc %s", name, m.SoC.Name)
+		return nil, fmt.Errorf("internal error: embedded fuse map %s: %w", name, ds.Sorted())
 	}
 	cache[name] = m
 	return m, nil
+}
+
+// decodeEmbedded decodes and indexes an embedded map's YAML: what
+// maps_gen.go must hold. The embedded maps are checked against the schema
+// by the tests (TestEmbeddedMapsMatchSchema), not here.
+func decodeEmbedded(name string) (*decoded, error) {
+	b, err := embedded.ReadFile("maps/" + name + ".yaml")
+	if err != nil {
+		return nil, err
+	}
+	d, err := decode(name+".yaml", b, "FuseMap", false)
+	if err != nil {
+		return nil, fmt.Errorf("embedded fuse map %s: %w", name, err)
+	}
+	if d.m.SoC.Name != name {
+		return nil, fmt.Errorf("embedded fuse map %s.yaml says soc %s", name, d.m.SoC.Name)
+	}
+	return d, nil
 }
 
 // Parse reads a full fuse map (kind FuseMap).
