@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -177,5 +178,30 @@ func TestInterspersed(t *testing.T) {
 		if want := strings.Fields(c.want); !reflect.DeepEqual(got, want) {
 			t.Errorf("%q: got %q, want %q", c.in, got, want)
 		}
+	}
+}
+
+// TestApplyIOCounters: a whole apply of 8 words, as the command runs it,
+// costs the device exactly one full read (data, then EOF), 8 writes and
+// 8 read-backs, and one final full read: the emulator's own counters.
+func TestApplyIOCounters(t *testing.T) {
+	s := newSession(t)
+	var m strings.Builder
+	m.WriteString("apiVersion: otpprov/v1\nkind: FuseManifest\nmetadata: {name: eight}\nsoc: imx8mm\nfuses:\n")
+	for k := 0; k < 8; k++ {
+		fmt.Fprintf(&m, "  - {bank: %d, word: %d, value: 0x%x}\n", 14+k/4, k%4, 0x100+k)
+	}
+	if err := os.WriteFile(s.manifest, []byte(m.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code := s.run(context.Background(), nil, "apply", "--device", "sim:"+s.sim, "--auto-approve", s.manifest); code != 0 {
+		t.Fatalf("exit %d: %s", code, s.stderr.String())
+	}
+	c, err := nvmem.ReadSimCounters(s.sim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c != (nvmem.Counters{Reads: 2 + 8 + 2, Writes: 8}) {
+		t.Errorf("counters %+v, want 12 reads and 8 writes", c)
 	}
 }
