@@ -2,15 +2,20 @@
 GO       ?= go
 BIN      ?= bin
 LDFLAGS  := -s -w
+# otpprov version prints the VCS revision from the build info: stamp it
+# whenever git can read this checkout, even where GOFLAGS says
+# -buildvcs=false, and build without it where git cannot (a tarball).
+BUILDVCS := $(shell git status --porcelain >/dev/null 2>&1 && echo auto || echo false)
+GOBUILD  := $(GO) build -trimpath -buildvcs=$(BUILDVCS)
 export CGO_ENABLED := 0
 
-.PHONY: all build test test-fuse lint demo cross clean fuzz fuzz-ci soak
+.PHONY: all build test test-fuse lint demo cross qemu-smoke clean fuzz fuzz-ci soak
 
 all: build
 
 build:
-	$(GO) build -trimpath -o $(BIN)/otpprov ./cmd/otpprov
-	$(GO) build -trimpath -o $(BIN)/ocotp-emu ./cmd/ocotp-emu
+	$(GOBUILD) -o $(BIN)/otpprov ./cmd/otpprov
+	$(GOBUILD) -o $(BIN)/ocotp-emu ./cmd/ocotp-emu
 
 # Unit tests, end-to-end testscript scenarios against the OTP emulator, the
 # FUSE-mounted emulator and the cross-checks with od/dd/printf; vet and
@@ -80,10 +85,22 @@ demo: build
 		--confirm-security SRK_LOCK,SEC_CONFIG_CLOSE examples/imx8mm/secure-boot.yaml
 	$(BIN)/otpprov show --device sim:$(DEMO)/blank --field SRK_HASH
 
-# Static binaries for the boards.
+# Static binaries for the boards, under a size budget: the tool is copied
+# to every unit on the line, often over a serial console or a slow link.
+SIZE_BUDGET := 8388608
+CROSS := $(BIN)/otpprov-linux-arm64 $(BIN)/otpprov-linux-armv7
 cross:
-	GOOS=linux GOARCH=arm64 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/otpprov-linux-arm64 ./cmd/otpprov
-	GOOS=linux GOARCH=arm GOARM=7 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/otpprov-linux-armv7 ./cmd/otpprov
+	GOOS=linux GOARCH=arm64 $(GOBUILD) -ldflags '$(LDFLAGS)' -o $(BIN)/otpprov-linux-arm64 ./cmd/otpprov
+	GOOS=linux GOARCH=arm GOARM=7 $(GOBUILD) -ldflags '$(LDFLAGS)' -o $(BIN)/otpprov-linux-armv7 ./cmd/otpprov
+	@for f in $(CROSS); do \
+		size=$$(stat -c %s $$f); \
+		if [ $$size -gt $(SIZE_BUDGET) ]; then echo "$$f: $$size bytes, over the budget of $(SIZE_BUDGET) (8 MiB)"; exit 1; fi; \
+		echo "$$f: $$size bytes (budget $(SIZE_BUDGET))"; \
+	done
+
+# The board binaries under qemu-user against the emulator (CI runs this).
+qemu-smoke: build cross
+	scripts/qemu-smoke
 
 clean:
 	rm -rf $(BIN) $(DEMO)

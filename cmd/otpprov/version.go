@@ -1,6 +1,9 @@
 package main
 
-import "runtime/debug"
+import (
+	"runtime/debug"
+	"strings"
+)
 
 // toolVersion is the module version and VCS revision from the build info.
 func toolVersion() string {
@@ -8,15 +11,28 @@ func toolVersion() string {
 	if !ok {
 		return "unknown"
 	}
-	v := bi.Main.Version
+	return formatVersion(bi.Main.Version, bi.Settings)
+}
+
+// formatVersion names a build: Go 1.24 and later put the revision (and
+// +dirty) into the module's pseudo-version already; older toolchains
+// leave "(devel)", and the revision is added once.
+func formatVersion(v string, settings []debug.BuildSetting) string {
 	if v == "" {
 		v = "(devel)"
 	}
-	for _, s := range bi.Settings {
-		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-			v += " " + s.Value[:12]
+	rev, dirty := "", false
+	for _, s := range settings {
+		switch {
+		case s.Key == "vcs.revision" && len(s.Value) >= 12:
+			rev = s.Value[:12]
+		case s.Key == "vcs.modified":
+			dirty = s.Value == "true"
 		}
-		if s.Key == "vcs.modified" && s.Value == "true" {
+	}
+	if rev != "" && !strings.Contains(v, rev) {
+		v += " " + rev
+		if dirty {
 			v += "+dirty"
 		}
 	}
