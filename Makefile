@@ -9,7 +9,7 @@ BUILDVCS := $(shell git status --porcelain >/dev/null 2>&1 && echo auto || echo 
 GOBUILD  := $(GO) build -trimpath -buildvcs=$(BUILDVCS)
 export CGO_ENABLED := 0
 
-.PHONY: all build test test-fuse lint demo cross qemu-smoke clean fuzz fuzz-ci soak
+.PHONY: all build test test-fuse lint demo cross qemu-smoke bench clean fuzz fuzz-ci soak
 
 all: build
 
@@ -19,9 +19,11 @@ build:
 
 # Unit tests, end-to-end testscript scenarios against the OTP emulator, the
 # FUSE-mounted emulator and the cross-checks with od/dd/printf; vet and
-# gofmt first.
+# gofmt first; then every benchmark once, so none rots (they check what
+# they measure).
 test: lint
 	$(GO) test -count=1 ./...
+	$(GO) test -count=1 -run '^$$' -bench . -benchtime 1x ./... >/dev/null
 
 # The FUSE scenarios alone, verbosely, so a log shows they ran (CI): one
 # line per test, and the exit code of go test, not of the filter.
@@ -64,6 +66,14 @@ SOAK_CASES ?= 1000000
 SOAK_SEED  ?= 1
 soak:
 	$(GO) test -count=1 -timeout 0 -run '^TestModel$$' -v ./applier -args -model.cases=$(SOAK_CASES) -model.seed=$(SOAK_SEED)
+
+# Benchmarks: the Go benchmarks (BENCHTIME each), with the per-word
+# ratios of plan at 64..4096 words; see README "Performance".
+BENCHTIME ?= 1s
+bench:
+	@mkdir -p $(BIN)
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./manifest ./planner ./applier ./nvmem >$(BIN)/bench.txt
+	@scripts/bench-ratios $(BIN)/bench.txt
 
 # A virtual i.MX8MM board from the Digi document's dump, planned and applied.
 DEMO := demo
