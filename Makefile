@@ -4,7 +4,7 @@ BIN      ?= bin
 LDFLAGS  := -s -w
 export CGO_ENABLED := 0
 
-.PHONY: all build test test-fuse lint demo cross clean fuzz fuzz-ci soak
+.PHONY: all build test test-fuse lint demo cross clean fuzz fuzz-ci soak bench-process
 
 all: build
 
@@ -79,6 +79,18 @@ demo: build
 	$(BIN)/otpprov apply --device sim:$(DEMO)/blank --auto-approve \
 		--confirm-security SRK_LOCK,SEC_CONFIG_CLOSE examples/imx8mm/secure-boot.yaml
 	$(BIN)/otpprov show --device sim:$(DEMO)/blank --field SRK_HASH
+
+# Whole-process timings (internal/procbench): otpprov dump, read, plan and
+# apply against od, dd|od and the Digi document's shell loop, on the same
+# emulated device in the same run, with medians, ratios and a PASS/MISSED
+# line per target. Needs root and /dev/fuse for the ocotp-emu mount, else
+# it times an image file and says so. BENCH_RUNS runs per command;
+# BENCH_FLAGS=-check makes a missed target exit 2.
+BENCH_RUNS  ?= 30
+BENCH_FLAGS ?=
+bench-process: build
+	$(GO) build -trimpath -o $(BIN)/procbench ./internal/procbench
+	$(BIN)/procbench -otpprov $(BIN)/otpprov -emu $(BIN)/ocotp-emu -n $(BENCH_RUNS) $(BENCH_FLAGS)
 
 # Static binaries for the boards.
 cross:
