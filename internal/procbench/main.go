@@ -179,7 +179,11 @@ func (b *bench) all() (missed bool, err error) {
 	}
 
 	fmt.Println()
-	fmt.Printf("Apply of %d words, each run on a fresh blank device (mounted and checked outside the timing):\n", len(applyWords))
+	prep := "mounted, unmounted and checked outside the timing"
+	if !b.fuse {
+		prep = "an image file, made and checked outside the timing"
+	}
+	fmt.Printf("Apply of %d words, each run on a fresh blank device (%s):\n", len(applyWords), prep)
 	ap, err := b.apply()
 	if err != nil {
 		return false, err
@@ -606,7 +610,7 @@ func (b *bench) apply() (map[string]*side, error) {
 			fmt.Printf("  emulator's counts per run, %-8s %s%s\n", k+":", formatRuns(counts[k]), note)
 		}
 	}
-	fmt.Println("  the loop's script, for one board (DEV = that board's MNT/nvmem):")
+	fmt.Println("  the loop's script, for one board (DEV = that board's device file):")
 	for _, l := range strings.Split(strings.TrimSpace(script), "\n") {
 		fmt.Printf("    %s\n", strings.ReplaceAll(l, shellQuote(lastDev), "DEV"))
 	}
