@@ -110,13 +110,12 @@ type bench struct {
 	bash     string
 	kind     string // --device-kind for otpprov: nvmem on FUSE, image on a file
 	fuse     bool
-	why      string   // why not FUSE, when not
-	view     []byte   // the Digi board as read through the device
-	blankDir string   // the blank sim every apply run starts from
-	blank    []byte   // its fuses
-	digi     *emu     // the mount of the Digi board (FUSE)
-	digiDev  string   // the Digi board's device path
-	counters []string // emulator counts per apply run: "otpprov: reads 12, writes 8"
+	why      string // why not FUSE, when not
+	view     []byte // the Digi board as read through the device
+	blankDir string // the blank sim every apply run starts from
+	blank    []byte // its fuses
+	digi     *emu   // the mount of the Digi board (FUSE)
+	digiDev  string // the Digi board's device path
 }
 
 func newBench(c config) (*bench, error) {
@@ -213,8 +212,7 @@ func (b *bench) all() (missed bool, err error) {
 		}
 		fmt.Printf("  apply's I/O on the device (strace):           %s\n", io)
 	}
-	loadAvg := loadAverage()
-	fmt.Printf("\nload average at the end: %s\n", loadAvg)
+	fmt.Printf("\nload average at the end: %s\n", loadAverage())
 	return v1 != "PASS" || v2 != "PASS" || !ioOK, nil
 }
 
