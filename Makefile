@@ -9,7 +9,7 @@ BUILDVCS := $(shell git status --porcelain >/dev/null 2>&1 && echo auto || echo 
 GOBUILD  := $(GO) build -trimpath -buildvcs=$(BUILDVCS)
 export CGO_ENABLED := 0
 
-.PHONY: all build test test-fuse lint demo cross qemu-smoke bench clean fuzz fuzz-ci soak
+.PHONY: all build test test-fuse lint demo cross qemu-smoke bench bench-go bench-process clean fuzz fuzz-ci soak
 
 all: build
 
@@ -67,10 +67,13 @@ SOAK_SEED  ?= 1
 soak:
 	$(GO) test -count=1 -timeout 0 -run '^TestModel$$' -v ./applier -args -model.cases=$(SOAK_CASES) -model.seed=$(SOAK_SEED)
 
-# Benchmarks: the Go benchmarks (BENCHTIME each), with the per-word
-# ratios of plan at 64..4096 words; see README "Performance".
+# Benchmarks (README "Performance"): the Go benchmarks, BENCHTIME each,
+# with the per-word ratios of plan at 64..4096 words; then the whole
+# processes against od, dd|od and the document's shell loop.
 BENCHTIME ?= 1s
-bench:
+bench: bench-go bench-process
+
+bench-go:
 	@mkdir -p $(BIN)
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./manifest ./planner ./applier ./nvmem >$(BIN)/bench.txt
 	@scripts/bench-ratios $(BIN)/bench.txt
@@ -94,6 +97,18 @@ demo: build
 	$(BIN)/otpprov apply --device sim:$(DEMO)/blank --auto-approve \
 		--confirm-security SRK_LOCK,SEC_CONFIG_CLOSE examples/imx8mm/secure-boot.yaml
 	$(BIN)/otpprov show --device sim:$(DEMO)/blank --field SRK_HASH
+
+# Whole-process timings (internal/procbench): otpprov dump, read, plan and
+# apply against od, dd|od and the Digi document's shell loop, on the same
+# emulated device in the same run, with medians, ratios and a PASS/MISSED
+# line per target. Needs root and /dev/fuse for the ocotp-emu mount, else
+# it times an image file and says so. BENCH_RUNS runs per command;
+# BENCH_FLAGS=-check makes a missed target exit 2.
+BENCH_RUNS  ?= 30
+BENCH_FLAGS ?=
+bench-process: build
+	$(GOBUILD) -o $(BIN)/procbench ./internal/procbench
+	$(BIN)/procbench -otpprov $(BIN)/otpprov -emu $(BIN)/ocotp-emu -n $(BENCH_RUNS) $(BENCH_FLAGS)
 
 # Static binaries for the boards, under a size budget: the tool is copied
 # to every unit on the line, often over a serial console or a slow link.
