@@ -428,6 +428,7 @@ func applyPlan(ctx context.Context, c *cli.Context, e env, dev *nvmem.Device, p 
 		}
 	}
 	*burned = true // from here on, the device may change
+	e.Flush()
 	res, err := applier.Apply(ctx, dev, p)
 	if err != nil {
 		return err

@@ -20,7 +20,9 @@ func main() {
 	// stdout fail with EPIPE and the burn, the read-back and the journal
 	// go on.
 	signal.Ignore(syscall.SIGPIPE)
-	code := run(ctx, os.Args, terminal(os.Stdin, os.Stdout, os.Stderr))
+	e := terminal(os.Stdin, os.Stdout, os.Stderr)
+	code := run(ctx, os.Args, e)
+	e.Flush()
 	stop()
 	os.Exit(code)
 }
