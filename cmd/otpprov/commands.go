@@ -152,10 +152,14 @@ func newApp(ctx context.Context, e env, notFound *error) *cli.App {
 
 // args checks the positional arguments' count.
 func args(c *cli.Context, names ...string) ([]string, error) {
-	if c.Args().Len() != len(names) {
-		return nil, usageError{fmt.Sprintf("%s takes %s, got %d argument(s)", c.Command.Name, strings.Join(names, " "), c.Args().Len())}
+	switch n := c.Args().Len(); {
+	case n == len(names):
+		return c.Args().Slice(), nil
+	case len(names) == 0:
+		return nil, usageError{fmt.Sprintf("%s takes no arguments, got %d", c.Command.Name, n)}
+	default:
+		return nil, usageError{fmt.Sprintf("%s takes %s, got %d argument(s)", c.Command.Name, strings.Join(names, " "), n)}
 	}
-	return c.Args().Slice(), nil
 }
 
 func style(c *cli.Context, e env) view.Style {
