@@ -118,6 +118,9 @@ func newApp(ctx context.Context, e env, notFound *error) *cli.App {
 				Action:       func(c *cli.Context) error { return cmdSimInit(c, e) }}}},
 		{Name: "version", Usage: "print the version",
 			Action: func(c *cli.Context) error { fmt.Fprintf(e.stdout, "otpprov %s\n", toolVersion()); return nil }},
+		{Name: "completion", Usage: "print a shell completion script: " + strings.Join(completionShells, ", "), ArgsUsage: "SHELL",
+			Description: completionInstall,
+			Action:      func(c *cli.Context) error { return cmdCompletion(ctx, c, e) }},
 	}
 	for _, c := range cmds {
 		c.OnUsageError = usage
