@@ -4,13 +4,19 @@ BIN      ?= bin
 LDFLAGS  := -s -w
 export CGO_ENABLED := 0
 
-.PHONY: all build test test-fuse lint demo cross clean fuzz fuzz-ci soak
+.PHONY: all build test test-fuse lint demo cross clean fuzz fuzz-ci soak man
 
 all: build
 
 build:
 	$(GO) build -trimpath -o $(BIN)/otpprov ./cmd/otpprov
 	$(GO) build -trimpath -o $(BIN)/ocotp-emu ./cmd/ocotp-emu
+
+# The man page, bin/otpprov.1, written by otpprov from its own command tree
+# (a hidden command), so that it documents exactly this binary. Read it
+# with man -l bin/otpprov.1.
+man: build
+	$(BIN)/otpprov man >$(BIN)/otpprov.1.tmp && mv $(BIN)/otpprov.1.tmp $(BIN)/otpprov.1
 
 # Unit tests, end-to-end testscript scenarios against the OTP emulator, the
 # FUSE-mounted emulator and the cross-checks with od/dd/printf; vet and

@@ -121,6 +121,9 @@ func newApp(ctx context.Context, e env, notFound *error) *cli.App {
 		{Name: "completion", Usage: "print a shell completion script: " + strings.Join(completionShells, ", "), ArgsUsage: "SHELL",
 			Description: completionInstall,
 			Action:      func(c *cli.Context) error { return cmdCompletion(ctx, c, e) }},
+		// Hidden: the page is for make man to install, not a command to use.
+		{Name: "man", Usage: "print the man page (roff)", Hidden: true,
+			Action: func(c *cli.Context) error { return cmdMan(ctx, c, e) }},
 	}
 	for _, c := range cmds {
 		c.OnUsageError = usage

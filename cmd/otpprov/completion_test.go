@@ -386,7 +386,8 @@ func TestCompletionHidesHidden(t *testing.T) {
 		{Name: "gone", Hidden: true},
 	}}
 	root := commandTree(app)
-	scripts := map[string]string{"bash": bashCompletion(root), "zsh": zshCompletion(root), "fish": fishCompletion(root)}
+	scripts := map[string]string{"bash": bashCompletion(root), "zsh": zshCompletion(root), "fish": fishCompletion(root),
+		"man": manPage(root, "test")}
 	for name, text := range scripts {
 		for _, w := range []string{"shown", "inner", "open"} {
 			if !strings.Contains(text, w) {
