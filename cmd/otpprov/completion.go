@@ -192,11 +192,16 @@ _otpprov_offer() {
 	@dir) compopt -o filenames 2>/dev/null; mapfile -t COMPREPLY < <(compgen -d -- "$2") ;;
 	*) mapfile -t COMPREPLY < <(compgen -W "$1" -- "$2") ;;
 	esac
-	# Readline replaces only what follows the word's last = or :.
+	# Readline replaces its own word, which is WORD's part after the last
+	# = or : (COMP_WORDBREAKS), or, where those do not break words, WORD
+	# and the --flag= before it.
 	local rl=${COMP_WORDS[COMP_CWORD]}
 	[[ $rl == [=:] ]] && rl=
-	local pre=${2%"$rl"}
-	[[ -n $pre ]] && COMPREPLY=("${COMPREPLY[@]#"$pre"}")
+	if [[ $2 == *"$rl" ]]; then
+		COMPREPLY=("${COMPREPLY[@]#"${2%"$rl"}"}")
+	else
+		COMPREPLY=("${COMPREPLY[@]/#/"${rl%"$2"}"}")
+	fi
 }
 
 _otpprov() {

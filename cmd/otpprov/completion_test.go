@@ -206,18 +206,27 @@ func offered(line string, q query, files map[string]string) []string {
 // The test directory holds a file and a directory; each shell lists them
 // its own way.
 var completionShellTests = []struct {
-	shell string
-	files map[string]string // a shell's listing of the test directory: @file or @dir
-	run   func(t *testing.T, dir string, qs []query) []string
+	name, shell string
+	files       map[string]string // a shell's listing of the test directory: @file or @dir
+	run         func(t *testing.T, dir string, qs []query) []string
 }{
-	{"bash", map[string]string{"boards m.yaml": "@file", "boards": "@dir"}, bashQueries},
-	{"zsh", nil, zshQueries},
-	{"fish", map[string]string{"boards/ m.yaml": "@file", "boards/": "@dir"}, fishQueries},
+	{"bash", "bash", bashFiles, func(t *testing.T, dir string, qs []query) []string {
+		return bashQueries(t, dir, qs, readlineWords)
+	}},
+	// Some users take = and : out of COMP_WORDBREAKS: readline then
+	// passes --device=sim:board as one word.
+	{"bash-unbroken-words", "bash", bashFiles, func(t *testing.T, dir string, qs []query) []string {
+		return bashQueries(t, dir, qs, func(words []string) []string { return words })
+	}},
+	{"zsh", "zsh", nil, zshQueries},
+	{"fish", "fish", map[string]string{"boards/ m.yaml x:1.yaml": "@file", "boards/": "@dir"}, fishQueries},
 }
+
+var bashFiles = map[string]string{"boards m.yaml x:1.yaml": "@file", "boards": "@dir"}
 
 func TestCompletionOffers(t *testing.T) {
 	for _, sh := range completionShellTests {
-		t.Run(sh.shell, func(t *testing.T) {
+		t.Run(sh.name, func(t *testing.T) {
 			requireTool(t, sh.shell)
 			code, script, stderr := runOtpprov("completion", sh.shell)
 			if code != 0 || stderr != "" {
@@ -241,7 +250,7 @@ func TestCompletionOffers(t *testing.T) {
 }
 
 // completionDirs makes dir/work, where the shells complete file names (it
-// holds a file and a directory), dir/scripts for the scripts, and
+// holds two files and a directory), dir/scripts for the scripts, and
 // dir/home for the shells' own files.
 func completionDirs(t *testing.T) string {
 	dir := t.TempDir()
@@ -251,6 +260,7 @@ func completionDirs(t *testing.T) string {
 		}
 	}
 	writeFile(t, filepath.Join(dir, "work", "m.yaml"), "")
+	writeFile(t, filepath.Join(dir, "work", "x:1.yaml"), "")
 	return dir
 }
 
@@ -299,21 +309,64 @@ func readlineWords(words []string) []string {
 }
 
 // bashQueries calls the completion function as bash does, with COMP_WORDS
-// and COMP_CWORD, and prints COMPREPLY.
-func bashQueries(t *testing.T, dir string, qs []query) []string {
+// and COMP_CWORD (the words as split splits them), and prints COMPREPLY.
+func bashQueries(t *testing.T, dir string, qs []query, split func([]string) []string) []string {
 	var drv strings.Builder
 	drv.WriteString(`source ../scripts/completion.bash
 q() { COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); COMPREPLY=(); _otpprov; printf '%s\n' "${COMPREPLY[*]}"; }
 `)
 	for _, q := range qs {
 		drv.WriteString("q")
-		for _, w := range readlineWords(q.words) {
+		for _, w := range split(q.words) {
 			drv.WriteString(" " + shQuote(w))
 		}
 		drv.WriteString("\n")
 	}
 	writeFile(t, filepath.Join(dir, "scripts", "driver"), drv.String())
-	return shell(t, dir, "bash", "--norc", "--noprofile", "../scripts/driver")
+	lines := shell(t, dir, "bash", "--norc", "--noprofile", "../scripts/driver")
+	if len(lines) != len(qs) {
+		return lines
+	}
+	// Readline puts a reply in place of its own last word, which must
+	// start it (else it is marked !); what the command line then holds is
+	// what the other shells answer: the whole word.
+	for i, q := range qs {
+		cur, words := q.words[len(q.words)-1], split(q.words)
+		rl := words[len(words)-1]
+		if rl == "=" || rl == ":" {
+			rl = ""
+		}
+		var full []string
+		for _, r := range strings.Fields(lines[i]) {
+			if !strings.HasPrefix(r, rl) {
+				r = "!" + r
+			} else {
+				r = strings.TrimSuffix(cur, rl) + r
+			}
+			full = append(full, r)
+		}
+		lines[i] = strings.Join(full, " ")
+	}
+	return lines
+}
+
+// Readline, which splits words at a colon, replaces only what follows
+// it: bash must answer x:1.yaml as 1.yaml, but not where the colon does
+// not split words. (fish completes after a colon itself; zsh does not
+// split.)
+func TestBashCompletionColon(t *testing.T) {
+	requireTool(t, "bash")
+	_, script, _ := runOtpprov("completion", "bash")
+	dir := completionDirs(t)
+	writeFile(t, filepath.Join(dir, "scripts", "completion.bash"), script)
+	qs := []query{{[]string{"otpprov", "plan", "x:"}, nil}, {[]string{"otpprov", "plan", "--device", "x:1"}, nil}}
+	for _, split := range []func([]string) []string{readlineWords, func(w []string) []string { return w }} {
+		for i, line := range bashQueries(t, dir, qs, split) {
+			if line != "x:1.yaml" {
+				t.Errorf("%s<TAB> (as %q): offered %q, want x:1.yaml", strings.Join(qs[i].words, " "), split(qs[i].words), line)
+			}
+		}
+	}
 }
 
 // zshQueries runs _otpprov with zsh's completion builtins replaced by
@@ -366,13 +419,13 @@ func writeFile(t *testing.T, path, text string) {
 
 // The scripts are syntax-checked by their shells (bash -n, zsh -n, fish -n).
 func TestCompletionSyntax(t *testing.T) {
-	for _, sh := range completionShellTests {
-		t.Run(sh.shell, func(t *testing.T) {
-			requireTool(t, sh.shell)
-			_, script, _ := runOtpprov("completion", sh.shell)
+	for _, sh := range completionShells {
+		t.Run(sh, func(t *testing.T) {
+			requireTool(t, sh)
+			_, script, _ := runOtpprov("completion", sh)
 			dir := completionDirs(t)
 			writeFile(t, filepath.Join(dir, "scripts", "script"), script)
-			shell(t, dir, sh.shell, "-n", "../scripts/script")
+			shell(t, dir, sh, "-n", "../scripts/script")
 		})
 	}
 }
