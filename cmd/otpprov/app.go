@@ -24,6 +24,20 @@ const (
 	exitPartial = 3 // apply stopped after writing: the device is partially programmed (or may be)
 )
 
+// exitCodes says what each exit code means, for the man page. The README's
+// table says the same; a test checks that both list the same codes.
+var exitCodes = []struct {
+	code    int
+	meaning string
+}{
+	{exitOK, "success; or nothing to do"},
+	{exitError, "error or refusal: bad input, rejected plan, stale plan, no approval, device error before any write, " +
+		"or an apply that failed with nothing written (proven by reading the device back)"},
+	{exitChanges, "plan --detailed-exitcode: there are changes to make; verify: the device does not satisfy the manifest"},
+	{exitPartial, "apply or write stopped after writing: the device is partially programmed (or may be: a word that " +
+		"could not be read back counts as changed); run plan again to see what remains"},
+}
+
 // exit carries an exit code up to run. A nil err exits quietly.
 type exit struct {
 	code int

@@ -118,6 +118,12 @@ func newApp(ctx context.Context, e env, notFound *error) *cli.App {
 				Action:       func(c *cli.Context) error { return cmdSimInit(c, e) }}}},
 		{Name: "version", Usage: "print the version",
 			Action: func(c *cli.Context) error { fmt.Fprintf(e.stdout, "otpprov %s\n", toolVersion()); return nil }},
+		{Name: "completion", Usage: "print a shell completion script: " + strings.Join(completionShells, ", "), ArgsUsage: "SHELL",
+			Description: completionInstall,
+			Action:      func(c *cli.Context) error { return cmdCompletion(ctx, c, e) }},
+		// Hidden: the page is for make man to install, not a command to use.
+		{Name: "man", Usage: "print the man page (roff)", Hidden: true,
+			Action: func(c *cli.Context) error { return cmdMan(ctx, c, e) }},
 	}
 	for _, c := range cmds {
 		c.OnUsageError = usage
@@ -152,10 +158,14 @@ func newApp(ctx context.Context, e env, notFound *error) *cli.App {
 
 // args checks the positional arguments' count.
 func args(c *cli.Context, names ...string) ([]string, error) {
-	if c.Args().Len() != len(names) {
-		return nil, usageError{fmt.Sprintf("%s takes %s, got %d argument(s)", c.Command.Name, strings.Join(names, " "), c.Args().Len())}
+	switch n := c.Args().Len(); {
+	case n == len(names):
+		return c.Args().Slice(), nil
+	case len(names) == 0:
+		return nil, usageError{fmt.Sprintf("%s takes no arguments, got %d", c.Command.Name, n)}
+	default:
+		return nil, usageError{fmt.Sprintf("%s takes %s, got %d argument(s)", c.Command.Name, strings.Join(names, " "), n)}
 	}
-	return c.Args().Slice(), nil
 }
 
 func style(c *cli.Context, e env) view.Style {
