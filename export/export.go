@@ -36,6 +36,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/otpprov/otpprov/planner"
 )
@@ -117,7 +118,7 @@ func Write(w io.Writer, f Format, p *planner.Plan, opts Options) error {
 
 // fieldName is what a field name must look like to be written into a
 // script outside a comment (the security confirmations).
-var fieldName = regexp.MustCompile(`^[A-Za-z0-9_]+$`)
+var fieldName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9_]+$`) })
 
 func check(p *planner.Plan) error {
 	if p.Rejected() {
@@ -141,7 +142,7 @@ func check(p *planner.Plan) error {
 		}
 	}
 	for _, f := range p.Security() {
-		if !fieldName.MatchString(f.Name) {
+		if !fieldName().MatchString(f.Name) {
 			return fmt.Errorf("security field %q: a name a script cannot hold", f.Name)
 		}
 	}

@@ -37,6 +37,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/otpprov/otpprov/fusemap"
 	"github.com/otpprov/otpprov/manifest"
@@ -50,7 +51,7 @@ type Options struct {
 }
 
 // manifestName is the manifest schema's pattern for metadata.name.
-var manifestName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
+var manifestName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`) })
 
 // Manifest writes a manifest (YAML) that reproduces the burned state of a
 // device. state is the device as read: one word per nvmem read index, with
@@ -67,7 +68,7 @@ func Manifest(w io.Writer, m *fusemap.Map, state []uint32, opts Options) error {
 	if name == "" {
 		name = "imported-" + m.Name
 	}
-	if !manifestName.MatchString(name) {
+	if !manifestName().MatchString(name) {
 		return fmt.Errorf("import: manifest name %q: use letters, digits, '.', '_' and '-', at most 63, starting with a letter or digit", name)
 	}
 	im := newImport(m, state)

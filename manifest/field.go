@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/otpprov/otpprov/fusemap"
 	"github.com/otpprov/otpprov/internal/inputfile"
@@ -32,7 +33,7 @@ func (t *tree) decodeField(ptr string, obj map[string]any, fm *fusemap.Map, diag
 		diags.Add(f.Pos, "", "%s: missing key 'value' (or 'valueFrom')", t.Describe(ptr))
 		return f, false
 	}
-	if fm == nil || !fieldName.MatchString(name) {
+	if fm == nil || !fieldName().MatchString(name) {
 		return f, false // the schema reported the soc or the name
 	}
 	fd := fm.Field(name)
@@ -100,7 +101,7 @@ func (t *tree) decodeField(ptr string, obj map[string]any, fm *fusemap.Map, diag
 
 // fieldName is the schema's pattern for a field name: a name it refused is
 // not looked up a second time.
-var fieldName = regexp.MustCompile(`^[A-Z][A-Z0-9_]{0,63}$`)
+var fieldName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Z][A-Z0-9_]{0,63}$`) })
 
 // errReported is a value the parser or the schema has already refused (an
 // ambiguous number, null, a list, a valueFrom without a file): it is not

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/otpprov/otpprov/fusemap"
 	"github.com/otpprov/otpprov/internal/yamldoc"
@@ -45,14 +46,14 @@ type Variable struct {
 }
 
 // varName is the schema's pattern for a variable's name.
-var varName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
+var varName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`) })
 
 // varRef is the only way to use a variable: as the whole value.
-var varRef = regexp.MustCompile(`^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$`)
+var varRef = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$`) })
 
 // varRefs finds the variables a longer string names, to mark them used:
 // their misuse is reported, not that they are unused.
-var varRefs = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+var varRefs = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`) })
 
 type decl struct {
 	Variable
@@ -86,7 +87,7 @@ func resolveVars(chain []link, given map[string]VarValue, check bool) (*varSet, 
 		}
 		sort.Strings(names)
 		for _, n := range names {
-			if !varName.MatchString(n) {
+			if !varName().MatchString(n) {
 				continue // the schema reports it
 			}
 			ptr := "/variables/" + yamldoc.EscapePointer(n)
@@ -270,7 +271,7 @@ func (vs *varSet) substitute(t *tree) Diagnostics {
 				return x
 			}
 			pos := t.PosOf(ptr)
-			m := varRef.FindStringSubmatch(x)
+			m := varRef().FindStringSubmatch(x)
 			entry, allowed := entryOf(ptr)
 			switch {
 			case m == nil:
@@ -325,19 +326,19 @@ func (vs *varSet) substitute(t *tree) Diagnostics {
 
 // markUsed marks the declared variables s names as used.
 func (vs *varSet) markUsed(s string) {
-	for _, m := range varRefs.FindAllStringSubmatch(s, -1) {
+	for _, m := range varRefs().FindAllStringSubmatch(s, -1) {
 		if d := vs.byName[m[1]]; d != nil {
 			d.used = true
 		}
 	}
 }
 
-var usable = regexp.MustCompile(`^(/fuses/\d+)/(value|valueFrom/file)$`)
+var usable = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^(/fuses/\d+)/(value|valueFrom/file)$`) })
 
 // entryOf returns the entry a pointer is in, and whether a variable may
 // stand there.
 func entryOf(ptr string) (string, bool) {
-	m := usable.FindStringSubmatch(ptr)
+	m := usable().FindStringSubmatch(ptr)
 	if m == nil {
 		return "", false
 	}

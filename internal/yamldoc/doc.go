@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 
 	"gopkg.in/yaml.v3"
 )
@@ -35,13 +36,13 @@ type Doc struct {
 // without leading zeros, 0x hex or 0b binary. YAML itself reads "010" as
 // octal 8 and "08" as the float 8.0; on a fuse word a misread digit is a
 // burned bit, so anything else that YAML would take as a number is refused.
-var number = regexp.MustCompile(`^(0|[1-9][0-9]*|0[xX][0-9a-fA-F]+|0b[01]+)$`)
+var number = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^(0|[1-9][0-9]*|0[xX][0-9a-fA-F]+|0b[01]+)$`) })
 
 // ParseNumber reads a number as our files write it: decimal without
 // leading zeros, 0x hex or 0b binary. The command line uses it too, so that
 // "write 14 0 010" is refused exactly as "value: 010" is.
 func ParseNumber(s string) (uint64, bool) {
-	if !number.MatchString(s) {
+	if !number().MatchString(s) {
 		return 0, false
 	}
 	v, err := strconv.ParseUint(strings.Replace(s, "0X", "0x", 1), 0, 64)
@@ -69,7 +70,7 @@ func Parse(file, kind string, b []byte, maxSize int) (*Doc, Diagnostics) {
 	return d, append(diags, c.diags...)
 }
 
-var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+var yamlLine = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^yaml: line (\d+): (.*)$`) })
 
 // parseYAML returns the single document's root node.
 func parseYAML(file, kind string, b []byte) (*yaml.Node, Diagnostics) {
@@ -104,14 +105,14 @@ func isEmptyNode(n *yaml.Node) bool {
 func yamlDiag(file, kind string, err error) Diagnostic {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
 	pos := Pos{File: file}
-	if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
+	if m := yamlLine().FindStringSubmatch(err.Error()); m != nil {
 		pos.Line, _ = strconv.Atoi(m[1])
 		msg = m[2]
 		if parserProblems[msg] {
 			pos.Line++
 		}
 	}
-	if m := yamlDepth.FindStringSubmatch(msg); m != nil {
+	if m := yamlDepth().FindStringSubmatch(msg); m != nil {
 		// The parser's guard against nesting bombs; no real file comes near.
 		return Diagnostic{Pos: pos, Message: fmt.Sprintf("invalid YAML: nested deeper than %s levels", m[1]),
 			Hint: fmt.Sprintf("a %s nests a few levels deep: is this the right file?", kind)}
@@ -137,7 +138,7 @@ var parserProblems = map[string]bool{
 	"found undefined tag handle":             true,
 }
 
-var yamlDepth = regexp.MustCompile(`^exceeded max depth of (\d+)$`)
+var yamlDepth = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^exceeded max depth of (\d+)$`) })
 
 type converter struct {
 	*Doc
@@ -219,7 +220,7 @@ func (t *converter) scalar(n *yaml.Node, ptr string) any {
 		if strings.HasPrefix(n.Value, "-") {
 			return t.refuse(ptr, n, "", "negative number %s: fuse words, banks and masks are unsigned", n.Value)
 		}
-		if !number.MatchString(n.Value) {
+		if !number().MatchString(n.Value) {
 			return t.refuse(ptr, n, "write decimal without leading zeros (15) or hex (0x0f)",
 				"ambiguous number %s: YAML would not read it as you may think", n.Value)
 		}
