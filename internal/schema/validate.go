@@ -38,7 +38,7 @@ type Error struct {
 // decodes it: map[string]any, []any, string, bool, nil and json.Number
 // (Go's integer and float types are taken too). It returns the leaf
 // errors, none if the document is valid; an error means the value holds
-// something that is not JSON, which no parsed document does.
+// something that is not JSON anywhere, which no parsed document does.
 //
 // The errors are those a JSON Schema 2020-12 validator reports as leaves,
 // with two rules of its own, which the tests hold to the oracle:
@@ -48,14 +48,43 @@ type Error struct {
 //   - additionalProperties: false is one error on the object, naming every
 //     unknown key, not one per key.
 func (s *Schema) Validate(v any) ([]Error, error) {
+	if err := checkJSON(v, ""); err != nil {
+		return nil, err
+	}
 	var st state
 	st.eval(s.root, v, "", "")
-	return st.errs, st.bad
+	return st.errs, nil
 }
 
 type state struct {
 	errs []Error
-	bad  error
+}
+
+// checkJSON refuses a value that is not JSON, wherever it is: a schema
+// that does not look at it must not pass it either.
+func checkJSON(v any, ptr string) error {
+	switch x := v.(type) {
+	case nil, bool, string:
+		return nil
+	case map[string]any:
+		for k, e := range x {
+			if err := checkJSON(e, ptr+"/"+escape(k)); err != nil {
+				return err
+			}
+		}
+		return nil
+	case []any:
+		for i, e := range x {
+			if err := checkJSON(e, ptr+"/"+strconv.Itoa(i)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if _, ok := number(v); !ok {
+		return fmt.Errorf("the value at %q is not JSON: %T %v", ptr, v, v)
+	}
+	return nil
 }
 
 // seen is what a schema evaluated of an object's keys, for
@@ -104,7 +133,7 @@ func (st *state) eval(n *node, v any, inst, path string) (bool, seen) {
 		}
 		return true, ev
 	}
-	typ := st.typeOf(v)
+	typ := typeOf(v)
 	if len(n.types) > 0 && !hasType(n.types, typ, v) {
 		fail(Error{Keyword: "type", Types: n.types, Got: typ})
 		return false, ev
@@ -316,9 +345,8 @@ func sortedNodes[V any](m map[string]V) []string {
 	return keys
 }
 
-// typeOf is the JSON type of a value; a value that is not JSON is
-// recorded as the validation's error, and has no type any schema allows.
-func (st *state) typeOf(v any) string {
+// typeOf is the JSON type of a value (checkJSON made sure it has one).
+func typeOf(v any) string {
 	switch v.(type) {
 	case nil:
 		return "null"
@@ -333,9 +361,6 @@ func (st *state) typeOf(v any) string {
 	}
 	if _, ok := number(v); ok {
 		return "number"
-	}
-	if st.bad == nil {
-		st.bad = fmt.Errorf("not a JSON value: %T %v", v, v)
 	}
 	return "invalid"
 }
