@@ -373,3 +373,35 @@ func FuzzSchemaAgrees(f *testing.F) {
 		}
 	})
 }
+
+// The cost, per process, of checking a manifest: compile the schema, then
+// validate the example board's manifest; and the oracle's, for scale.
+func BenchmarkCompileValidate(b *testing.B) {
+	src, err := os.ReadFile("../../examples/imx8mm/board.yaml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	v := parse("board.yaml", src)
+	b.Run("ours", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			s, err := schema.Compile(schemas.Manifest)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if errs, err := s.Validate(v); err != nil || len(errs) > 0 {
+				b.Fatal(err, errs)
+			}
+		}
+	})
+	b.Run("oracle", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			s, err := oracleCompile(schemas.Manifest)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := s.Validate(v); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
