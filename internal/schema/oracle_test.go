@@ -36,8 +36,10 @@ func oracleCompile(doc []byte) (*jsonschema.Schema, error) {
 	return c.Compile(url)
 }
 
-// A leaf is one leaf error as a line of text, so that two validators'
-// findings compare as sorted lists and a difference reads plainly.
+// A leaf is one leaf error: where it is, as a line of text, so that two
+// validators' findings compare as sorted lists and a difference reads
+// plainly; then the oracle's message, or our parameters, which are
+// compared leaf by leaf once the lines agree.
 //
 // The oracle's leaves are normalised by these rules, each a difference of
 // form, not of finding:
@@ -50,7 +52,13 @@ func oracleCompile(doc []byte) (*jsonschema.Schema, error) {
 //     keyword "false";
 //   - dependentRequired is located at its list's entry (/maxWord/0): the
 //     keyword is dependentRequired.
-func oracleLeaves(t testing.TB, s *jsonschema.Schema, v any) []string {
+type leaf struct {
+	line string
+	msg  string       // the oracle's
+	e    schema.Error // ours
+}
+
+func oracleLeaves(t testing.TB, s *jsonschema.Schema, v any) []leaf {
 	t.Helper()
 	err := s.Validate(v)
 	if err == nil {
@@ -60,7 +68,7 @@ func oracleLeaves(t testing.TB, s *jsonschema.Schema, v any) []string {
 	if !errors.As(err, &ve) {
 		t.Fatalf("oracle: %v", err)
 	}
-	var out []string
+	var out []leaf
 	var walk func(e *jsonschema.ValidationError)
 	walk = func(e *jsonschema.ValidationError) {
 		if len(e.Causes) > 0 {
@@ -72,84 +80,136 @@ func oracleLeaves(t testing.TB, s *jsonschema.Schema, v any) []string {
 		sloc := e.AbsoluteKeywordLocation[strings.IndexByte(e.AbsoluteKeywordLocation, '#')+1:]
 		segs := strings.Split(sloc, "/")
 		kw := segs[len(segs)-1]
-		var params string
 		switch {
 		case e.Message == "not allowed":
 			kw = "false"
 		case len(segs) >= 3 && segs[len(segs)-3] == "dependentRequired":
 			kw = "dependentRequired"
-			names := quotedNames(e.Message) // property 'need' is required, if 'key' property exists
-			params = fmt.Sprintf("key=%s keys=%s", names[1], names[:1])
-		case kw == "required" || kw == "additionalProperties":
-			names := quotedNames(e.Message)
-			slices.Sort(names)
-			params = fmt.Sprintf("keys=%s", names)
-		case kw == "type":
-			// expected integer or string, but got object
-			m := typeMsg.FindStringSubmatch(e.Message)
-			if m == nil {
-				t.Fatalf("oracle: unexpected type message %q", e.Message)
-			}
-			params = fmt.Sprintf("types=%s got=%s", strings.Split(m[1], " or "), m[2])
-		case kw == "oneOf":
-			params = fmt.Sprintf("matched=%s", regexp.MustCompile(`\d+`).FindAllString(e.Message, -1))
-		case countKeywords[kw]:
-			// minimum 2 properties allowed, but found 1 properties
-			n := regexp.MustCompile(`\d+`).FindAllString(e.Message, -1)
-			if len(n) != 2 {
-				t.Fatalf("oracle: unexpected %s message %q", kw, e.Message)
-			}
-			params = fmt.Sprintf("limit=%s count=%s", n[0], n[1])
 		}
-		out = append(out, leafLine(kw, decodeFragment(t, e.InstanceLocation), decodeFragment(t, sloc), e.KeywordLocation, params))
+		out = append(out, leaf{line: leafLine(kw, decodeFragment(t, e.InstanceLocation), decodeFragment(t, sloc), e.KeywordLocation), msg: e.Message})
 	}
 	walk(ve)
-	slices.Sort(out)
+	sortLeaves(out)
 	return out
 }
 
-var (
-	typeMsg       = regexp.MustCompile(`^expected (.+), but got (\w+)$`)
-	countKeywords = map[string]bool{"minItems": true, "maxItems": true, "minLength": true, "maxLength": true, "minProperties": true, "maxProperties": true}
-)
-
-// ourLeaves are our validator's leaves in the oracle's form; it also
-// checks that every parameter that restates the schema (a limit, a
-// pattern, the allowed values) is what the schema says at Schema.
-func ourLeaves(t testing.TB, s *schema.Schema, schemaDoc any, v any) []string {
+// ourLeaves are our validator's leaves in the oracle's form.
+func ourLeaves(t testing.TB, s *schema.Schema, v any) []leaf {
 	t.Helper()
 	errs, err := s.Validate(v)
 	if err != nil {
 		t.Fatalf("Validate: %v", err)
 	}
-	var out []string
+	var out []leaf
 	for _, e := range errs {
-		var params string
-		switch e.Keyword {
-		case "dependentRequired":
-			params = fmt.Sprintf("key=%s keys=%s", e.Key, e.Keys)
-		case "required", "additionalProperties":
-			keys := slices.Clone(e.Keys)
-			slices.Sort(keys)
-			params = fmt.Sprintf("keys=%s", keys)
-		case "type":
-			params = fmt.Sprintf("types=%s got=%s", e.Types, e.Got)
-		case "oneOf":
-			params = fmt.Sprintf("matched=%d", e.Matched)
-		default:
-			if countKeywords[e.Keyword] {
-				params = fmt.Sprintf("limit=%s count=%d", e.Limit, e.Count)
+		out = append(out, leaf{line: leafLine(e.Keyword, dropEmptyKeys(e.Instance), e.Schema, e.Path), e: e})
+	}
+	sortLeaves(out)
+	return out
+}
+
+func sortLeaves(l []leaf) {
+	slices.SortFunc(l, func(a, b leaf) int { return strings.Compare(a.line, b.line) })
+}
+
+var (
+	typeMsg       = regexp.MustCompile(`^expected (.+), but got (\w+)$`)
+	digits        = regexp.MustCompile(`\d+`)
+	countKeywords = map[string]bool{"minItems": true, "maxItems": true, "minLength": true, "maxLength": true, "minProperties": true, "maxProperties": true}
+)
+
+// sameParams checks our parameters of a leaf against the oracle's message
+// for it, and against the schema and the document (schemaDoc, v).
+func sameParams(t testing.TB, name string, ours schema.Error, msg string, schemaDoc, v any) {
+	t.Helper()
+	bad := func(what string, got any) {
+		t.Errorf("%s: %s at %q: %s %v, the oracle says %q", name, ours.Keyword, ours.Instance, what, got, msg)
+	}
+	switch k := ours.Keyword; {
+	case k == "type":
+		m := typeMsg.FindStringSubmatch(msg)
+		if m == nil || strings.Join(ours.Types, " or ") != m[1] || ours.Got != m[2] {
+			bad("types", fmt.Sprint(ours.Types, " got ", ours.Got))
+		}
+	case countKeywords[k]:
+		if n := digits.FindAllString(msg, -1); len(n) != 2 || ours.Limit != n[0] || strconv.Itoa(ours.Count) != n[1] {
+			bad("limit and count", fmt.Sprint(ours.Limit, " ", ours.Count))
+		}
+	case k == "oneOf":
+		if fmt.Sprint(digits.FindAllString(msg, -1)) != fmt.Sprint(ours.Matched) {
+			bad("matched", ours.Matched)
+		}
+	case k == "required":
+		// The oracle lists them in the schema's order.
+		if msg != "missing properties: "+strings.Join(oracleQuoted(ours.Keys), ", ") {
+			bad("keys", ours.Keys)
+		}
+	case k == "dependentRequired":
+		if len(ours.Keys) != 1 || msg != fmt.Sprintf("property %s is required, if %s property exists", oracleQuote(ours.Keys[0]), oracleQuote(ours.Key)) {
+			bad("keys", fmt.Sprint(ours.Keys, " for ", ours.Key))
+		}
+	case k == "additionalProperties":
+		// The oracle lists them in map order, and its quoting cannot
+		// always be read back (a name ending in \ looks like an escaped
+		// '): each of ours must be in its list, which must be as long.
+		// That they are all the unknown keys, the document tells.
+		list := strings.TrimSuffix(strings.TrimPrefix(msg, "additionalProperties "), " not allowed")
+		quoted := oracleQuoted(ours.Keys)
+		for _, q := range quoted {
+			if !strings.Contains(list, q) {
+				bad("keys", ours.Keys)
 			}
 		}
-		checkRestated(t, schemaDoc, e)
-		out = append(out, leafLine(e.Keyword, dropEmptyKeys(e.Instance), e.Schema, e.Path, params))
+		if len(list) != len(strings.Join(quoted, ", ")) {
+			bad("keys", ours.Keys)
+		}
+		if want := unknownKeys(t, schemaDoc, ours.Schema, v, ours.Instance); !slices.Equal(ours.Keys, want) {
+			t.Errorf("%s: additionalProperties at %q: keys %q, the document has %q", name, ours.Instance, ours.Keys, want)
+		}
+	}
+	checkRestated(t, schemaDoc, ours)
+}
+
+// unknownKeys lists, sorted, the keys of the object at inst that the
+// schema holding the additionalProperties keyword at sloc does not name
+// in its properties (none of our schemas has patternProperties).
+func unknownKeys(t testing.TB, schemaDoc any, sloc string, v any, inst string) []string {
+	t.Helper()
+	parent, _ := lookup(schemaDoc, strings.TrimSuffix(sloc, "/additionalProperties"))
+	props, _ := parent.(map[string]any)["properties"].(map[string]any)
+	obj, ok := lookup(v, inst)
+	if !ok {
+		t.Fatalf("no value at %q", inst)
+	}
+	var out []string
+	for k := range obj.(map[string]any) {
+		if _, named := props[k]; !named {
+			out = append(out, k)
+		}
 	}
 	slices.Sort(out)
 	return out
 }
 
-func leafLine(kw, inst, sloc, path, params string) string {
-	return fmt.Sprintf("%s at %q (schema %s, path %s) %s", kw, inst, sloc, path, params)
+// oracleQuote is how the oracle quotes a name in a message: Go's %q, then
+// \" unescaped and ' escaped, between single quotes.
+func oracleQuote(s string) string {
+	q := strconv.Quote(s)
+	q = strings.ReplaceAll(q, `\"`, `"`)
+	q = strings.ReplaceAll(q, `'`, `\'`)
+	return "'" + q[1:len(q)-1] + "'"
+}
+
+func oracleQuoted(names []string) []string {
+	out := make([]string, len(names))
+	for i, n := range names {
+		out[i] = oracleQuote(n)
+	}
+	return out
+}
+
+func leafLine(kw, inst, sloc, path string) string {
+	return fmt.Sprintf("%s at %q (schema %s, path %s)", kw, inst, sloc, path)
 }
 
 // checkRestated checks the parameters of e that the schema gives.
@@ -234,30 +294,25 @@ func dropEmptyKeys(ptr string) string {
 	return strings.TrimSuffix(ptr, "/")
 }
 
-var quotedName = regexp.MustCompile(`'((?:[^'\\]|\\.)*)'`)
-
-// quotedNames reads the names the oracle quotes in a message: Go %q
-// without its double quotes, with ' escaped as \'.
-func quotedNames(msg string) []string {
-	var out []string
-	for _, m := range quotedName.FindAllStringSubmatch(msg, -1) {
-		s := strings.ReplaceAll(m[1], `\'`, `'`)
-		s = strings.ReplaceAll(s, `"`, `\"`)
-		if u, err := strconv.Unquote(`"` + s + `"`); err == nil {
-			s = u
-		}
-		out = append(out, s)
-	}
-	return out
-}
-
-// agree checks that both validators find the same leaves in v.
-func agree(t testing.TB, name string, ours *schema.Schema, doc any, theirs *jsonschema.Schema, v any) {
+// agree checks that both validators find the same leaves in v, with the
+// same parameters.
+func agree(t testing.TB, name string, ours *schema.Schema, schemaDoc any, theirs *jsonschema.Schema, v any) {
 	t.Helper()
-	got, want := ourLeaves(t, ours, doc, v), oracleLeaves(t, theirs, v)
-	if !slices.Equal(got, want) {
+	got, want := ourLeaves(t, ours, v), oracleLeaves(t, theirs, v)
+	lines := func(l []leaf) []string {
+		var out []string
+		for _, x := range l {
+			out = append(out, x.line)
+		}
+		return out
+	}
+	if !slices.Equal(lines(got), lines(want)) {
 		t.Errorf("%s: the validators disagree\nours:\n  %s\noracle:\n  %s\ndocument: %s",
-			name, strings.Join(got, "\n  "), strings.Join(want, "\n  "), clip(v))
+			name, strings.Join(lines(got), "\n  "), strings.Join(lines(want), "\n  "), clip(v))
+		return
+	}
+	for i := range got {
+		sameParams(t, name, got[i].e, want[i].msg, schemaDoc, v)
 	}
 }
 
