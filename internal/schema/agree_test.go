@@ -2,6 +2,7 @@ package schema_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"io/fs"
 	"math/rand"
 	"os"
@@ -162,6 +163,7 @@ func TestSchemaAgreesOnCorpus(t *testing.T) {
 	ps := pairs(t)
 	docs, mutants, invalid := 0, 0, 0
 	pool := valuePool(ps)
+	hit := map[string]map[string]bool{} // schema -> keyword locations that failed
 	for _, s := range corpus(t) {
 		v := parse(s.name, s.b)
 		if v == nil {
@@ -179,34 +181,78 @@ func TestSchemaAgreesOnCorpus(t *testing.T) {
 				if i > 0 {
 					name += " mutant " + strconv.Itoa(i)
 				}
-				if errs, _ := p.ours.Validate(m); len(errs) > 0 {
+				errs := agree(t, name, p.ours, p.doc, p.oracle, m)
+				if len(errs) > 0 {
 					invalid++
 				}
-				agree(t, name, p.ours, p.doc, p.oracle, m)
+				if hit[p.name] == nil {
+					hit[p.name] = map[string]bool{}
+				}
+				for _, e := range errs {
+					hit[p.name][e.Schema] = true
+				}
+			}
+		}
+	}
+	// Small documents with every structure both schemas describe, each
+	// changed in every way the pool allows, one change at a time.
+	for i, tmpl := range templates {
+		v := parse("template.yaml", []byte(tmpl))
+		if v == nil {
+			t.Fatalf("template %d does not parse", i)
+		}
+		for j, m := range exhaustive(v, pool) {
+			mutants++
+			for _, p := range ps {
+				errs := agree(t, fmt.Sprintf("template %d mutant %d (%s)", i, j, p.name), p.ours, p.doc, p.oracle, m)
+				if len(errs) > 0 {
+					invalid++
+				}
+				for _, e := range errs {
+					hit[p.name][e.Schema] = true
+				}
 			}
 		}
 	}
 	t.Logf("%d documents and %d mutants, each against both schemas; %d validations found errors", docs, mutants, invalid)
+	// Every assertion of both schemas must have failed somewhere, or the
+	// agreement on it was never tested.
+	for _, p := range ps {
+		for _, loc := range assertions(p.doc, "") {
+			if !hit[p.name][loc] && !unreachable[p.name+" "+loc] {
+				t.Errorf("%s schema: no document fails %s", p.name, loc)
+			}
+		}
+	}
 	if docs < 150 || mutants < 5000 {
 		t.Errorf("only %d documents and %d mutants", docs, mutants)
 	}
 }
 
-// valuePool is what mutate puts in: every key the schemas name, values
-// at and around every limit the schemas set, and values of every type.
-func valuePool(ps []pair) (pool struct {
+// valuesAndKeys is what mutations put in.
+type valuesAndKeys struct {
 	keys   []string
 	values []any
-}) {
+	sized  map[string][]any // by property name: values around its size limits
+}
+
+// valuePool is what mutate puts in: every key the schemas name, values
+// at and around every limit the schemas set, and values of every type.
+func valuePool(ps []pair) (pool valuesAndKeys) {
 	keys := map[string]bool{"zzz": true, "": true, "a/b~c": true}
 	values := []any{nil, true, false, "", "x", "0x1", "0x123456789", "A", "A_B", "15:0", "40", "a b",
-		[]any{}, map[string]any{}, []any{json.Number("1")}, map[string]any{"name": "X"},
-		json.Number("0"), json.Number("1"), json.Number("2"), json.Number("1.5"), json.Number("18446744073709551615")}
-	var walk func(v any)
-	walk = func(v any) {
+		[]any{}, map[string]any{}, []any{json.Number("1")}, map[string]any{"name": "X"}, []any{"A"},
+		json.Number("0"), json.Number("1"), json.Number("2"), json.Number("1.5"), json.Number("18446744073709551615"),
+		json.Number("-1"), // yamldoc refuses negative numbers, but the validators must still agree
+		[]any{map[string]any{"bank": json.Number("1"), "word": json.Number("1")}}}
+	pool.sized = map[string][]any{}
+	// prop is the property whose schema v is (or is inside, for items).
+	var walk func(v any, prop string)
+	walk = func(v any, prop string) {
 		switch x := v.(type) {
 		case map[string]any:
-			for k, e := range x {
+			for _, k := range sortedKeys(x) {
+				e := x[k]
 				switch k {
 				case "properties", "dependentSchemas", "dependentRequired":
 					for name := range e.(map[string]any) {
@@ -220,40 +266,75 @@ func valuePool(ps []pair) (pool struct {
 					values = append(values, e.([]any)...)
 				case "const":
 					values = append(values, e)
-				case "minimum", "maximum", "minLength", "maxLength", "minItems", "maxItems", "minProperties", "maxProperties":
+				case "minimum", "maximum":
 					n, _ := strconv.ParseInt(string(e.(json.Number)), 10, 64)
 					for _, d := range []int64{-1, 0, 1} {
-						if n+d >= 0 {
-							values = append(values, json.Number(strconv.FormatInt(n+d, 10)))
+						values = append(values, json.Number(strconv.FormatInt(n+d, 10)))
+					}
+				case "minLength", "maxLength", "minItems", "maxItems", "minProperties", "maxProperties":
+					// A value of each size around the limit, for the
+					// property that has it: big ones anywhere else would
+					// only cost time.
+					n, _ := strconv.Atoi(string(e.(json.Number)))
+					for _, size := range []int{n - 1, n, n + 1} {
+						if size < 0 {
+							continue
 						}
+						var sized any = strings.Repeat("a", size)
+						switch {
+						case strings.HasSuffix(k, "Items"):
+							list := make([]any, size)
+							for i := range list {
+								list[i] = "A"
+							}
+							sized = list
+						case strings.HasSuffix(k, "Properties"):
+							obj := map[string]any{}
+							for i := 0; i < size; i++ {
+								obj["k"+strconv.Itoa(i)] = true
+							}
+							sized = obj
+						}
+						pool.sized[prop] = append(pool.sized[prop], sized)
 					}
 				}
-				walk(e)
+				if k == "properties" || k == "$defs" || k == "dependentSchemas" {
+					for _, name := range sortedKeys(e.(map[string]any)) {
+						walk(e.(map[string]any)[name], name)
+					}
+					continue
+				}
+				walk(e, prop)
 			}
 		case []any:
 			for _, e := range x {
-				walk(e)
+				walk(e, prop)
 			}
 		}
 	}
 	for _, p := range ps {
-		walk(p.doc)
+		walk(p.doc, "")
 	}
 	for k := range keys {
 		pool.keys = append(pool.keys, k)
 	}
 	sort.Strings(pool.keys)
-	pool.values = values
+	// Once each: the limits repeat (0, 1023, 4294967295...).
+	seen := map[string]bool{}
+	for _, v := range values {
+		key := fmt.Sprintf("%T %v", v, v)
+		if !seen[key] {
+			seen[key] = true
+			pool.values = append(pool.values, v)
+		}
+	}
 	return pool
 }
 
 // mutate makes up to n documents, each v with one change: a value
 // replaced (by a pool value or by another part of the document), a key
 // removed, or a key added.
-func mutate(v any, pool struct {
-	keys   []string
-	values []any
-}, rng *rand.Rand, n int) []any {
+func mutate(v any, pool valuesAndKeys, rng *rand.Rand, n int) []any {
 	var ptrs []string
 	var walk func(v any, ptr string)
 	walk = func(v any, ptr string) {
@@ -404,4 +485,149 @@ func BenchmarkCompileValidate(b *testing.B) {
 			}
 		}
 	})
+}
+
+// assertions lists the locations of a schema document's keywords that can
+// fail (a false schema is one itself), skipping annotations and the
+// keywords that only apply others.
+func assertions(v any, loc string) []string {
+	var out []string
+	switch x := v.(type) {
+	case bool:
+		if !x {
+			out = append(out, loc)
+		}
+	case map[string]any:
+		for _, k := range sortedKeys(x) {
+			kloc := loc + "/" + k
+			switch k {
+			case "properties", "$defs", "dependentSchemas":
+				for _, name := range sortedKeys(x[k].(map[string]any)) {
+					out = append(out, assertions(x[k].(map[string]any)[name], kloc+"/"+name)...)
+				}
+			case "allOf", "anyOf", "oneOf":
+				for i, sub := range x[k].([]any) {
+					out = append(out, assertions(sub, kloc+"/"+strconv.Itoa(i))...)
+				}
+				if k == "oneOf" {
+					out = append(out, kloc) // two branches that match
+				}
+			case "items", "additionalProperties", "propertyNames", "unevaluatedProperties", "then", "else":
+				if b, ok := x[k].(bool); ok && !b && k == "additionalProperties" {
+					out = append(out, kloc) // one error on the object
+					continue
+				}
+				out = append(out, assertions(x[k], kloc)...)
+			case "not":
+				out = append(out, kloc) // the not itself; its inside never reports
+			case "dependentRequired":
+				for _, name := range sortedKeys(x[k].(map[string]any)) {
+					for i := range x[k].(map[string]any)[name].([]any) {
+						out = append(out, kloc+"/"+name+"/"+strconv.Itoa(i))
+					}
+				}
+			case "type", "const", "enum", "required", "minimum", "maximum", "pattern",
+				"minLength", "maxLength", "minItems", "maxItems", "minProperties", "maxProperties":
+				out = append(out, kloc)
+			}
+		}
+	}
+	return out
+}
+
+// unreachable are the assertions no document can fail, and why.
+var unreachable = map[string]bool{
+	// A field's two forms exclude each other (bank and word without parts,
+	// or parts without them), so no field matches both.
+	"fusemap /$defs/field/oneOf": true,
+}
+
+// templates hold every structure of the two schemas, small, for
+// exhaustive mutation: a manifest, a fuse map and an overlay.
+var templates = []string{`apiVersion: otpprov/v1
+kind: FuseManifest
+metadata: {name: m, description: d}
+extends: base.yaml
+soc: imx8mm
+variables:
+  mac: {type: mac, description: d, secret: true}
+  key: {type: hex, bytes: 4, default: "01020304"}
+  n: {type: u32, default: 1}
+fuses:
+  - {name: r, bank: 1, word: 2, value: 0x5, mask: "0xff"}
+  - {field: MAC_ADDR, value: "${mac}"}
+  - {field: SRK_HASH, valueFrom: {file: f.bin}}
+`, `apiVersion: otpprov/v1
+kind: FuseMap
+soc: imx8mm
+description: d
+sources: [s]
+geometry:
+  words: 8
+  wordsPerBank: 4
+  bytes: 32
+  readOffsets: [{fromBank: 1, shiftWords: 2}]
+writes: {maxWord: 4, maxWordReason: r}
+fields:
+  - {name: A, bank: 0, word: 1, bits: "3:0", encoding: uint, description: d, generalPurpose: true, identity: false, secret: false, factory: false}
+  - {name: B, bank: 1, word: 0, words: 2}
+  - {name: C, parts: [{bank: 0, word: 2, bits: 1}, {bank: 0, word: 3}]}
+  - name: L
+    bank: 0
+    word: 0
+    bits: 7
+    lock: {protects: [A], write: 0, override: 1, read: 2}
+    security: {effect: e, closes: true, requires: [B]}
+`, `apiVersion: otpprov/v1
+kind: FuseMapOverlay
+soc: imx8mm
+writes: {refused: r}
+rename: {OLD: NEW}
+fields:
+  - {name: X, bank: 0, word: 1, bits: 2}
+`}
+
+// exhaustive makes every document that differs from v by one change: each
+// value replaced by each pool value, each key removed, each pool key
+// added (with a few values) to each object.
+func exhaustive(v any, pool valuesAndKeys) []any {
+	var ptrs []string
+	var walk func(v any, ptr string)
+	walk = func(v any, ptr string) {
+		ptrs = append(ptrs, ptr)
+		switch x := v.(type) {
+		case map[string]any:
+			for _, k := range sortedKeys(x) {
+				walk(x[k], ptr+"/"+yamldoc.EscapePointer(k))
+			}
+		case []any:
+			for i, e := range x {
+				walk(e, ptr+"/"+strconv.Itoa(i))
+			}
+		}
+	}
+	walk(v, "")
+	var out []any
+	for _, ptr := range ptrs {
+		values := pool.values
+		segs := strings.Split(ptr, "/")
+		values = append(values, pool.sized[segs[len(segs)-1]]...)
+		if len(segs) > 1 {
+			values = append(values, pool.sized[segs[len(segs)-2]]...) // a list's items
+		}
+		for _, nv := range values {
+			out = append(out, edit(deepCopy(v), ptr, func(any) any { return deepCopy(nv) }))
+		}
+		if m, ok := at(v, ptr).(map[string]any); ok {
+			for _, k := range sortedKeys(m) {
+				out = append(out, edit(deepCopy(v), ptr, func(old any) any { delete(old.(map[string]any), k); return old }))
+			}
+			for _, k := range pool.keys {
+				for _, nv := range []any{json.Number("1"), "A"} {
+					out = append(out, edit(deepCopy(v), ptr, func(old any) any { old.(map[string]any)[k] = nv; return old }))
+				}
+			}
+		}
+	}
+	return out
 }

@@ -295,10 +295,14 @@ func dropEmptyKeys(ptr string) string {
 }
 
 // agree checks that both validators find the same leaves in v, with the
-// same parameters.
-func agree(t testing.TB, name string, ours *schema.Schema, schemaDoc any, theirs *jsonschema.Schema, v any) {
+// same parameters. It returns our errors.
+func agree(t testing.TB, name string, ours *schema.Schema, schemaDoc any, theirs *jsonschema.Schema, v any) []schema.Error {
 	t.Helper()
 	got, want := ourLeaves(t, ours, v), oracleLeaves(t, theirs, v)
+	var errs []schema.Error
+	for _, l := range got {
+		errs = append(errs, l.e)
+	}
 	lines := func(l []leaf) []string {
 		var out []string
 		for _, x := range l {
@@ -309,11 +313,12 @@ func agree(t testing.TB, name string, ours *schema.Schema, schemaDoc any, theirs
 	if !slices.Equal(lines(got), lines(want)) {
 		t.Errorf("%s: the validators disagree\nours:\n  %s\noracle:\n  %s\ndocument: %s",
 			name, strings.Join(lines(got), "\n  "), strings.Join(lines(want), "\n  "), clip(v))
-		return
+		return errs
 	}
 	for i := range got {
 		sameParams(t, name, got[i].e, want[i].msg, schemaDoc, v)
 	}
+	return errs
 }
 
 func clip(v any) string {
