@@ -6,14 +6,14 @@ import (
 	"fmt"
 	"io/fs"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
 
-	"github.com/santhosh-tekuri/jsonschema/v5"
-
 	"github.com/otpprov/otpprov/internal/inputfile"
+	"github.com/otpprov/otpprov/internal/schema"
 	"github.com/otpprov/otpprov/internal/yamldoc"
 	"github.com/otpprov/otpprov/schemas"
 )
@@ -96,7 +96,7 @@ func Parse(file string, b []byte) (*Map, error) {
 
 var (
 	schemaOnce sync.Once
-	schema     *jsonschema.Schema
+	mapSchema  *schema.Schema
 	schemaErr  error
 )
 
@@ -116,11 +116,11 @@ func decode(file string, b []byte, kind string, validate bool) (*decoded, error)
 		return nil, diags
 	}
 	if validate {
-		schemaOnce.Do(func() { schema, schemaErr = schemas.CompileFusemap() })
+		schemaOnce.Do(func() { mapSchema, schemaErr = schemas.CompileFusemap() })
 		if schemaErr != nil {
 			return nil, fmt.Errorf("internal error: fuse map schema: %w", schemaErr)
 		}
-		diags = append(diags, doc.Validate(schema, fieldShape(doc))...)
+		diags = append(diags, doc.Validate(mapSchema, fieldShape(doc))...)
 	}
 	if len(diags) > 0 {
 		return nil, diags.Sorted()
@@ -197,7 +197,7 @@ func fieldShape(doc *yamldoc.Doc) func(yamldoc.SchemaError) (yamldoc.Diagnostics
 		}
 		// A missing name is its own problem; the rest of "required" and
 		// every "not" come from the shape rule.
-		shape := e.Keyword == "not" || e.Keyword == "required" && !strings.Contains(e.Message, "'name'")
+		shape := e.Keyword == "not" || e.Keyword == "required" && !slices.Contains(e.Leaf.Keys, "name")
 		o, ok := doc.At(e.Ptr).(map[string]any)
 		if !shape || !ok || !fieldPtr.MatchString(e.Ptr) {
 			return nil, false

@@ -333,7 +333,7 @@ func TestChainInline(t *testing.T) {
 		{"a base without soc", map[string]string{
 			"base.yaml": head + "metadata: {name: base}\nfuses:\n  - {bank: 14, word: 0, value: 1}\n",
 			"sku.yaml":  head + "metadata: {name: sku}\nextends: base.yaml\nsoc: imx8mm\n",
-		}, nil, []diagAt{{"base.yaml", 1, 1, "missing key: 'soc'", ""}}, nil},
+		}, nil, []diagAt{{"base.yaml", 1, 1, "missing key \"soc\"", ""}}, nil},
 		{"a SKU without fuses", map[string]string{
 			"base.yaml": head + "metadata: {name: base}\nsoc: imx8mm\nfuses:\n  - {bank: 14, word: 0, value: 1}\n",
 			"sku.yaml":  head + "metadata: {name: sku, description: same words}\nextends: base.yaml\n",

@@ -13,10 +13,9 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/santhosh-tekuri/jsonschema/v5"
-
 	"github.com/otpprov/otpprov/fusemap"
 	"github.com/otpprov/otpprov/internal/inputfile"
+	"github.com/otpprov/otpprov/internal/schema"
 	"github.com/otpprov/otpprov/internal/yamldoc"
 	"github.com/otpprov/otpprov/schemas"
 )
@@ -187,18 +186,18 @@ type tree struct {
 }
 
 var (
-	schemaOnce sync.Once
-	schema     *jsonschema.Schema
-	schemaErr  error
+	schemaOnce     sync.Once
+	manifestSchema *schema.Schema
+	schemaErr      error
 )
 
 func (t *tree) validateSchema() Diagnostics {
-	schemaOnce.Do(func() { schema, schemaErr = schemas.CompileManifest() })
+	schemaOnce.Do(func() { manifestSchema, schemaErr = schemas.CompileManifest() })
 	if schemaErr != nil {
 		// The schema is embedded and tested: this is a build defect.
 		return Diagnostics{{Pos: Pos{File: t.File}, Message: "internal error: manifest schema: " + schemaErr.Error()}}
 	}
-	ds := t.Validate(schema, t.schemaDiag)
+	ds := t.Validate(manifestSchema, t.schemaDiag)
 	for i, d := range ds {
 		if d.Message == `unknown key "device" in the manifest` {
 			ds[i].Hint = "a manifest never chooses the device: the operator does, with --device or OTPPROV_DEVICE"

@@ -3,10 +3,9 @@
 package schemas
 
 import (
-	"bytes"
 	_ "embed"
 
-	"github.com/santhosh-tekuri/jsonschema/v5"
+	"github.com/otpprov/otpprov/internal/schema"
 )
 
 //go:embed manifest.schema.json
@@ -21,19 +20,8 @@ const (
 	FusemapURL  = "urn:otpprov:schema:fusemap:v1"
 )
 
-// CompileManifest compiles the embedded manifest schema. Formats are
-// asserted, not just annotated, so a "format" keyword is a real check.
-func CompileManifest() (*jsonschema.Schema, error) { return compile(ManifestURL, Manifest) }
+// CompileManifest compiles the embedded manifest schema.
+func CompileManifest() (*schema.Schema, error) { return schema.Compile(Manifest) }
 
 // CompileFusemap compiles the embedded fuse map schema.
-func CompileFusemap() (*jsonschema.Schema, error) { return compile(FusemapURL, Fusemap) }
-
-func compile(url string, doc []byte) (*jsonschema.Schema, error) {
-	c := jsonschema.NewCompiler()
-	c.AssertFormat = true
-	c.Draft = jsonschema.Draft2020
-	if err := c.AddResource(url, bytes.NewReader(doc)); err != nil {
-		return nil, err
-	}
-	return c.Compile(url)
-}
+func CompileFusemap() (*schema.Schema, error) { return schema.Compile(Fusemap) }

@@ -220,6 +220,28 @@ func mounted(mnt string) bool {
 // The otpprov binary must never link FUSE: it runs on boards, where it
 // talks to the real driver, and it must stay small and static.
 func TestOtpprovDoesNotLinkFUSE(t *testing.T) {
+	for _, d := range otpprovDeps(t) {
+		if strings.Contains(d, "hanwen/go-fuse") || strings.Contains(d, "/ocotpfs") || strings.Contains(d, "/ocotpemu") {
+			t.Errorf("otpprov links %s", d)
+		}
+	}
+}
+
+// The otpprov binary must not link a general JSON Schema validator: its
+// package initialisation alone (every draft's meta-schema compiled) costs
+// more than a whole plan may take. internal/schema validates; the tests
+// use jsonschema as its oracle.
+func TestOtpprovDoesNotLinkJSONSchema(t *testing.T) {
+	for _, d := range otpprovDeps(t) {
+		if strings.Contains(d, "santhosh-tekuri/jsonschema") {
+			t.Errorf("otpprov links %s", d)
+		}
+	}
+}
+
+// otpprovDeps lists the packages the otpprov binary links.
+func otpprovDeps(t *testing.T) []string {
+	t.Helper()
 	gobin, err := exec.LookPath("go")
 	if err != nil {
 		gobin = filepath.Join(runtime.GOROOT(), "bin", "go")
@@ -232,9 +254,5 @@ func TestOtpprovDoesNotLinkFUSE(t *testing.T) {
 	if len(deps) < 10 || !slices.Contains(deps, "github.com/otpprov/otpprov/nvmem") {
 		t.Fatalf("go list -deps gave %d packages, not otpprov's: %q", len(deps), out)
 	}
-	for _, d := range deps {
-		if strings.Contains(d, "hanwen/go-fuse") || strings.Contains(d, "/ocotpfs") || strings.Contains(d, "/ocotpemu") {
-			t.Errorf("otpprov links %s", d)
-		}
-	}
+	return deps
 }

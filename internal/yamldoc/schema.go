@@ -1,53 +1,46 @@
 package yamldoc
 
 import (
-	"errors"
 	"fmt"
-	"regexp"
 	"strconv"
 	"strings"
 
-	"github.com/santhosh-tekuri/jsonschema/v5"
+	"github.com/otpprov/otpprov/internal/schema"
 )
 
 // SchemaError is one leaf error of the validator, placed in the file.
 type SchemaError struct {
 	Ptr     string // JSON pointer of the offending value
-	Keyword string // the schema keyword that failed: "required", "enum", ...
+	Keyword string // the schema keyword that failed: "required", "enum", ...; "false" for a false schema
 	Where   string // Ptr in words: "fuses[2].mask"
 	Pos     Pos
-	Message string // the validator's message
+	Leaf    schema.Error // what the validator found: missing keys, the limit...
 }
 
 // Validate checks the document against s. Each leaf error is first offered
 // to special, which may word it in the file's own terms (ok=true); the rest
 // get generic wording. Values already refused while parsing are skipped.
-func (d *Doc) Validate(s *jsonschema.Schema, special func(SchemaError) (Diagnostics, bool)) Diagnostics {
-	err := s.Validate(d.Value)
-	var ve *jsonschema.ValidationError
-	if err == nil || !errors.As(err, &ve) {
-		return nil
+func (d *Doc) Validate(s *schema.Schema, special func(SchemaError) (Diagnostics, bool)) Diagnostics {
+	leaves, err := s.Validate(d.Value)
+	if err != nil {
+		// Parse makes JSON values only: this is a defect, not the file's.
+		return Diagnostics{{Pos: Pos{File: d.File}, Message: "internal error: " + err.Error()}}
 	}
 	var diags Diagnostics
 	// A value of the wrong type can fail two "type" keywords (a property's
 	// own, and the narrower one of the branch an if/then picks): the
 	// complaint is one, and the later, narrower wording replaces the first.
 	typeAt := map[string]int{} // pointer -> index in diags of its type error
-	for _, leaf := range leaves(ve) {
-		if d.Refused[leaf.InstanceLocation] {
+	for _, leaf := range leaves {
+		if d.Refused[leaf.Instance] {
 			continue
 		}
 		e := SchemaError{
-			Ptr:     leaf.InstanceLocation,
-			Keyword: leaf.KeywordLocation[strings.LastIndex(leaf.KeywordLocation, "/")+1:],
-			Where:   d.Describe(leaf.InstanceLocation),
-			Pos:     d.PosOf(leaf.InstanceLocation),
-			Message: leaf.Message,
-		}
-		if e.Message == "not allowed" {
-			// A "false" subschema: jsonschema names the error after the
-			// key's location, not after a keyword.
-			e.Keyword = "false"
+			Ptr:     leaf.Instance,
+			Keyword: leaf.Keyword,
+			Where:   d.Describe(leaf.Instance),
+			Pos:     d.PosOf(leaf.Instance),
+			Leaf:    leaf,
 		}
 		if special != nil {
 			if ds, ok := special(e); ok {
@@ -68,42 +61,19 @@ func (d *Doc) Validate(s *jsonschema.Schema, special func(SchemaError) (Diagnost
 	return diags
 }
 
-// leaves returns the errors that say what is wrong; the others only group.
-func leaves(ve *jsonschema.ValidationError) []*jsonschema.ValidationError {
-	if len(ve.Causes) == 0 {
-		return []*jsonschema.ValidationError{ve}
-	}
-	var out []*jsonschema.ValidationError
-	for _, c := range ve.Causes {
-		out = append(out, leaves(c)...)
-	}
-	return out
-}
-
-var quoted = regexp.MustCompile(`'((?:[^'\\]|\\.)*)'`)
-
 // generic words one schema error at the offending key or value.
 func (d *Doc) generic(e SchemaError) Diagnostics {
 	var ds Diagnostics
+	l := e.Leaf
 	switch e.Keyword {
-	case "additionalProperties", "unevaluatedProperties":
-		for _, m := range quoted.FindAllStringSubmatch(e.Message, -1) {
-			key := unquote(m[1])
+	case "additionalProperties":
+		for _, key := range l.Keys {
 			kp, ok := d.KeyPos[e.Ptr+"/"+EscapePointer(key)]
 			if !ok {
 				kp = e.Pos
 			}
 			ds.Add(kp, fmt.Sprintf("check the spelling; the %s reference in the README lists every key", d.Kind), "unknown key %s in %s", Quote(key), e.Where)
 		}
-		if len(ds) > 0 {
-			return ds
-		}
-	case "required":
-		msg := strings.Replace(e.Message, "missing properties", "missing keys", 1)
-		if len(quoted.FindAllString(e.Message, -1)) == 1 {
-			msg = strings.Replace(e.Message, "missing properties", "missing key", 1)
-		}
-		ds.Add(e.Pos, "", "%s: %s", e.Where, msg)
 		return ds
 	case "false":
 		// A "false" subschema: the key is not allowed here at all.
@@ -113,21 +83,108 @@ func (d *Doc) generic(e SchemaError) Diagnostics {
 		}
 		ds.Add(kp, "", "%s is not allowed here", e.Where)
 		return ds
+	case "required":
+		ds.Add(e.Pos, "", "%s: %s", e.Where, missing(l.Keys))
+	case "dependentRequired":
+		ds.Add(e.Pos, "", "%s: %s needs %s as well", e.Where, Quote(l.Key), strings.Join(quoteAll(l.Keys), ", "))
+	case "type":
+		ds.Add(e.Pos, "", "%s must be %s, not %s", e.Where, orList(typeWords(l.Types)), typeWord(l.Got))
+	case "const":
+		ds.Add(e.Pos, "", "%s must be %s", e.Where, literal(l.Allowed[0]))
+	case "enum":
+		var vs []string
+		for _, v := range l.Allowed {
+			vs = append(vs, literal(v))
+		}
+		ds.Add(e.Pos, "", "%s must be one of %s", e.Where, orList(vs))
+	case "pattern":
+		ds.Add(e.Pos, "", "%s must match the regular expression %s", e.Where, l.Pattern)
+	case "minLength":
+		if l.Limit == "1" {
+			ds.Add(e.Pos, "", "%s must not be empty", e.Where)
+		} else {
+			ds.Add(e.Pos, "", "%s must be at least %s characters long, not %d", e.Where, l.Limit, l.Count)
+		}
+	case "maxLength":
+		ds.Add(e.Pos, "", "%s must be at most %s characters long, not %d", e.Where, l.Limit, l.Count)
+	case "minimum":
+		ds.Add(e.Pos, "", "%s must be at least %s", e.Where, l.Limit)
+	case "maximum":
+		ds.Add(e.Pos, "", "%s must be at most %s", e.Where, l.Limit)
+	case "minItems":
+		ds.Add(e.Pos, "", "%s must have at least %s entries, not %d", e.Where, l.Limit, l.Count)
+	case "maxItems":
+		ds.Add(e.Pos, "", "%s must have at most %s entries, not %d", e.Where, l.Limit, l.Count)
+	case "minProperties":
+		ds.Add(e.Pos, "", "%s must have at least %s keys, not %d", e.Where, l.Limit, l.Count)
+	case "maxProperties":
+		ds.Add(e.Pos, "", "%s must have at most %s keys, not %d", e.Where, l.Limit, l.Count)
+	case "not":
+		ds.Add(e.Pos, "", "%s: these keys do not go together", e.Where)
+	case "oneOf":
+		ds.Add(e.Pos, "", "%s fits more than one of the forms it may take", e.Where)
+	default:
+		// A keyword the validator reports but this file does not word yet.
+		ds.Add(e.Pos, "", "%s is not valid (schema keyword %s)", e.Where, e.Keyword)
 	}
-	ds.Add(e.Pos, "", "%s: %s", e.Where, e.Message)
 	return ds
 }
 
-// unquote undoes the jsonschema package's quoting of a name in a message
-// (Go %q without its double quotes, with ' escaped as \'), so that an
-// unknown key is named, and found, as it is written in the file.
-func unquote(s string) string {
-	s = strings.ReplaceAll(s, `\'`, `'`)
-	s = strings.ReplaceAll(s, `"`, `\"`)
-	if u, err := strconv.Unquote(`"` + s + `"`); err == nil {
-		return u
+// missing words a "required" error: missing key "a", missing keys "a", "b".
+func missing(keys []string) string {
+	if len(keys) == 1 {
+		return "missing key " + Quote(keys[0])
 	}
-	return s
+	return "missing keys " + strings.Join(quoteAll(keys), ", ")
+}
+
+func quoteAll(ss []string) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = Quote(s)
+	}
+	return out
+}
+
+// orList joins "a", "b", "c" as "a, b or c".
+func orList(ss []string) string {
+	if len(ss) < 2 {
+		return strings.Join(ss, "")
+	}
+	return strings.Join(ss[:len(ss)-1], ", ") + " or " + ss[len(ss)-1]
+}
+
+// typeWord names a JSON type as a YAML file shows it.
+func typeWord(t string) string {
+	switch t {
+	case "object":
+		return "a mapping"
+	case "array":
+		return "a list"
+	case "null":
+		return "empty (null)"
+	case "boolean":
+		return "a boolean"
+	case "integer":
+		return "an integer"
+	}
+	return "a " + t
+}
+
+func typeWords(ts []string) []string {
+	out := make([]string, len(ts))
+	for i, t := range ts {
+		out[i] = typeWord(t)
+	}
+	return out
+}
+
+// literal shows a value of the schema (const, enum) as a file writes it.
+func literal(v any) string {
+	if s, ok := v.(string); ok {
+		return Quote(s)
+	}
+	return fmt.Sprint(v)
 }
 
 // Describe names a JSON pointer in words: "/fuses/2/mask" -> "fuses[2].mask".
@@ -144,6 +201,10 @@ func (d *Doc) Describe(ptr string) string {
 		}
 		if b.Len() > 0 {
 			b.WriteByte('.')
+		}
+		if part == "" {
+			b.WriteString(`""`) // an empty key, which YAML allows
+			continue
 		}
 		b.WriteString(Clip(part)) // a key may be anything, of any length
 	}
