@@ -182,7 +182,7 @@ func decode(file string, b []byte, kind string, validate bool) (*decoded, error)
 	return d, nil
 }
 
-var fieldPtr = regexp.MustCompile(`^/fields/\d+$`)
+var fieldPtr = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^/fields/\d+$`) })
 
 // fieldShape words the errors of the schema's "bank and word, or parts"
 // rule once per field: its leaves alone read "not failed" or name a key
@@ -199,7 +199,7 @@ func fieldShape(doc *yamldoc.Doc) func(yamldoc.SchemaError) (yamldoc.Diagnostics
 		// every "not" come from the shape rule.
 		shape := e.Keyword == "not" || e.Keyword == "required" && !slices.Contains(e.Leaf.Keys, "name")
 		o, ok := doc.At(e.Ptr).(map[string]any)
-		if !shape || !ok || !fieldPtr.MatchString(e.Ptr) {
+		if !shape || !ok || !fieldPtr().MatchString(e.Ptr) {
 			return nil, false
 		}
 		has := func(k string) bool { _, ok := o[k]; return ok }

@@ -207,8 +207,8 @@ func (t *tree) validateSchema() Diagnostics {
 }
 
 var (
-	rawKey  = regexp.MustCompile(`^/fuses/\d+/(bank|word|mask|name)$`)
-	varDecl = regexp.MustCompile(`^/variables/([^/]+)$`)
+	rawKey  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^/fuses/\d+/(bank|word|mask|name)$`) })
+	varDecl = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^/variables/([^/]+)$`) })
 )
 
 // schemaDiag words the schema errors that have a manifest-specific story;
@@ -218,7 +218,7 @@ func (t *tree) schemaDiag(e yamldoc.SchemaError) (Diagnostics, bool) {
 	loc := e.Ptr
 	switch e.Keyword {
 	case "false":
-		if rawKey.MatchString(loc) {
+		if rawKey().MatchString(loc) {
 			ds.Add(t.KeyPos[loc], "a field entry takes field and value (or valueFrom); bank, word, mask and name belong to raw entries",
 				"%s is not allowed with field", e.Where)
 			return ds, true
@@ -236,7 +236,7 @@ func (t *tree) schemaDiag(e yamldoc.SchemaError) (Diagnostics, bool) {
 			ds.Add(e.Pos, "", "%s: use letters, digits, '.', '_' and '-', at most 63, starting with a letter or digit", e.Where)
 			return ds, true
 		}
-		if m := varDecl.FindStringSubmatch(loc); m != nil && e.Keyword == "pattern" {
+		if m := varDecl().FindStringSubmatch(loc); m != nil && e.Keyword == "pattern" {
 			ds.Add(t.KeyPos[loc], "", "variable name %s: use letters, digits and '_', at most 64, not starting with a digit",
 				yamldoc.Clip(yamldoc.UnescapePointer(m[1])))
 			return ds, true
@@ -401,7 +401,7 @@ func CheckTarget(fm *fusemap.Map, t Target) error {
 }
 
 // hexWord is the schema's pattern for a 32-bit word written as a string.
-var hexWord = regexp.MustCompile(`^0[xX][0-9a-fA-F]{1,8}$`)
+var hexWord = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^0[xX][0-9a-fA-F]{1,8}$`) })
 
 // u32 reads a 32-bit word as the schema allows it: a number or a "0x"
 // string of at most 8 digits. Anything else the schema has reported, so it
@@ -412,7 +412,7 @@ func u32(v any) (uint32, bool) {
 		n, err := strconv.ParseUint(string(x), 10, 32)
 		return uint32(n), err == nil
 	case string:
-		if !hexWord.MatchString(x) {
+		if !hexWord().MatchString(x) {
 			return 0, false
 		}
 		n, err := strconv.ParseUint(x[2:], 16, 32)
