@@ -43,6 +43,7 @@ func main() { os.Exit(run()) }
 // config is the command line.
 type config struct {
 	otpprov, emu   string
+	floor          string
 	dump, manifest string
 	runs           int
 	device         string // auto, fuse or image
@@ -63,6 +64,7 @@ func run() int {
 	var c config
 	flag.StringVar(&c.otpprov, "otpprov", "bin/otpprov", "the otpprov binary to time")
 	flag.StringVar(&c.emu, "emu", "bin/ocotp-emu", "the ocotp-emu binary that serves the device")
+	flag.StringVar(&c.floor, "floor", "", "a program doing only apply's device I/O (internal/procbench/floor), timed as the floor; \"\" to skip it")
 	flag.StringVar(&c.dump, "dump", "examples/imx8mm/digi-cc8mm.dump", "dump of the board the read-only comparisons use")
 	flag.StringVar(&c.manifest, "manifest", "examples/imx8mm/board.yaml", "manifest for otpprov plan")
 	flag.IntVar(&c.runs, "n", 30, "timed runs per command")
@@ -128,6 +130,14 @@ func newBench(c config) (*bench, error) {
 	}
 	if _, err := os.Stat(b.otpprov); err != nil {
 		return nil, fmt.Errorf("%v (run `make build` first)", err)
+	}
+	if b.floor != "" {
+		if b.floor, err = filepath.Abs(b.floor); err != nil {
+			return nil, err
+		}
+		if _, err := os.Stat(b.floor); err != nil {
+			return nil, fmt.Errorf("%v (go build -o %s ./internal/procbench/floor)", err, b.floor)
+		}
 	}
 	for name, p := range map[string]*string{"od": &b.od, "sh": &b.sh, "bash": &b.bash} {
 		if *p, err = exec.LookPath(name); err != nil {
@@ -554,7 +564,10 @@ func (b *bench) apply() (map[string]*side, error) {
 			return nil
 		}},
 	}
-	counts := map[string]map[string]int{"otpprov": {}, "shell": {}}
+	if b.floor != "" {
+		sides = append(sides, &side{key: "floor", label: fmt.Sprintf("floor: only apply's I/O (%d words)", len(applyWords)), check: func(r result) error { return nil }})
+	}
+	counts := map[string]map[string]int{"otpprov": {}, "shell": {}, "floor": {}}
 	var finish func() ([]byte, string, error)
 	runs := 0
 	var script, lastDev string
@@ -567,6 +580,13 @@ func (b *bench) apply() (map[string]*side, error) {
 		finish = f
 		if s.key == "otpprov" {
 			return []string{b.otpprov, "apply", "--auto-approve", "--device", dev, "--device-kind", b.kind, manifestPath}, nil
+		}
+		if s.key == "floor" {
+			argv := []string{b.floor, dev}
+			for _, w := range applyWords {
+				argv = append(argv, fmt.Sprintf("%d=%08x", w.offset(), w.Value))
+			}
+			return argv, nil
 		}
 		script, lastDev = applyScript(dev, applyWords, b.applyOD), dev
 		return []string{b.bash, "-c", script}, nil
@@ -590,8 +610,15 @@ func (b *bench) apply() (map[string]*side, error) {
 	printHead()
 	printRow(sides[1], nil, "")
 	printRow(sides[0], sides[1], "the loop")
+	if len(sides) > 2 {
+		printRow(sides[2], sides[1], "the loop")
+	}
 	speedup := ratio(median(sides[1].times), median(sides[0].times))
 	fmt.Printf("  apply is %s faster than the loop (loop median / apply median)\n", formatRatio(speedup))
+	if len(sides) > 2 {
+		fmt.Printf("  the floor is %s faster than the loop: the most a Go program can gain on this device, before it reads a manifest\n",
+			formatRatio(ratio(median(sides[1].times), median(sides[2].times))))
+	}
 	fmt.Printf("  checks: after every run (both sides, the warm-up included) the device held exactly the %d words; the loop read each back\n", len(applyWords))
 	if b.fuse {
 		// The expectation: two full reads of 2 calls each (the data, then
@@ -612,7 +639,11 @@ func (b *bench) apply() (map[string]*side, error) {
 	for _, l := range strings.Split(strings.TrimSpace(script), "\n") {
 		fmt.Printf("    %s\n", strings.ReplaceAll(l, shellQuote(lastDev), "DEV"))
 	}
-	return map[string]*side{"otpprov": sides[0], "shell": sides[1]}, nil
+	out := map[string]*side{"otpprov": sides[0], "shell": sides[1]}
+	if len(sides) > 2 {
+		out["floor"] = sides[2]
+	}
+	return out, nil
 }
 
 // formatRuns prints how many runs gave each count, most frequent first.
