@@ -21,6 +21,7 @@ import (
 	"github.com/rogpeppe/go-internal/txtar"
 
 	"github.com/otpprov/otpprov/fusemap"
+	"github.com/otpprov/otpprov/internal/escfile"
 	"github.com/otpprov/otpprov/nvmem"
 )
 
@@ -354,21 +355,13 @@ func writeCaseFile(t *testing.T, path string, data []byte) {
 	}
 }
 
-// unescape reads each line of an .esc file as the inside of a Go string.
+// unescape reads an .esc file of the corpus.
 func unescape(t *testing.T, data []byte) []byte {
-	var out []byte
-	for _, line := range strings.SplitAfter(string(data), "\n") {
-		body, nl := strings.CutSuffix(line, "\n")
-		u, err := strconv.Unquote(`"` + body + `"`)
-		if err != nil {
-			t.Fatalf("bad escaped line %q: %v", body, err)
-		}
-		out = append(out, u...)
-		if nl {
-			out = append(out, '\n')
-		}
+	b, err := escfile.Decode(data)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return out
+	return b
 }
 
 var fileRef = regexp.MustCompile(`\$\{file:([^}]+)\}`)

@@ -15,6 +15,7 @@ import (
 	"github.com/rogpeppe/go-internal/txtar"
 	"github.com/santhosh-tekuri/jsonschema/v5"
 
+	"github.com/otpprov/otpprov/internal/escfile"
 	"github.com/otpprov/otpprov/internal/schema"
 	"github.com/otpprov/otpprov/internal/yamldoc"
 	"github.com/otpprov/otpprov/schemas"
@@ -114,22 +115,13 @@ func isYAML(name string) bool {
 	return strings.HasSuffix(name, ".yaml") || strings.HasSuffix(name, ".yml")
 }
 
-// unescapeLines reads a hostile case's .esc file: each line the inside of
-// a Go string.
+// unescapeLines reads a hostile case's .esc file.
 func unescapeLines(t testing.TB, data []byte) []byte {
-	var out []byte
-	for _, line := range strings.SplitAfter(string(data), "\n") {
-		body, nl := strings.CutSuffix(line, "\n")
-		u, err := strconv.Unquote(`"` + body + `"`)
-		if err != nil {
-			t.Fatalf("bad escaped line %q: %v", body, err)
-		}
-		out = append(out, u...)
-		if nl {
-			out = append(out, '\n')
-		}
+	b, err := escfile.Decode(data)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return out
+	return b
 }
 
 // fuzzValues reads the []byte and string values of a "go test fuzz v1"
@@ -331,18 +323,17 @@ func valuePool(ps []pair) (pool valuesAndKeys) {
 	return pool
 }
 
-// mutate makes up to n documents, each v with one change: a value
-// replaced (by a pool value or by another part of the document), a key
-// removed, or a key added.
-func mutate(v any, pool valuesAndKeys, rng *rand.Rand, n int) []any {
+// pointers lists the JSON pointer of every value in v, depth first: v's
+// own ("") first, keys in sorted order.
+func pointers(v any) []string {
 	var ptrs []string
 	var walk func(v any, ptr string)
 	walk = func(v any, ptr string) {
 		ptrs = append(ptrs, ptr)
 		switch x := v.(type) {
 		case map[string]any:
-			for k, e := range x {
-				walk(e, ptr+"/"+yamldoc.EscapePointer(k))
+			for _, k := range sortedKeys(x) {
+				walk(x[k], ptr+"/"+yamldoc.EscapePointer(k))
 			}
 		case []any:
 			for i, e := range x {
@@ -351,6 +342,14 @@ func mutate(v any, pool valuesAndKeys, rng *rand.Rand, n int) []any {
 		}
 	}
 	walk(v, "")
+	return ptrs
+}
+
+// mutate makes up to n documents, each v with one change: a value
+// replaced (by a pool value or by another part of the document), a key
+// removed, or a key added.
+func mutate(v any, pool valuesAndKeys, rng *rand.Rand, n int) []any {
+	ptrs := pointers(v)
 	sort.Strings(ptrs)
 	var out []any
 	for i := 0; i < n; i++ {
@@ -591,24 +590,8 @@ fields:
 // value replaced by each pool value, each key removed, each pool key
 // added (with a few values) to each object.
 func exhaustive(v any, pool valuesAndKeys) []any {
-	var ptrs []string
-	var walk func(v any, ptr string)
-	walk = func(v any, ptr string) {
-		ptrs = append(ptrs, ptr)
-		switch x := v.(type) {
-		case map[string]any:
-			for _, k := range sortedKeys(x) {
-				walk(x[k], ptr+"/"+yamldoc.EscapePointer(k))
-			}
-		case []any:
-			for i, e := range x {
-				walk(e, ptr+"/"+strconv.Itoa(i))
-			}
-		}
-	}
-	walk(v, "")
 	var out []any
-	for _, ptr := range ptrs {
+	for _, ptr := range pointers(v) {
 		values := pool.values
 		segs := strings.Split(ptr, "/")
 		values = append(values, pool.sized[segs[len(segs)-1]]...)
