@@ -4,9 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
+	"maps"
 	"math/rand"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -243,7 +245,7 @@ func valuePool(ps []pair) (pool valuesAndKeys) {
 	walk = func(v any, prop string) {
 		switch x := v.(type) {
 		case map[string]any:
-			for _, k := range sortedKeys(x) {
+			for _, k := range slices.Sorted(maps.Keys(x)) {
 				e := x[k]
 				switch k {
 				case "properties", "dependentSchemas", "dependentRequired":
@@ -291,7 +293,7 @@ func valuePool(ps []pair) (pool valuesAndKeys) {
 					}
 				}
 				if k == "properties" || k == "$defs" || k == "dependentSchemas" {
-					for _, name := range sortedKeys(e.(map[string]any)) {
+					for _, name := range slices.Sorted(maps.Keys(e.(map[string]any))) {
 						walk(e.(map[string]any)[name], name)
 					}
 					continue
@@ -332,7 +334,7 @@ func pointers(v any) []string {
 		ptrs = append(ptrs, ptr)
 		switch x := v.(type) {
 		case map[string]any:
-			for _, k := range sortedKeys(x) {
+			for _, k := range slices.Sorted(maps.Keys(x)) {
 				walk(x[k], ptr+"/"+yamldoc.EscapePointer(k))
 			}
 		case []any:
@@ -365,7 +367,7 @@ func mutate(v any, pool valuesAndKeys, rng *rand.Rand, n int) []any {
 		case 2: // a key removed
 			change = func(old any) any {
 				if m, ok := old.(map[string]any); ok && len(m) > 0 {
-					keys := sortedKeys(m)
+					keys := slices.Sorted(maps.Keys(m))
 					delete(m, keys[rng.Intn(len(keys))])
 				}
 				return old
@@ -382,15 +384,6 @@ func mutate(v any, pool valuesAndKeys, rng *rand.Rand, n int) []any {
 		out = append(out, edit(deepCopy(v), ptr, change))
 	}
 	return out
-}
-
-func sortedKeys(m map[string]any) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 func at(v any, ptr string) any {
@@ -497,11 +490,11 @@ func assertions(v any, loc string) []string {
 			out = append(out, loc)
 		}
 	case map[string]any:
-		for _, k := range sortedKeys(x) {
+		for _, k := range slices.Sorted(maps.Keys(x)) {
 			kloc := loc + "/" + k
 			switch k {
 			case "properties", "$defs", "dependentSchemas":
-				for _, name := range sortedKeys(x[k].(map[string]any)) {
+				for _, name := range slices.Sorted(maps.Keys(x[k].(map[string]any))) {
 					out = append(out, assertions(x[k].(map[string]any)[name], kloc+"/"+name)...)
 				}
 			case "allOf", "anyOf", "oneOf":
@@ -520,7 +513,7 @@ func assertions(v any, loc string) []string {
 			case "not":
 				out = append(out, kloc) // the not itself; its inside never reports
 			case "dependentRequired":
-				for _, name := range sortedKeys(x[k].(map[string]any)) {
+				for _, name := range slices.Sorted(maps.Keys(x[k].(map[string]any))) {
 					for i := range x[k].(map[string]any)[name].([]any) {
 						out = append(out, kloc+"/"+name+"/"+strconv.Itoa(i))
 					}
@@ -602,7 +595,7 @@ func exhaustive(v any, pool valuesAndKeys) []any {
 			out = append(out, edit(deepCopy(v), ptr, func(any) any { return deepCopy(nv) }))
 		}
 		if m, ok := at(v, ptr).(map[string]any); ok {
-			for _, k := range sortedKeys(m) {
+			for _, k := range slices.Sorted(maps.Keys(m)) {
 				out = append(out, edit(deepCopy(v), ptr, func(old any) any { delete(old.(map[string]any), k); return old }))
 			}
 			for _, k := range pool.keys {

@@ -13,9 +13,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math/big"
 	"net/url"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -155,7 +157,7 @@ func (c *compiler) compile(v any, loc string, root bool) (*node, error) {
 func (c *compiler) keywords(n *node, s map[string]any, loc string, root bool) error {
 	// Keywords in sorted order, so that the first problem reported is
 	// always the same one.
-	for _, k := range sortedKeys(s) {
+	for _, k := range slices.Sorted(maps.Keys(s)) {
 		if err := c.keyword(n, k, s[k], loc+"/"+escape(k), root); err != nil {
 			return err
 		}
@@ -182,7 +184,7 @@ func (c *compiler) keyword(n *node, k string, v any, loc string, root bool) erro
 		if !ok {
 			return bad("$defs must be an object of schemas")
 		}
-		for _, name := range sortedKeys(m) {
+		for _, name := range slices.Sorted(maps.Keys(m)) {
 			if _, err := c.compile(m[name], loc+"/"+escape(name), false); err != nil {
 				return err
 			}
@@ -217,7 +219,7 @@ func (c *compiler) keyword(n *node, k string, v any, loc string, root bool) erro
 			return bad("%s must be an object of schemas", k)
 		}
 		subs := map[string]*node{}
-		for _, name := range sortedKeys(m) {
+		for _, name := range slices.Sorted(maps.Keys(m)) {
 			if subs[name], err = c.compile(m[name], loc+"/"+escape(name), false); err != nil {
 				return err
 			}
@@ -241,7 +243,7 @@ func (c *compiler) keyword(n *node, k string, v any, loc string, root bool) erro
 			return bad("dependentRequired must be an object of lists of names")
 		}
 		n.dependentRequired = map[string][]string{}
-		for _, name := range sortedKeys(m) {
+		for _, name := range slices.Sorted(maps.Keys(m)) {
 			if n.dependentRequired[name], err = nameList(m[name]); err != nil {
 				return bad("%s: %v", name, err)
 			}
@@ -321,15 +323,6 @@ func (c *compiler) keyword(n *node, k string, v any, loc string, root bool) erro
 		}
 	}
 	return err
-}
-
-func sortedKeys(m map[string]any) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 func isString(v any) bool { _, ok := v.(string); return ok }

@@ -3,7 +3,9 @@ package schema
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math/big"
+	"slices"
 	"sort"
 	"strconv"
 	"unicode/utf8"
@@ -254,7 +256,7 @@ func (st *state) eval(n *node, v any, inst, path string) (bool, seen) {
 		}
 	}
 	if obj, ok := v.(map[string]any); ok && n.unevaluated != nil {
-		for _, k := range sortedKeys(obj) {
+		for _, k := range slices.Sorted(maps.Keys(obj)) {
 			if !ev.has(k) {
 				st.eval(n.unevaluated, obj[k], inst+"/"+escape(k), path+"/unevaluatedProperties")
 			}
@@ -282,13 +284,13 @@ func (st *state) object(n *node, x map[string]any, inst, path string, ev *seen, 
 		}
 	}
 	if n.propertyNames != nil {
-		for _, k := range sortedKeys(x) {
+		for _, k := range slices.Sorted(maps.Keys(x)) {
 			st.eval(n.propertyNames, k, inst+"/"+escape(k), path+"/propertyNames")
 		}
 	}
 	if n.additional != nil {
 		var extra []string
-		for _, k := range sortedKeys(x) {
+		for _, k := range slices.Sorted(maps.Keys(x)) {
 			if !ev.has(k) {
 				extra = append(extra, k)
 			}
