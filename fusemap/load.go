@@ -1,10 +1,8 @@
 package fusemap
 
 import (
-	"embed"
 	"encoding/json"
 	"fmt"
-	"io/fs"
 	"regexp"
 	"slices"
 	"sort"
@@ -18,9 +16,6 @@ import (
 	"github.com/otpprov/otpprov/schemas"
 )
 
-//go:embed maps
-var embedded embed.FS
-
 // MaxSize caps a fuse map or overlay file; the largest map is a few KiB.
 const MaxSize = 1 << 20
 
@@ -29,14 +24,11 @@ var (
 	cache   = map[string]*Map{}
 )
 
-// Names lists the SoCs with an embedded map, sorted.
+// Names lists the SoCs with a built-in map, sorted.
 func Names() []string {
-	ents, _ := fs.ReadDir(embedded, "maps")
-	var names []string
-	for _, e := range ents {
-		if n, ok := strings.CutSuffix(e.Name(), ".yaml"); ok {
-			names = append(names, n)
-		}
+	names := make([]string, 0, len(generated))
+	for n := range generated {
+		names = append(names, n)
 	}
 	sort.Strings(names)
 	return names
@@ -44,10 +36,11 @@ func Names() []string {
 
 //go:generate go test -run ^TestGeneratedMaps$ -update
 
-// Load returns the embedded map of a SoC. Maps are built once and shared.
-// They come from maps_gen.go, the embedded YAML decoded at build time: a
-// plan is a whole process per board, and parsing the YAML took longer
-// than the rest of the plan (TestGeneratedMaps keeps the two equal).
+// Load returns the built-in map of a SoC. Maps are built once and shared.
+// They come from maps_gen.go, maps/*.yaml decoded at build time (the YAML
+// itself is not in the binary): a plan is a whole process per board, and
+// parsing the YAML took longer than the rest of the plan
+// (TestGeneratedMaps keeps the two equal).
 func Load(name string) (*Map, error) {
 	cacheMu.Lock()
 	defer cacheMu.Unlock()
@@ -60,29 +53,11 @@ func Load(name string) (*Map, error) {
 	}
 	m := gen()
 	if ds := m.index(); len(ds) > 0 {
-		// The maps are embedded and tested: this is a build defect.
-		return nil, fmt.Errorf("internal error: embedded fuse map %s: %w", name, ds.Sorted())
+		// The maps are built in and tested: this is a build defect.
+		return nil, fmt.Errorf("internal error: built-in fuse map %s: %w", name, ds.Sorted())
 	}
 	cache[name] = m
 	return m, nil
-}
-
-// decodeEmbedded decodes and indexes an embedded map's YAML: what
-// maps_gen.go must hold. The embedded maps are checked against the schema
-// by the tests (TestEmbeddedMapsMatchSchema), not here.
-func decodeEmbedded(name string) (*decoded, error) {
-	b, err := embedded.ReadFile("maps/" + name + ".yaml")
-	if err != nil {
-		return nil, err
-	}
-	d, err := decode(name+".yaml", b, "FuseMap", false)
-	if err != nil {
-		return nil, fmt.Errorf("embedded fuse map %s: %w", name, err)
-	}
-	if d.m.SoC.Name != name {
-		return nil, fmt.Errorf("embedded fuse map %s.yaml says soc %s", name, d.m.SoC.Name)
-	}
-	return d, nil
 }
 
 // Parse reads a full fuse map (kind FuseMap).

@@ -148,21 +148,14 @@ _otpprov_node() {
 	case $1 in
 `)
 	root.walk(func(n *node) {
-		var subs, flags, args []string
+		var subs, flags []string
 		for _, s := range n.subs {
 			subs = append(subs, s.names[0])
 		}
 		for _, f := range n.flags {
 			flags = append(flags, flagSpellings(f)...)
 		}
-		each, repeats := n.offers, n.repeats
-		for _, o := range each {
-			args = append(args, shQuote(o.spec()))
-		}
-		more := "''"
-		if repeats {
-			more = args[len(args)-1]
-		}
+		args, more := shPositionals(n)
 		fmt.Fprintf(&b, "\t%s) subs=%s flags=%s args=(%s) more=%s ;;\n", casePattern(n),
 			shQuote(strings.Join(subs, " ")), shQuote(strings.Join(flags, " ")), strings.Join(args, " "), more)
 	})
@@ -287,7 +280,7 @@ _otpprov_node() {
 	case $1 in
 `)
 	root.walk(func(n *node) {
-		var subs, flags, args []string
+		var subs, flags []string
 		for _, s := range n.subs {
 			subs = append(subs, describe(s.names[0], s.usage))
 		}
@@ -296,14 +289,7 @@ _otpprov_node() {
 				flags = append(flags, describe(s, f.usage))
 			}
 		}
-		each, repeats := n.offers, n.repeats
-		for _, o := range each {
-			args = append(args, shQuote(o.spec()))
-		}
-		more := "''"
-		if repeats {
-			more = args[len(args)-1]
-		}
+		args, more := shPositionals(n)
 		fmt.Fprintf(&b, "\t(%s)\n\t\tsubs=(%s)\n\t\tflags=(%s)\n\t\targs=(%s) more=%s ;;\n", casePattern(n),
 			strings.Join(subs, " "), strings.Join(flags, " "), strings.Join(args, " "), more)
 	})
@@ -515,4 +501,17 @@ func fishOffer(o offer, value bool) string {
 		opts = append(opts, "-a "+fishQuote(strings.Join(o.words, " ")))
 	}
 	return strings.Join(opts, " ")
+}
+
+// shPositionals is n's offers for its positional arguments as quoted shell
+// words, and the offer for any further argument (” when none is taken).
+func shPositionals(n *node) (args []string, more string) {
+	for _, o := range n.offers {
+		args = append(args, shQuote(o.spec()))
+	}
+	more = "''"
+	if n.repeats && len(args) > 0 {
+		more = args[len(args)-1]
+	}
+	return args, more
 }
