@@ -112,6 +112,14 @@ func decode(file string, b []byte, kind string, validate bool) (*decoded, error)
 	for _, s := range list(root["sources"]) {
 		m.Sources = append(m.Sources, s.(string))
 	}
+	if id, ok := root["identify"].(map[string]any); ok {
+		for _, s := range list(id["compatible"]) {
+			m.Compatible = append(m.Compatible, s.(string))
+		}
+		for _, s := range list(id["socId"]) {
+			m.SoCIDs = append(m.SoCIDs, s.(string))
+		}
+	}
 	if g, ok := root["geometry"].(map[string]any); ok {
 		m.Words, m.WordsPerBank = num(g["words"]), num(g["wordsPerBank"])
 		if num(g["bytes"]) != 4*m.Words {

@@ -130,9 +130,14 @@ type Map struct {
 	SoC
 	Description string
 	Sources     []string
-	Fields      []*Field // in file order, overlays after
-	Overlays    []string // the overlay files applied, in order
-	File        string   // where the base map came from
+	// Compatible and SoCIDs are how a board says it is this SoC: the
+	// compatible strings of the OCOTP's device tree node, and the
+	// kernel's soc0/soc_id values (see Identify).
+	Compatible []string
+	SoCIDs     []string
+	Fields     []*Field // in file order, overlays after
+	Overlays   []string // the overlay files applied, in order
+	File       string   // where the base map came from
 
 	byName map[string]*Field
 	words  map[[2]int]*wordInfo
