@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 
@@ -59,6 +60,8 @@ type Device struct {
 	// WriteWord does it: a delta written over a burned word must not
 	// clear its bits.
 	image bool
+	// chip is which SoC the device says it belongs to (Chip).
+	chip Chip
 }
 
 // Kind says how a device file is driven.
@@ -102,7 +105,7 @@ func OpenKind(spec string, mode Mode, kind Kind) (*Device, error) {
 		if err != nil {
 			return nil, classify(op, spec, -1, err)
 		}
-		return &Device{Spec: spec, f: s}, nil
+		return &Device{Spec: spec, f: s, chip: Chip{SoC: s.Map.Name, Evidence: "sim.yaml"}}, nil
 	}
 	// Look before opening: opening a FIFO blocks, and a device node must
 	// not be touched at all unless the operator said it keeps the rules.
@@ -127,9 +130,24 @@ func OpenKind(spec string, mode Mode, kind Kind) (*Device, error) {
 			return nil, classify("lock", spec, -1, err)
 		}
 	}
-	image := kind == KindImage || (kind == KindAuto && !onSysfs(f))
-	return &Device{Spec: spec, f: f, image: image}, nil
+	d := &Device{Spec: spec, f: f}
+	switch sysfs := onSysfs(f); {
+	case kind == KindImage || (kind == KindAuto && !sysfs):
+		d.image = true // a plain file: no device tree node, no SoC
+	case sysfs:
+		d.chip = probeChip(filepath.Dir(spec), socIDFile)
+	default:
+		// Vouched for as nvmem (ocotp-emu, a device node): its node is
+		// beside it if it has one, but soc0 is this machine's, not its.
+		d.chip = probeChip(filepath.Dir(spec), "")
+	}
+	return d, nil
 }
+
+// Chip says which SoC the device belongs to, as far as it can tell: from
+// sim.yaml for the emulator, from the OCOTP's device tree node and the
+// kernel's soc_id for the nvmem file; a plain image cannot tell.
+func (d *Device) Chip() Chip { return d.chip }
 
 // allowed applies the device policy. The danger it guards against is a
 // slip of the finger: --device /dev/mmcblk0boot0 or /dev/mtd0 would take
