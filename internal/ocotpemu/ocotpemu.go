@@ -70,6 +70,9 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		Size:     int64(soc.Bytes()),
 		ReadOnly: cfg.ReadOnly,
 		Source:   "sim:" + abs,
+		// The node a board of this SoC has, so that otpprov knows the
+		// emulated board's SoC as it knows a real one's.
+		Compatible: append(append([]string{}, soc.Compatible...), "syscon"),
 	})
 	if err != nil {
 		sim.Close()

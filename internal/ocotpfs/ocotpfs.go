@@ -57,6 +57,11 @@ type Device struct {
 	ReadOnly bool
 	// Source names the device in the mount table, e.g. "sim:/tmp/board".
 	Source string
+	// Compatible is the compatible list of the OCOTP's device tree node.
+	// When set, the mount also holds of_node/compatible, as the kernel
+	// links it into the nvmem device's sysfs directory: otpprov learns
+	// the emulated board's SoC the way it learns a real board's.
+	Compatible []string
 }
 
 // Server is a mounted device.
@@ -114,6 +119,17 @@ func Mount(mountpoint string, dev Device) (*Server, error) {
 		OnAdd: func(ctx context.Context) {
 			ch := root.NewPersistentInode(ctx, node, fs.StableAttr{Mode: syscall.S_IFREG, Ino: 2})
 			root.AddChild(FileName, ch, false)
+			if len(dev.Compatible) > 0 {
+				// A device tree string list: each string ends in NUL.
+				var list []byte
+				for _, c := range dev.Compatible {
+					list = append(append(list, c...), 0)
+				}
+				ofNode := root.NewPersistentInode(ctx, &fs.Inode{}, fs.StableAttr{Mode: syscall.S_IFDIR, Ino: 3})
+				root.AddChild("of_node", ofNode, false)
+				compat := &readOnlyFile{fs.MemRegularFile{Data: list, Attr: fuse.Attr{Mode: 0o444}}}
+				ofNode.AddChild("compatible", ofNode.NewPersistentInode(ctx, compat, fs.StableAttr{Mode: syscall.S_IFREG, Ino: 4}), false)
+			}
 		},
 	}
 	srv, err := fs.Mount(mountpoint, root, opts)
@@ -145,6 +161,19 @@ func (s *Server) Detach() error { return syscall.Unmount(s.mountpoint, syscall.M
 // Close closes the device, after the calls in flight, so that a sim saves
 // its counters. Calls that still arrive get EIO, as from a device gone.
 func (s *Server) Close() error { return s.file.close() }
+
+// readOnlyFile is a small file that refuses writing even to root, as a
+// kernfs file without a store method does (the device tree's files).
+type readOnlyFile struct{ fs.MemRegularFile }
+
+var _ fs.NodeOpener = (*readOnlyFile)(nil)
+
+func (f *readOnlyFile) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
+	if flags&syscall.O_ACCMODE != syscall.O_RDONLY {
+		return nil, 0, syscall.EACCES
+	}
+	return f.MemRegularFile.Open(ctx, flags)
+}
 
 // nvmemNode is the nvmem file. Every read and write goes to the core under
 // mu, one call per call, as the driver serialises them under its mutex.

@@ -640,3 +640,36 @@ func TestErrnoOf(t *testing.T) {
 		}
 	}
 }
+
+// With a compatible list, the mount holds of_node/compatible beside the
+// nvmem file, as sysfs links the OCOTP's device tree node: read-only,
+// NUL-terminated strings, and otpprov's device layer names the SoC from
+// it as it does on a board.
+func TestServesTheDeviceTreeNode(t *testing.T) {
+	dev := device(patternOTP(t))
+	dev.Compatible = []string{"fsl,imx8mn-ocotp", "fsl,imx8mm-ocotp", "syscon"}
+	_, path := mountT(t, dev)
+	node := filepath.Join(filepath.Dir(path), "of_node", "compatible")
+	b, err := within(t, "read", func() ([]byte, error) { return os.ReadFile(node) })
+	if want := "fsl,imx8mn-ocotp\x00fsl,imx8mm-ocotp\x00syscon\x00"; err != nil || string(b) != want {
+		t.Fatalf("%s holds %q (%v), want %q", node, b, err, want)
+	}
+	st, err := within(t, "stat", func() (os.FileInfo, error) { return os.Stat(node) })
+	if err != nil || st.Mode().Perm() != 0o444 {
+		t.Errorf("%s: mode %v (%v), want 0444", node, st.Mode(), err)
+	}
+	if f, err := within(t, "open", func() (*os.File, error) { return os.OpenFile(node, os.O_WRONLY, 0) }); !errors.Is(err, syscall.EACCES) {
+		t.Errorf("%s opened for writing: %v, want EACCES", node, err)
+		if err == nil {
+			f.Close()
+		}
+	}
+	d, err := within(t, "open", func() (*nvmem.Device, error) { return nvmem.OpenKind(path, nvmem.ReadOnly, nvmem.KindNvmem) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if chip := d.Chip(); chip.SoC != "imx8mn" || chip.Evidence != "of_node/compatible fsl,imx8mn-ocotp" {
+		t.Errorf("chip %v, want imx8mn from of_node/compatible fsl,imx8mn-ocotp", chip)
+	}
+}
