@@ -163,12 +163,14 @@ type Claim struct {
 }
 
 // Resolve checks every claim against the chip and against each other, and
-// returns the SoC to decode the device with. A claim with an empty SoC is
-// no claim. On a device that says nothing (a plain image), an operator's
-// claim is required: a manifest alone cannot vouch for the board.
-func (c Chip) Resolve(spec string, claims ...Claim) (string, error) {
+// returns the chip to decode the device with: the device's own, or on a
+// device that says nothing (a plain image) the operator's claim, with
+// Evidence naming who made it. A claim with an empty SoC is no claim. A
+// manifest alone cannot vouch for an image: an operator's claim is
+// required.
+func (c Chip) Resolve(spec string, claims ...Claim) (Chip, error) {
 	if c.err != nil {
-		return "", c.err
+		return Chip{}, c.err
 	}
 	var said *Claim
 	for i := range claims {
@@ -177,9 +179,9 @@ func (c Chip) Resolve(spec string, claims ...Claim) (string, error) {
 		case cl.SoC == "":
 			continue
 		case c.Known() && cl.SoC != c.SoC:
-			return "", fmt.Errorf("%w: %s names %s, but %s is an %s (%s)", ErrWrongSoC, cl.By, cl.SoC, spec, c.SoC, c.Evidence)
+			return Chip{}, fmt.Errorf("%w: %s names %s, but %s is an %s (%s)", ErrWrongSoC, cl.By, cl.SoC, spec, c.SoC, c.Evidence)
 		case said != nil && said.SoC != cl.SoC:
-			return "", fmt.Errorf("%w: %s names %s but %s names %s", ErrWrongSoC, said.By, said.SoC, cl.By, cl.SoC)
+			return Chip{}, fmt.Errorf("%w: %s names %s but %s names %s", ErrWrongSoC, said.By, said.SoC, cl.By, cl.SoC)
 		}
 		if said == nil || cl.Operator {
 			said = cl
@@ -187,12 +189,12 @@ func (c Chip) Resolve(spec string, claims ...Claim) (string, error) {
 	}
 	switch {
 	case c.Known():
-		return c.SoC, nil
+		return c, nil
 	case said != nil && said.Operator:
-		return said.SoC, nil
+		return Chip{SoC: said.SoC, Evidence: said.By}, nil
 	case said != nil:
-		return "", fmt.Errorf("%w: %s does not say which SoC it is (a plain image has no device tree node): "+
+		return Chip{}, fmt.Errorf("%w: %s does not say which SoC it is (a plain image has no device tree node): "+
 			"%s names %s, but only the operator can vouch for the board: add --soc %s", ErrSoCUnknown, spec, said.By, said.SoC, said.SoC)
 	}
-	return "", fmt.Errorf("%w: %s does not say which SoC it is (a plain image has no device tree node): name it with --soc", ErrSoCUnknown, spec)
+	return Chip{}, fmt.Errorf("%w: %s does not say which SoC it is (a plain image has no device tree node): name it with --soc", ErrSoCUnknown, spec)
 }

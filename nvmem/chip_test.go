@@ -105,9 +105,9 @@ func TestResolve(t *testing.T) {
 		{"an empty claim is none", image, []Claim{manifest(""), operator("imx6sl")}, "imx6sl", nil, ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			soc, err := c.chip.Resolve("dev", c.claims...)
-			if soc != c.soc || !errors.Is(err, c.err) || (c.err == nil) != (err == nil) {
-				t.Fatalf("Resolve = %q, %v; want %q, %v", soc, err, c.soc, c.err)
+			got, err := c.chip.Resolve("dev", c.claims...)
+			if soc := got.SoC; soc != c.soc || !errors.Is(err, c.err) || (c.err == nil) != (err == nil) {
+				t.Fatalf("Resolve = %v, %v; want %q, %v", got, err, c.soc, c.err)
 			}
 			if c.msg != "" && !strings.Contains(err.Error(), c.msg) {
 				t.Errorf("message %q does not say %q", err, c.msg)

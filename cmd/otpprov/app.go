@@ -126,6 +126,12 @@ func hint(err error) string {
 		return "the device went away (driver unbound? see dmesg); once it is back, run plan again to see what the board holds"
 	case errors.Is(err, nvmem.ErrBusy):
 		return "wait for the other otpprov to finish: two writers on one board must never interleave"
+	case errors.Is(err, nvmem.ErrWrongSoC):
+		return "a manifest or plan is for one SoC: use the one made for this board's SoC; the fuse maps differ even where the sizes match"
+	case errors.Is(err, nvmem.ErrSoCUnknown):
+		return "say which SoC the board is with --soc (otpprov fusemap list); it must be the manifest's"
+	case errors.Is(err, nvmem.ErrNotOCOTP):
+		return "name the i.MX OCOTP's nvmem file (" + nvmem.DefaultPath + ") with --device"
 	case errors.Is(err, nvmem.ErrNotDevice), errors.Is(err, planner.ErrGeometry):
 		return "check --device, and the soc: the manifest's soc key, or --soc for read and write"
 	case errors.Is(err, planner.ErrStale):

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"slices"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -40,7 +39,10 @@ func newApp(ctx context.Context, e env, notFound *error) *cli.App {
 	noColor := &cli.BoolFlag{Name: "no-color", Usage: "never colour the output (NO_COLOR is honoured too)"}
 	jsonFlag := &cli.BoolFlag{Name: "json", Usage: "print the versioned JSON document instead of text (see README)"}
 	autoApprove := &cli.BoolFlag{Name: "auto-approve", Usage: "burn without asking (production lines); review the plan first"}
-	socFlag := &cli.StringFlag{Name: "soc", Value: "imx8mm", Usage: "SoC geometry: " + strings.Join(fusemap.Names(), ", ")}
+	// No default: a board says which SoC it is (sim.yaml, its device
+	// tree node), and on a plain image the operator must.
+	socFlag := &cli.StringFlag{Name: "soc", Usage: "the board's SoC (" + strings.Join(fusemap.Names(), ", ") +
+		"): needed where the device cannot say, as a plain image file; must agree with the board and the manifest"}
 	// KeepSpace: a slice flag's values are taken as typed. urfave/cli trims
 	// them otherwise, so that --var "serial=5\n" (a value read from a file
 	// by a script) would pass as 5 where OTPPROV_VAR_serial is refused.
@@ -56,7 +58,7 @@ func newApp(ctx context.Context, e env, notFound *error) *cli.App {
 	usage := func(c *cli.Context, err error, _ bool) error { return usageError{err.Error()} }
 	cmds := []*cli.Command{
 		{Name: "plan", Usage: "show what applying MANIFEST would burn", ArgsUsage: "MANIFEST",
-			Flags: []cli.Flag{deviceFlag, deviceKind, jsonFlag, noColor, overlay, varFlag, varFile, confirm,
+			Flags: []cli.Flag{deviceFlag, deviceKind, socFlag, jsonFlag, noColor, overlay, varFlag, varFile, confirm,
 				&cli.StringFlag{Name: "out", Usage: "save the plan to `FILE` for 'otpprov apply FILE'"},
 				&cli.StringFlag{Name: "format", Value: "text", Usage: "text, json, or a script to burn the plan offline: uboot, uuu, sh"},
 				&cli.StringFlag{Name: "state", Usage: "plan against a pasted dump `FILE` instead of the device"},
@@ -64,10 +66,10 @@ func newApp(ctx context.Context, e env, notFound *error) *cli.App {
 				&cli.BoolFlag{Name: "detailed-exitcode", Usage: "exit 0 when there is nothing to do, 2 when there are changes, 1 on error"}},
 			Action: func(c *cli.Context) error { return cmdPlan(c, e) }},
 		{Name: "apply", Usage: "burn MANIFEST (or a saved PLANFILE), verifying every word", ArgsUsage: "MANIFEST|PLANFILE",
-			Flags:  []cli.Flag{deviceFlag, deviceKind, autoApprove, confirm, jsonFlag, noColor, overlay, varFlag, varFile, journalFlag},
+			Flags:  []cli.Flag{deviceFlag, deviceKind, socFlag, autoApprove, confirm, jsonFlag, noColor, overlay, varFlag, varFile, journalFlag},
 			Action: func(c *cli.Context) error { return cmdApply(ctx, c, e) }},
 		{Name: "verify", Usage: "check that the device satisfies MANIFEST (exit 0) or not (exit 2)", ArgsUsage: "MANIFEST",
-			Flags:  []cli.Flag{deviceFlag, deviceKind, jsonFlag, noColor, overlay, varFlag, varFile},
+			Flags:  []cli.Flag{deviceFlag, deviceKind, socFlag, jsonFlag, noColor, overlay, varFlag, varFile},
 			Action: func(c *cli.Context) error { return cmdVerify(c, e) }},
 		{Name: "validate", Usage: "check manifests without a device", ArgsUsage: "MANIFEST...",
 			Flags:  []cli.Flag{overlay, varFlag, varFile},
@@ -194,13 +196,13 @@ func planManifest(c *cli.Context, e env) (*planner.Plan, string, error) {
 		p, err := planner.Make(source(m), m.Map, state, m.Targets)
 		return p, where, err
 	}
-	dev, state, err := openState(c, nvmem.ReadOnly)
+	dev, chip, state, err := readBoard(c, nvmem.ReadOnly, manifestClaim(m))
 	if err != nil {
 		return nil, "", err
 	}
 	defer dev.Close()
 	p, err := planner.Make(source(m), m.Map, state, m.Targets)
-	return p, dev.Spec, err
+	return p, where(dev, chip), err
 }
 
 func cmdPlan(c *cli.Context, e env) error {
@@ -273,6 +275,17 @@ func showPlan(c *cli.Context, e env, p *planner.Plan, device string) error {
 // means plan against the device.
 func offlineState(c *cli.Context, m *manifest.Manifest) (string, []uint32, error) {
 	dump, blank := c.String("state"), c.Bool("assume-blank")
+	if dump != "" || blank {
+		// No board to ask: the manifest says which SoC the plan is for,
+		// and --soc, if given, must say the same.
+		op, err := operatorClaim(c)
+		if err != nil {
+			return "", nil, err
+		}
+		if _, err := (nvmem.Chip{}).Resolve("the plan", manifestClaim(m), op); op.SoC != "" && err != nil {
+			return "", nil, err
+		}
+	}
 	switch {
 	case dump != "" && blank:
 		return "", nil, usageError{"--state and --assume-blank are two different boards: give one"}
@@ -366,8 +379,14 @@ func cmdApply(ctx context.Context, c *cli.Context, e env) (err error) {
 		}
 		st.manifest(m)
 	}
+	// The board must be the SoC the manifest or saved plan is for: every
+	// per-bit rule (locks, security, closing) comes from that SoC's map.
 	// Lock first, then read: the state planned is the state burned into.
-	dev, state, err := openState(c, nvmem.ReadWrite)
+	claim := manifestClaim(m)
+	if saved != nil {
+		claim = nvmem.Claim{SoC: saved.SoC.Name, By: "the saved plan " + a[0]}
+	}
+	dev, chip, state, err := readBoard(c, nvmem.ReadWrite, claim)
 	if err != nil {
 		return err
 	}
@@ -384,7 +403,7 @@ func cmdApply(ctx context.Context, c *cli.Context, e env) (err error) {
 	st.plan(p)
 	// A saved plan was reviewed when it was made, as with Terraform: it is
 	// its own approval. A manifest is planned and shown here, and asked.
-	return applyPlan(ctx, c, e, dev, p, saved == nil, st, &burned)
+	return applyPlan(ctx, c, e, dev, where(dev, chip), p, saved == nil, st, &burned)
 }
 
 // isPlanFile tells a saved plan from a manifest by its format field. The
@@ -414,10 +433,10 @@ func isPlanFile(b []byte) bool {
 }
 
 // applyPlan shows the plan, asks when ask is set, burns and reports.
-func applyPlan(ctx context.Context, c *cli.Context, e env, dev *nvmem.Device, p *planner.Plan, ask bool, st *station, burned *bool) error {
+func applyPlan(ctx context.Context, c *cli.Context, e env, dev *nvmem.Device, device string, p *planner.Plan, ask bool, st *station, burned *bool) error {
 	asJSON := c.Bool("json")
 	if !asJSON {
-		style(c, e).Plan(e.stdout, p, dev.Spec)
+		style(c, e).Plan(e.stdout, p, device)
 	}
 	if p.Rejected() {
 		return rejection(p)
@@ -564,17 +583,28 @@ func cmdDump(c *cli.Context, e env) error {
 	if _, err := args(c); err != nil {
 		return err
 	}
+	op, err := operatorClaim(c)
+	if err != nil {
+		return err
+	}
 	dev, err := openDevice(c, nvmem.ReadOnly)
 	if err != nil {
 		return err
 	}
 	defer dev.Close()
+	// dump prints the bytes whatever the SoC, so a device that cannot say
+	// which it is needs no --soc here; a --soc that contradicts the board
+	// is still an error.
+	chip, err := dev.Chip().Resolve(dev.Spec, op)
+	if err != nil && !errors.Is(err, nvmem.ErrSoCUnknown) {
+		return err
+	}
 	b, err := dev.ReadAll()
 	if err != nil {
 		return err
 	}
 	// The identity goes to stderr: stdout stays byte-identical to od.
-	if m, err := fusemap.Load(c.String("soc")); err == nil && len(b) == m.Bytes() {
+	if m, err := fusemap.Load(chip.SoC); err == nil && len(b) == m.Bytes() {
 		if id := planner.UniqueID(m, nvmem.Words(b)); id != "" {
 			fmt.Fprintf(e.stderr, "otpprov: %s %s UNIQUE_ID %s\n", dev.Spec, m.Name, id)
 		}
@@ -582,22 +612,24 @@ func cmdDump(c *cli.Context, e env) error {
 	return nvmem.FormatOD(e.stdout, b)
 }
 
-// bankWord parses BANK WORD in the geometry --soc names.
-func bankWord(c *cli.Context, bankArg, wordArg string) (*fusemap.Map, int, int, error) {
-	soc, err := fusemap.Load(c.String("soc"))
-	if err != nil {
-		return soc, 0, 0, usageError{err.Error()}
-	}
+// parseBankWord parses BANK WORD as numbers; bankWord checks them
+// against the board's geometry once the board has said which SoC it is.
+func parseBankWord(bankArg, wordArg string) (uint64, uint64, error) {
 	bank, err1 := parseNumber(bankArg)
 	word, err2 := parseNumber(wordArg)
 	if err := errors.Join(err1, err2); err != nil {
-		return soc, 0, 0, usageError{err.Error()}
+		return 0, 0, usageError{err.Error()}
 	}
+	return bank, word, nil
+}
+
+// bankWord checks BANK WORD against soc's geometry.
+func bankWord(soc *fusemap.Map, bank, word uint64) (int, int, error) {
 	if bank >= uint64(soc.Banks()) || word >= uint64(soc.WordsPerBank) {
-		return soc, 0, 0, usageError{fmt.Sprintf("bank %d word %d is outside %s (banks 0..%d, words 0..%d)",
+		return 0, 0, usageError{fmt.Sprintf("bank %d word %d is outside %s (banks 0..%d, words 0..%d)",
 			bank, word, soc.Name, soc.Banks()-1, soc.WordsPerBank-1)}
 	}
-	return soc, int(bank), int(word), nil
+	return int(bank), int(word), nil
 }
 
 // hideHelpCommand drops urfave's implicit "help" (alias "h") subcommand
@@ -611,32 +643,6 @@ func hideHelpCommand(c *cli.Command) {
 	for _, sub := range c.Subcommands {
 		hideHelpCommand(sub)
 	}
-}
-
-// openDevice opens --device as --device-kind says.
-func openDevice(c *cli.Context, mode nvmem.Mode) (*nvmem.Device, error) {
-	kind := nvmem.Kind(c.String("device-kind"))
-	if kind == "" {
-		kind = nvmem.KindAuto // OTPPROV_DEVICE_KIND set empty counts as unset, as every OTPPROV_ variable does
-	}
-	if !slices.Contains(nvmem.Kinds, kind) {
-		return nil, usageError{fmt.Sprintf("--device-kind %s: want one of auto, nvmem, image", yamldoc.Quote(string(kind)))}
-	}
-	return nvmem.OpenKind(c.String("device"), mode, kind)
-}
-
-// openState opens the device and reads it whole, once.
-func openState(c *cli.Context, mode nvmem.Mode) (*nvmem.Device, []uint32, error) {
-	dev, err := openDevice(c, mode)
-	if err != nil {
-		return nil, nil, err
-	}
-	b, err := dev.ReadAll()
-	if err != nil {
-		dev.Close()
-		return nil, nil, err
-	}
-	return dev, nvmem.Words(b), nil
 }
 
 // parseNumber accepts what a manifest accepts: decimal, 0x hex, 0b binary.
@@ -653,15 +659,23 @@ func cmdRead(c *cli.Context, e env) error {
 	if err != nil {
 		return err
 	}
-	soc, bank, word, err := bankWord(c, a[0], a[1])
+	b, w, err := parseBankWord(a[0], a[1])
 	if err != nil {
 		return err
 	}
-	dev, state, err := openState(c, nvmem.ReadOnly)
+	dev, soc, _, err := openBoardMap(c, nvmem.ReadOnly)
 	if err != nil {
 		return err
 	}
 	defer dev.Close()
+	bank, word, err := bankWord(soc, b, w)
+	if err != nil {
+		return err
+	}
+	state, err := readState(dev)
+	if err != nil {
+		return err
+	}
 	if len(state) != soc.Words {
 		return fmt.Errorf("%w: the device has %d words but %s has %d", planner.ErrGeometry, len(state), soc.Name, soc.Words)
 	}
@@ -687,7 +701,7 @@ func cmdWrite(ctx context.Context, c *cli.Context, e env) (err error) {
 	}
 	burned := false
 	defer func() { err = st.finish(err, burned) }()
-	soc, bank, word, err := bankWord(c, a[0], a[1])
+	b, w, err := parseBankWord(a[0], a[1])
 	if err != nil {
 		return err
 	}
@@ -704,6 +718,16 @@ func cmdWrite(ctx context.Context, c *cli.Context, e env) (err error) {
 	case value&^mask != 0:
 		return usageError{fmt.Sprintf("VALUE 0x%08x has bits outside --mask 0x%08x", value, mask)}
 	}
+	// Lock first, then read: the state planned is the state burned into.
+	dev, soc, chip, err := openBoardMap(c, nvmem.ReadWrite)
+	if err != nil {
+		return err
+	}
+	defer dev.Close()
+	bank, word, err := bankWord(soc, b, w)
+	if err != nil {
+		return err
+	}
 	if !soc.Writable(soc.WriteIndex(bank, word)) {
 		return fmt.Errorf("bank %d word %d cannot be programmed through nvmem: %s", bank, word, soc.WriteHazard)
 	}
@@ -712,18 +736,17 @@ func cmdWrite(ctx context.Context, c *cli.Context, e env) (err error) {
 	}
 	target := manifest.NewTarget(soc.SoC, bank, word, uint32(value), uint32(mask))
 	target.Names = []string{"write"}
-	dev, state, err := openState(c, nvmem.ReadWrite)
+	state, err := readState(dev)
 	if err != nil {
 		return err
 	}
-	defer dev.Close()
 	src := planner.Source{Name: fmt.Sprintf("write-%d-%d", bank, word), File: "command line"}
 	p, err := planner.Make(src, soc, state, []manifest.Target{target})
 	if err != nil {
 		return err
 	}
 	st.plan(p)
-	return applyPlan(ctx, c, e, dev, p, true, st, &burned)
+	return applyPlan(ctx, c, e, dev, where(dev, chip), p, true, st, &burned)
 }
 
 func cmdSimInit(c *cli.Context, e env) error {

@@ -301,15 +301,15 @@ func cmdShow(c *cli.Context, e env) error {
 	if _, err := args(c); err != nil {
 		return err
 	}
-	m, err := maps(c)(c.String("soc"))
-	if err != nil {
-		return usageError{err.Error()}
-	}
-	dev, state, err := openState(c, nvmem.ReadOnly)
+	dev, m, _, err := openBoardMap(c, nvmem.ReadOnly)
 	if err != nil {
 		return err
 	}
 	defer dev.Close()
+	state, err := readState(dev)
+	if err != nil {
+		return err
+	}
 	if len(state) != m.Words {
 		return fmt.Errorf("%w: the device has %d words but %s has %d", planner.ErrGeometry, len(state), m.Name, m.Words)
 	}
@@ -339,13 +339,21 @@ func cmdImport(c *cli.Context, e env) error {
 	if _, err := args(c); err != nil {
 		return err
 	}
-	m, err := maps(c)(c.String("soc"))
-	if err != nil {
-		return usageError{err.Error()}
-	}
+	var m *fusemap.Map
 	var state []uint32
 	source := c.String("from-dump")
 	if source != "" {
+		// A dump is plain words: only the operator can say which SoC.
+		op, err := operatorClaim(c)
+		if err != nil {
+			return err
+		}
+		if op.SoC == "" {
+			return usageError{"--from-dump: a dump does not say which SoC it is: name it with --soc"}
+		}
+		if m, err = maps(c)(op.SoC); err != nil {
+			return err
+		}
 		f, err := inputfile.Open(source)
 		if err != nil {
 			return err
@@ -360,12 +368,16 @@ func cmdImport(c *cli.Context, e env) error {
 			state[k] = nvmem.ReadProtected
 		}
 	} else {
-		dev, st, err := openState(c, nvmem.ReadOnly)
+		dev, bm, _, err := openBoardMap(c, nvmem.ReadOnly)
 		if err != nil {
 			return err
 		}
+		st, err := readState(dev)
 		dev.Close()
-		source, state = dev.Spec, st
+		if err != nil {
+			return err
+		}
+		m, source, state = bm, dev.Spec, st
 		if len(state) != m.Words {
 			return fmt.Errorf("%w: the device has %d words but %s has %d", planner.ErrGeometry, len(state), m.Name, m.Words)
 		}
@@ -389,6 +401,6 @@ func cmdImport(c *cli.Context, e env) error {
 		fmt.Fprintf(e.stderr, "otpprov: wrote %s; check it with: otpprov plan %s\n", out, out)
 		return nil
 	}
-	_, err = e.stdout.Write(b.Bytes())
+	_, err := e.stdout.Write(b.Bytes())
 	return err
 }

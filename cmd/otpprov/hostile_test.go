@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -51,6 +52,9 @@ import (
 //	env NAME=VALUE       an environment variable for the run
 //	reads any            the case may read the device (a saved plan checks
 //	                     the board before refusing)
+//	board SOC            the board is a blank SOC (with UNIQUE_ID
+//	                     0x0123456789abcdef where the map has one), not the
+//	                     Digi document's i.MX8MM
 //	gen KIND ARGS...     make an input that cannot or must not be committed:
 //	  fifo NAME              a named pipe with no writer
 //	  symlink NAME TARGET    a symbolic link (loops, /dev/zero, escapes)
@@ -60,7 +64,10 @@ import (
 //	                         so only the size is wrong
 //	  append NAME N TEXT     append TEXT (a Go string) N times
 //	  expand NAME            replace $DIR in NAME with the case's directory
-//	  plan NAME MANIFEST     save a real plan of MANIFEST for the board
+//	  plan NAME MANIFEST [DEVICE]
+//	                         save a real plan of MANIFEST for the board (or
+//	                         for DEVICE, e.g. a sim made with gen sim)
+//	  sim DIR SOC            another emulated board, a blank SOC, in DIR
 //	  edit NAME OLD NEW      replace OLD with NEW (Go strings) in NAME, once
 //	  cut NAME TEXT          end NAME right after the first TEXT (a copy
 //	                         interrupted)
@@ -101,6 +108,7 @@ type hostileCase struct {
 	env      map[string]string
 	gens     [][]string
 	anyReads bool
+	board    string // the board's SoC; "" for the Digi i.MX8MM
 	archive  *txtar.Archive
 }
 
@@ -141,6 +149,8 @@ func readHostileCase(t *testing.T, file string) *hostileCase {
 			c.env[k] = v
 		case "reads":
 			c.anyReads = rest == "any"
+		case "board":
+			c.board = rest
 		case "gen":
 			c.gens = append(c.gens, splitArgs(t, rest))
 		default:
@@ -193,6 +203,22 @@ func digiImage(t *testing.T) *nvmem.Image {
 	return img
 }
 
+// blankBoard is a blank part of soc with a UNIQUE_ID, so that a saved
+// plan is bound to it as to a real part.
+func blankBoard(t *testing.T, soc string) *nvmem.Image {
+	m, err := fusemap.Load(soc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var img *nvmem.Image
+	if m.Identity() != nil {
+		if err := setUniqueID(m, &img, "0x0123456789abcdef"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return img
+}
+
 // hostileLimits: what a refusal may cost. Refusing a 1 MiB input may
 // allocate a few hundred MiB in passing (a position for every node) but
 // takes well under a second and prints a screenful, not a flood.
@@ -210,7 +236,13 @@ const (
 func runHostileCase(t *testing.T, c *hostileCase, img *nvmem.Image, wd string) {
 	dir := t.TempDir()
 	simDir := filepath.Join(t.TempDir(), "board")
-	soc, _ := fusemap.Load("imx8mm")
+	if c.board != "" {
+		img = blankBoard(t, c.board)
+	}
+	soc, err := fusemap.Load(cmp.Or(c.board, "imx8mm"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := nvmem.InitSim(simDir, soc.SoC, img); err != nil {
 		t.Fatal(err)
 	}
@@ -421,9 +453,21 @@ func generate(t *testing.T, s *session, dir string, g []string) {
 	case "expand":
 		need(1)
 		writeCaseFile(t, g[1], bytes.ReplaceAll(readCaseFile(t, g[1]), []byte("$DIR"), []byte(dir)))
-	case "plan":
+	case "sim":
 		need(2)
-		if code := s.run(context.Background(), nil, "plan", "--device", "sim:"+s.sim, "--out", g[1], g[2]); code != exitOK {
+		if code := s.run(context.Background(), nil, "sim", "init", "--soc", g[2], "--unique-id", "0x0123456789abcdef", g[1]); code != exitOK {
+			t.Fatalf("gen sim: exit %d: %s", code, &s.stderr)
+		}
+		s.stdout.Reset()
+		s.stderr.Reset()
+	case "plan":
+		device := "sim:" + s.sim
+		if len(g) == 4 {
+			device = g[3]
+		} else {
+			need(2)
+		}
+		if code := s.run(context.Background(), nil, "plan", "--device", device, "--out", g[1], g[2]); code != exitOK {
 			t.Fatalf("gen plan: exit %d: %s", code, &s.stderr)
 		}
 		s.stdout.Reset()

@@ -433,13 +433,13 @@ func (b *bench) readOnly() (map[string]*side, error) {
 			}
 			return nil
 		}},
-		{key: "read", label: fmt.Sprintf("otpprov read %d %d", readWord.Bank, readWord.Word), argv: []string{b.otpprov, "read", "--device", dev, "--device-kind", kind, fmt.Sprint(readWord.Bank), fmt.Sprint(readWord.Word)}, check: func(r result) error {
+		{key: "read", label: fmt.Sprintf("otpprov read %d %d", readWord.Bank, readWord.Word), argv: []string{b.otpprov, "read", "--device", dev, "--device-kind", kind, "--soc", "imx8mm", fmt.Sprint(readWord.Bank), fmt.Sprint(readWord.Word)}, check: func(r result) error {
 			if string(r.stdout) != fmt.Sprintf("0x%08x\n", wantWord) {
 				return fmt.Errorf("read %q, want 0x%08x", r.stdout, wantWord)
 			}
 			return nil
 		}},
-		{key: "plan", label: "otpprov plan " + filepath.Base(b.manifest), argv: []string{b.otpprov, "plan", "--device", dev, "--device-kind", kind, b.manifest}, check: func(r result) error {
+		{key: "plan", label: "otpprov plan " + filepath.Base(b.manifest), argv: []string{b.otpprov, "plan", "--device", dev, "--device-kind", kind, "--soc", "imx8mm", b.manifest}, check: func(r result) error {
 			if !bytes.Contains(r.stdout, []byte("\nPlan: ")) {
 				return fmt.Errorf("no plan summary in its output:\n%s", r.stdout)
 			}
@@ -579,7 +579,7 @@ func (b *bench) apply() (map[string]*side, error) {
 		}
 		finish = f
 		if s.key == "otpprov" {
-			return []string{b.otpprov, "apply", "--auto-approve", "--device", dev, "--device-kind", b.kind, manifestPath}, nil
+			return []string{b.otpprov, "apply", "--auto-approve", "--device", dev, "--device-kind", b.kind, "--soc", "imx8mm", manifestPath}, nil
 		}
 		if s.key == "floor" {
 			argv := []string{b.floor, dev}
@@ -678,7 +678,7 @@ func (b *bench) straceNote() (ok bool, err error) {
 	}
 	log := filepath.Join(b.tmp, "strace.log")
 	r := b.time([]string{st, "-f", "-qq", "-s", "0", "-e", "trace=%desc", "-o", log,
-		b.otpprov, "apply", "--auto-approve", "--device", dev, "--device-kind", b.kind, manifestPath})
+		b.otpprov, "apply", "--auto-approve", "--device", dev, "--device-kind", b.kind, "--soc", "imx8mm", manifestPath})
 	got, counts, ferr := finish()
 	if r.err != nil {
 		return false, r.failure("otpprov apply under strace")

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/otpprov/otpprov/fusemap"
+	"github.com/otpprov/otpprov/internal/yamldoc"
+	"github.com/otpprov/otpprov/manifest"
+	"github.com/otpprov/otpprov/nvmem"
+)
+
+// operatorClaim is --soc: what the operator says the board is. It names
+// a known SoC or is a usage error, found before any device is opened.
+func operatorClaim(c *cli.Context) (nvmem.Claim, error) {
+	soc := c.String("soc")
+	if soc == "" {
+		return nvmem.Claim{}, nil
+	}
+	if !fusemap.Known(soc) {
+		_, err := fusemap.Load(soc)
+		return nvmem.Claim{}, usageError{"--soc: " + err.Error()}
+	}
+	return nvmem.Claim{SoC: soc, By: "--soc", Operator: true}, nil
+}
+
+// manifestClaim is the manifest's soc key (nil: no manifest, no claim).
+func manifestClaim(m *manifest.Manifest) nvmem.Claim {
+	if m == nil {
+		return nvmem.Claim{}
+	}
+	return nvmem.Claim{SoC: m.SoC.Name, By: "the manifest " + m.File}
+}
+
+// openDevice opens --device as --device-kind says.
+func openDevice(c *cli.Context, mode nvmem.Mode) (*nvmem.Device, error) {
+	kind := nvmem.Kind(c.String("device-kind"))
+	if kind == "" {
+		kind = nvmem.KindAuto // OTPPROV_DEVICE_KIND set empty counts as unset, as every OTPPROV_ variable does
+	}
+	if !slices.Contains(nvmem.Kinds, kind) {
+		return nil, usageError{fmt.Sprintf("--device-kind %s: want one of auto, nvmem, image", yamldoc.Quote(string(kind)))}
+	}
+	return nvmem.OpenKind(c.String("device"), mode, kind)
+}
+
+// openBoard opens --device and decides which SoC it is: the device's own
+// word (nvmem.Chip), which claims (a manifest's, a saved plan's) and
+// --soc must agree with; on a device that cannot say, --soc.
+func openBoard(c *cli.Context, mode nvmem.Mode, claims ...nvmem.Claim) (*nvmem.Device, nvmem.Chip, error) {
+	op, err := operatorClaim(c)
+	if err != nil {
+		return nil, nvmem.Chip{}, err
+	}
+	dev, err := openDevice(c, mode)
+	if err != nil {
+		return nil, nvmem.Chip{}, err
+	}
+	chip, err := dev.Chip().Resolve(dev.Spec, append(claims, op)...)
+	if err != nil {
+		dev.Close()
+		return nil, nvmem.Chip{}, err
+	}
+	return dev, chip, nil
+}
+
+// readBoard is openBoard, then one full read of the device.
+func readBoard(c *cli.Context, mode nvmem.Mode, claims ...nvmem.Claim) (*nvmem.Device, nvmem.Chip, []uint32, error) {
+	dev, chip, err := openBoard(c, mode, claims...)
+	if err != nil {
+		return nil, chip, nil, err
+	}
+	state, err := readState(dev)
+	if err != nil {
+		dev.Close()
+		return nil, chip, nil, err
+	}
+	return dev, chip, state, nil
+}
+
+// openBoardMap opens the board for a command that takes no manifest and
+// returns its SoC's map, with the --fusemap overlays where the command
+// takes them.
+func openBoardMap(c *cli.Context, mode nvmem.Mode) (*nvmem.Device, *fusemap.Map, nvmem.Chip, error) {
+	dev, chip, err := openBoard(c, mode)
+	if err != nil {
+		return nil, nil, chip, err
+	}
+	m, err := maps(c)(chip.SoC)
+	if err != nil {
+		dev.Close()
+		return nil, nil, chip, err
+	}
+	return dev, m, chip, nil
+}
+
+// readState reads the whole device, once.
+func readState(dev *nvmem.Device) ([]uint32, error) {
+	b, err := dev.ReadAll()
+	if err != nil {
+		return nil, err
+	}
+	return nvmem.Words(b), nil
+}
+
+// where names the device and how its SoC is known, for the plan's header.
+func where(dev *nvmem.Device, chip nvmem.Chip) string {
+	return fmt.Sprintf("%s (%s, from %s)", dev.Spec, chip.SoC, chip.Evidence)
+}
