@@ -51,7 +51,9 @@ import (
 //  6. apply reports success only when the board holds exactly what the
 //     plan asked for, and "nothing written" only when nothing was; a
 //     field whose effect requires another (closing needs the SRK hash) is
-//     never burned while that one is blank.
+//     never burned while that one is blank;
+//  7. a manifest or saved plan is refused on a board that says it is
+//     another SoC of the same size, before anything is read or written.
 //
 // On the way, the loader's targets are checked against what the model's
 // own encoding says the entries mean (invalid manifests must be refused
@@ -283,6 +285,12 @@ func (c *modelCase) run() error {
 		return err
 	}
 
+	// 7: the board is another SoC of the same size, sometimes.
+	if sibling := c.sibling(); sibling != "" {
+		c.outcome = "board of another SoC refused"
+		return c.wrongSoC(sibling, m, before)
+	}
+
 	// The plan, against the board as read.
 	dev := nvmem.NewDevice("model", c.otp)
 	p, err := planner.Make(planner.Source{Name: m.Name, File: m.File, Digest: m.Digest}, m.Map, c.state, m.Targets)
@@ -351,6 +359,39 @@ func (c *modelCase) run() error {
 
 	// 3: run it again on the rebooted board, faults gone.
 	return c.again(m, applied, r, before)
+}
+
+// sibling is, in one case of 16, another SoC with as many words as the
+// case's, whose board the case's manifest is then tried on; else "".
+func (c *modelCase) sibling() string {
+	if c.rng.IntN(16) != 0 {
+		return ""
+	}
+	var same []string
+	for _, n := range fusemap.Names() {
+		if o, err := fusemap.Load(n); err == nil && n != c.soc.m.Name && o.Words == c.soc.m.Words {
+			same = append(same, n)
+		}
+	}
+	if len(same) == 0 {
+		return ""
+	}
+	return same[c.rng.IntN(len(same))]
+}
+
+// wrongSoC: a board that says it is soc refuses the manifest, and its
+// fuses are untouched.
+func (c *modelCase) wrongSoC(soc string, m *manifest.Manifest, before fuses) error {
+	c.notef("the board says it is an %s", soc)
+	board := nvmem.Chip{SoC: soc, Evidence: "the model"}
+	got, err := board.Resolve("model", nvmem.Claim{SoC: m.SoC.Name, By: "the manifest"})
+	if !errors.Is(err, nvmem.ErrWrongSoC) {
+		return fmt.Errorf("a manifest for %s on an %s board: %v, %v; want ErrWrongSoC", m.SoC.Name, soc, got, err)
+	}
+	if len(c.otp.Log) > 0 || !snapshot(c.otp).equal(before) {
+		return fmt.Errorf("a manifest for another SoC wrote %v", c.otp.Log)
+	}
+	return nil
 }
 
 func pickSoC(r int) string {
@@ -1085,7 +1126,7 @@ func (s modelStats) String() string {
 func (s modelStats) checkCoverage(t *testing.T) {
 	t.Helper()
 	need := []string{"outcome: refused by the loader", "outcome: rejected", "outcome: applied", "outcome: stale plan refused",
-		"outcome: saved plan for another board refused", "outcome: nothing to do", "signal injected",
+		"outcome: saved plan for another board refused", "outcome: board of another SoC refused", "outcome: nothing to do", "signal injected",
 		"plan burns security fields", "plan burns lock bits", "plan closes the part", "plan burns out of word order", "entry: raw", "entry: uint", "entry: bool", "entry: mac", "entry: hash"}
 	for _, soc := range modelSoCs {
 		need = append(need, "soc "+soc.name)
