@@ -199,12 +199,15 @@ func cmdFusemapShow(c *cli.Context, e env) error {
 		}
 		return writeJSON(e, map[string]any{"format": "otpprov-fusemap", "formatVersion": 1, "soc": m.Name,
 			"description": m.Description, "words": m.Words, "wordsPerBank": m.WordsPerBank,
+			"compatible": m.Compatible, "socIds": m.SoCIDs,
 			"overlays": append([]string{}, m.Overlays...), "fields": defs})
 	}
 	if len(fields) == 1 {
 		return describeField(e, m, fields[0])
 	}
 	fmt.Fprintf(e.stdout, "%s: %s, %d words (%d banks of %d)\n", m.Name, m.Description, m.Words, m.Banks(), m.WordsPerBank)
+	fmt.Fprintf(e.stdout, "a board says it is one by its OCOTP node (compatible %s) or soc0/soc_id (%s)\n",
+		strings.Join(m.Compatible, ", "), strings.Join(m.SoCIDs, ", "))
 	if m.WriteHazard != "" {
 		fmt.Fprintf(e.stdout, "writes refused at word %d and above: %s\n", m.WritableWords, m.WriteHazard)
 	}
