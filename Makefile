@@ -29,9 +29,14 @@ man: build
 # Unit tests, end-to-end testscript scenarios against the OTP emulator, the
 # FUSE-mounted emulator and the cross-checks with od/dd/printf; vet and
 # gofmt first; then every benchmark once, so none rots (they check what
-# they measure).
+# they measure). internal/testreport prints each package's line, the
+# output of failed tests, every skipped test with its reason (go test
+# alone says nothing of skips: a run that tested less would look the
+# same), and a closing count; with CI set a skip fails the run. Its exit
+# code, not go test's, is the pipe's: it fails on any failed event, on a
+# stream cut short and on output that is not go test's.
 test: lint
-	$(GO) test -count=1 ./...
+	$(GO) test -count=1 -json ./... | $(GO) run ./internal/testreport
 	$(GO) test -count=1 -run '^$$' -bench . -benchtime 1x ./... >/dev/null
 
 # The FUSE scenarios alone, verbosely, so a log shows they ran (CI): one
