@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 
@@ -94,6 +95,25 @@ func openBoardMap(c *cli.Context, mode nvmem.Mode) (*nvmem.Device, *fusemap.Map,
 		return nil, nil, chip, err
 	}
 	return dev, m, chip, nil
+}
+
+// openWord opens the board for a command on one word, BANK WORD, checked
+// against the geometry of the SoC the board says it is.
+func openWord(c *cli.Context, mode nvmem.Mode, bankArg, wordArg string) (dev *nvmem.Device, soc *fusemap.Map, chip nvmem.Chip, bank, word int, err error) {
+	b, err1 := parseNumber(bankArg)
+	w, err2 := parseNumber(wordArg)
+	if err := errors.Join(err1, err2); err != nil {
+		return nil, nil, chip, 0, 0, usageError{err.Error()}
+	}
+	if dev, soc, chip, err = openBoardMap(c, mode); err != nil {
+		return nil, nil, chip, 0, 0, err
+	}
+	if b >= uint64(soc.Banks()) || w >= uint64(soc.WordsPerBank) {
+		dev.Close()
+		return nil, nil, chip, 0, 0, usageError{fmt.Sprintf("bank %d word %d is outside %s (banks 0..%d, words 0..%d)",
+			b, w, soc.Name, soc.Banks()-1, soc.WordsPerBank-1)}
+	}
+	return dev, soc, chip, int(b), int(w), nil
 }
 
 // readState reads the whole device, once.

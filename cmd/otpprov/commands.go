@@ -612,26 +612,6 @@ func cmdDump(c *cli.Context, e env) error {
 	return nvmem.FormatOD(e.stdout, b)
 }
 
-// parseBankWord parses BANK WORD as numbers; bankWord checks them
-// against the board's geometry once the board has said which SoC it is.
-func parseBankWord(bankArg, wordArg string) (uint64, uint64, error) {
-	bank, err1 := parseNumber(bankArg)
-	word, err2 := parseNumber(wordArg)
-	if err := errors.Join(err1, err2); err != nil {
-		return 0, 0, usageError{err.Error()}
-	}
-	return bank, word, nil
-}
-
-// bankWord checks BANK WORD against soc's geometry.
-func bankWord(soc *fusemap.Map, bank, word uint64) (int, int, error) {
-	if bank >= uint64(soc.Banks()) || word >= uint64(soc.WordsPerBank) {
-		return 0, 0, usageError{fmt.Sprintf("bank %d word %d is outside %s (banks 0..%d, words 0..%d)",
-			bank, word, soc.Name, soc.Banks()-1, soc.WordsPerBank-1)}
-	}
-	return int(bank), int(word), nil
-}
-
 // hideHelpCommand drops urfave's implicit "help" (alias "h") subcommand
 // from commands that take arguments: without this, 'otpprov verify h'
 // (a manifest named h) printed the help and exited 0, a pass on a line.
@@ -659,19 +639,11 @@ func cmdRead(c *cli.Context, e env) error {
 	if err != nil {
 		return err
 	}
-	b, w, err := parseBankWord(a[0], a[1])
-	if err != nil {
-		return err
-	}
-	dev, soc, _, err := openBoardMap(c, nvmem.ReadOnly)
+	dev, soc, _, bank, word, err := openWord(c, nvmem.ReadOnly, a[0], a[1])
 	if err != nil {
 		return err
 	}
 	defer dev.Close()
-	bank, word, err := bankWord(soc, b, w)
-	if err != nil {
-		return err
-	}
 	state, err := readState(dev)
 	if err != nil {
 		return err
@@ -701,10 +673,6 @@ func cmdWrite(ctx context.Context, c *cli.Context, e env) (err error) {
 	}
 	burned := false
 	defer func() { err = st.finish(err, burned) }()
-	b, w, err := parseBankWord(a[0], a[1])
-	if err != nil {
-		return err
-	}
 	value, err1 := parseNumber(a[2])
 	mask, err2 := parseNumber(c.String("mask"))
 	if err := errors.Join(err1, err2); err != nil {
@@ -719,15 +687,11 @@ func cmdWrite(ctx context.Context, c *cli.Context, e env) (err error) {
 		return usageError{fmt.Sprintf("VALUE 0x%08x has bits outside --mask 0x%08x", value, mask)}
 	}
 	// Lock first, then read: the state planned is the state burned into.
-	dev, soc, chip, err := openBoardMap(c, nvmem.ReadWrite)
+	dev, soc, chip, bank, word, err := openWord(c, nvmem.ReadWrite, a[0], a[1])
 	if err != nil {
 		return err
 	}
 	defer dev.Close()
-	bank, word, err := bankWord(soc, b, w)
-	if err != nil {
-		return err
-	}
 	if !soc.Writable(soc.WriteIndex(bank, word)) {
 		return fmt.Errorf("bank %d word %d cannot be programmed through nvmem: %s", bank, word, soc.WriteHazard)
 	}
