@@ -11,6 +11,7 @@ import (
 
 	"github.com/otpprov/otpprov/internal/inputfile"
 	"github.com/otpprov/otpprov/internal/yamldoc"
+	"github.com/otpprov/otpprov/journal"
 	"github.com/otpprov/otpprov/manifest"
 	"github.com/otpprov/otpprov/nvmem"
 	"github.com/otpprov/otpprov/planner"
@@ -144,6 +145,12 @@ func hint(err error) string {
 		return inputfile.Hint(err)
 	case errors.Is(err, errNoApproval):
 		return "review the plan, then answer yes at a terminal, or pass --auto-approve on a production line"
+	case errors.Is(err, journal.ErrNoSpace):
+		return "free space on the journal's filesystem (df), or name a journal on another disk with --journal"
+	}
+	var te *journal.Error
+	if errors.As(err, &te) {
+		return te.Hint()
 	}
 	return ""
 }

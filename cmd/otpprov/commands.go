@@ -75,9 +75,13 @@ func newApp(ctx context.Context, e env, notFound *error) *cli.App {
 			Flags:  []cli.Flag{overlay, varFlag, varFile},
 			Action: func(c *cli.Context) error { return cmdValidate(c, e) }},
 		{Name: "journal", Usage: "the audit journal",
-			Subcommands: []*cli.Command{{Name: "verify", Usage: "check every record of a journal and the chain between them", ArgsUsage: "FILE",
-				OnUsageError: usage,
-				Action:       func(c *cli.Context) error { return cmdJournalVerify(c, e) }}}},
+			Subcommands: []*cli.Command{
+				{Name: "verify", Usage: "check every record of a journal and the chain between them; list interrupted attempts", ArgsUsage: "FILE",
+					OnUsageError: usage,
+					Action:       func(c *cli.Context) error { return cmdJournalVerify(c, e) }},
+				{Name: "repair", Usage: "move a torn last line (a write cut short) to FILE.torn and keep every complete record", ArgsUsage: "FILE",
+					OnUsageError: usage,
+					Action:       func(c *cli.Context) error { return cmdJournalRepair(ctx, c, e) }}}},
 		{Name: "show", Usage: "decode the device by field name: value, lock state, read protection",
 			Flags: []cli.Flag{deviceFlag, deviceKind, socFlag, jsonFlag, noColor, overlay,
 				&cli.StringFlag{Name: "field", Usage: "show only field `NAME`"}},
@@ -350,12 +354,11 @@ func cmdApply(ctx context.Context, c *cli.Context, e env) (err error) {
 	if err != nil {
 		return err
 	}
-	st, err := openJournal(c, "apply")
+	st, err := openJournal(ctx, c, e, "apply")
 	if err != nil {
 		return err
 	}
-	burned := false
-	defer func() { err = st.finish(err, burned) }()
+	defer func() { err = st.finish(ctx, err) }()
 	b, err := inputfile.Read(a[0], max(planner.MaxPlanFile, manifest.MaxSize))
 	if err != nil {
 		return err
@@ -403,7 +406,7 @@ func cmdApply(ctx context.Context, c *cli.Context, e env) (err error) {
 	st.plan(p)
 	// A saved plan was reviewed when it was made, as with Terraform: it is
 	// its own approval. A manifest is planned and shown here, and asked.
-	return applyPlan(ctx, c, e, dev, where(dev, chip), p, saved == nil, st, &burned)
+	return applyPlan(ctx, c, e, dev, where(dev, chip), p, saved == nil, st)
 }
 
 // isPlanFile tells a saved plan from a manifest by its format field. The
@@ -433,7 +436,7 @@ func isPlanFile(b []byte) bool {
 }
 
 // applyPlan shows the plan, asks when ask is set, burns and reports.
-func applyPlan(ctx context.Context, c *cli.Context, e env, dev *nvmem.Device, device string, p *planner.Plan, ask bool, st *station, burned *bool) error {
+func applyPlan(ctx context.Context, c *cli.Context, e env, dev *nvmem.Device, device string, p *planner.Plan, ask bool, st *station) error {
 	asJSON := c.Bool("json")
 	if !asJSON {
 		style(c, e).Plan(e.stdout, p, device)
@@ -456,7 +459,11 @@ func applyPlan(ctx context.Context, c *cli.Context, e env, dev *nvmem.Device, de
 			return err
 		}
 	}
-	*burned = true // from here on, the device may change
+	// The intent goes to the journal before the first burn: from here on
+	// the device may change, and a station killed now leaves a trace.
+	if err := st.intend(ctx); err != nil {
+		return err
+	}
 	e.Flush()
 	res, err := applier.Apply(ctx, dev, p)
 	if err != nil {
@@ -667,12 +674,11 @@ func cmdWrite(ctx context.Context, c *cli.Context, e env) (err error) {
 	if err != nil {
 		return err
 	}
-	st, err := openJournal(c, "write")
+	st, err := openJournal(ctx, c, e, "write")
 	if err != nil {
 		return err
 	}
-	burned := false
-	defer func() { err = st.finish(err, burned) }()
+	defer func() { err = st.finish(ctx, err) }()
 	value, err1 := parseNumber(a[2])
 	mask, err2 := parseNumber(c.String("mask"))
 	if err := errors.Join(err1, err2); err != nil {
@@ -710,7 +716,7 @@ func cmdWrite(ctx context.Context, c *cli.Context, e env) (err error) {
 		return err
 	}
 	st.plan(p)
-	return applyPlan(ctx, c, e, dev, where(dev, chip), p, true, st, &burned)
+	return applyPlan(ctx, c, e, dev, where(dev, chip), p, true, st)
 }
 
 func cmdSimInit(c *cli.Context, e env) error {

@@ -509,7 +509,7 @@ zpty -d z
 `)
 	cases := []struct{ typed, want string }{
 		{"otpprov sim \t", "sim init"},
-		{"otpprov journal \t", "journal verify"},
+		{"otpprov journal v\t", "journal verify"},
 		{"otpprov plan --detailed-e\t", "plan --detailed-exitcode"},
 		{"otpprov completion fi\t", "completion fish"},
 		{"otpprov show --device-k\t au\t", "show --device-kind auto"},

@@ -200,14 +200,33 @@ func matrixCell(t *testing.T, kind nvmem.FaultKind, effect faultEffect, pos int)
 		t.Errorf("uncertain = %v, want %v", doc.Uncertain, uncertain)
 	}
 
-	// The journal holds one record of this attempt, with the same outcome,
-	// and its chain verifies.
+	// The journal holds this attempt's intent, written before the first
+	// burn with every planned word, then its outcome, naming the intent,
+	// with the same outcome and statuses as the document; the chain
+	// verifies and no attempt is left interrupted.
 	records := journalRecords(t, journalPath)
-	if len(records) != 1 || records[0].Outcome != wantOutcome || records[0].ExitCode != wantCode {
-		t.Errorf("journal %+v, want one record with outcome %q exit %d", records, wantOutcome, wantCode)
+	if len(records) != 2 {
+		t.Fatalf("journal has %d records, want an intent and an outcome: %+v", len(records), records)
 	}
-	if code := s.run(context.Background(), nil, "journal", "verify", journalPath); code != exitOK {
-		t.Errorf("journal verify: exit %d: %s", code, s.stderr.String())
+	intent, outcome := records[0], records[1]
+	if intent.Kind != "intent" || intent.Seq != 1 || intent.Outcome != "" || intent.ExitCode != nil || len(intent.Words) != len(matrixWords) {
+		t.Errorf("intent %+v", intent)
+	}
+	for i, w := range intent.Words {
+		if w.Word != i || w.Delta != fmt.Sprintf("0x%08x", matrixWords[i]) || w.Status != "planned" || w.After != "" {
+			t.Errorf("intent word %d: %+v", i, w)
+		}
+	}
+	if outcome.Kind != "outcome" || outcome.IntentSeq != 1 || outcome.Outcome != wantOutcome || outcome.ExitCode == nil || *outcome.ExitCode != wantCode {
+		t.Errorf("outcome %+v, want outcome %q exit %d naming seq 1", outcome, wantOutcome, wantCode)
+	}
+	for i, w := range outcome.Words {
+		if i < len(doc.Words) && (w.Status != doc.Words[i].Status || w.After != doc.Words[i].ReadBack) {
+			t.Errorf("outcome word %d: %+v, document says %s %q", i, w, doc.Words[i].Status, doc.Words[i].ReadBack)
+		}
+	}
+	if code := s.run(context.Background(), nil, "journal", "verify", journalPath); code != exitOK || strings.Contains(s.stdout.String(), "interrupted") {
+		t.Errorf("journal verify: exit %d: %s%s", code, s.stdout.String(), s.stderr.String())
 	}
 
 	// A new session (the fault has fired; a vanished device is back): the
@@ -281,8 +300,17 @@ func simFuses(t *testing.T, sim string) []uint32 {
 }
 
 type journalRecord struct {
-	Outcome  string `json:"outcome"`
-	ExitCode int    `json:"exitCode"`
+	Seq       int    `json:"seq"`
+	Kind      string `json:"kind"`
+	IntentSeq int    `json:"intentSeq"`
+	Outcome   string `json:"outcome"`
+	ExitCode  *int   `json:"exitCode"`
+	Words     []struct {
+		Word   int    `json:"word"`
+		Delta  string `json:"delta"`
+		After  string `json:"after"`
+		Status string `json:"status"`
+	} `json:"words"`
 }
 
 func journalRecords(t *testing.T, path string) []journalRecord {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -72,36 +73,61 @@ func loadManifest(c *cli.Context, e env, path string) (*manifest.Manifest, error
 	return manifest.LoadOpts(path, manifest.Options{Maps: maps(c), Vars: vars})
 }
 
-// station is one apply attempt's journal record in the making. Every
-// attempt is recorded, refusals and failures too, once the journal is open.
+// station is one apply attempt's journal: the command's values mapped
+// to the record. Every attempt is recorded, refusals and failures too,
+// once the journal is open.
 type station struct {
-	file *journal.File
-	rec  journal.Record
+	a *journal.Attempt
 }
 
-// openJournal opens --journal (or OTPPROV_JOURNAL) before anything else:
-// a journal that cannot be written stops the apply before a fuse burns.
-func openJournal(c *cli.Context, command string) (*station, error) {
+// openJournal opens --journal (or OTPPROV_JOURNAL) before anything else,
+// and checks its end: a journal that cannot take the next record stops
+// the apply before the device is opened. It says which earlier attempts
+// of this station were interrupted.
+func openJournal(ctx context.Context, c *cli.Context, e env, command string) (*station, error) {
 	path := c.String("journal")
 	if path == "" {
 		return nil, nil
 	}
-	f, err := journal.Open(path)
-	if err != nil {
-		return nil, err
-	}
 	host, _ := os.Hostname()
-	return &station{file: f, rec: journal.Record{Start: time.Now().UTC(), Host: host, ToolVersion: toolVersion(),
-		Command: command, Device: c.String("device"), Variables: []journal.Variable{}, Words: []journal.Word{}}}, nil
+	a, found, err := journal.Begin(ctx, path, journal.Record{Host: host, ToolVersion: toolVersion(),
+		Command: command, Device: c.String("device")}, func(s string) { fmt.Fprintf(e.stderr, "otpprov: %s\n", s) })
+	if err != nil {
+		return nil, nothingWritten(err)
+	}
+	for _, u := range found {
+		fmt.Fprintf(e.stderr, "otpprov: warning: %s\n", interrupted(u))
+		fmt.Fprintf(e.stderr, "otpprov: note: journal %s now records that attempt as interrupted (seq %d), so this is said once\n", path, u.MarkedBy)
+	}
+	return &station{a: a}, nil
+}
+
+// interrupted words an attempt that died between its intent and its
+// outcome.
+func interrupted(u journal.Unfinished) string {
+	id := u.UniqueID
+	if id == "" {
+		id = "unknown"
+	}
+	return fmt.Sprintf("interrupted: re-plan this board: UNIQUE_ID %s (%s on %s): %d word(s) planned at %s (seq %d) and no outcome recorded",
+		id, u.Device, u.Host, u.Words, u.Start.Format(time.RFC3339), u.Seq)
+}
+
+// nothingWritten says so of a journal error before the first burn.
+func nothingWritten(err error) error {
+	if errors.Is(err, journal.ErrInterrupted) || errors.Is(err, journal.ErrNoSpace) {
+		return fmt.Errorf("%w; nothing was written", err)
+	}
+	return err
 }
 
 func (s *station) manifest(m *manifest.Manifest) {
 	if s == nil || m == nil {
 		return
 	}
-	s.rec.Manifest = journal.Manifest{Name: m.Name, Files: m.Files, Digest: m.Digest}
+	s.a.Manifest = journal.Manifest{Name: m.Name, Files: m.Files, Digest: m.Digest}
 	for _, v := range m.Variables {
-		s.rec.Variables = append(s.rec.Variables, journal.Variable{Name: v.Name, Type: string(v.Type), Value: v.Shown, From: v.From})
+		s.a.Variables = append(s.a.Variables, journal.Variable{Name: v.Name, Type: string(v.Type), Value: v.Shown, From: v.From})
 	}
 }
 
@@ -109,15 +135,24 @@ func (s *station) plan(p *planner.Plan) {
 	if s == nil || p == nil {
 		return
 	}
-	s.rec.SoC, s.rec.UniqueID = p.SoC.Name, p.UniqueID
-	if s.rec.Manifest.Name == "" {
-		s.rec.Manifest = journal.Manifest{Name: p.Source.Name, Files: []string{p.Source.File}, Digest: p.Source.Digest}
+	s.a.SoC, s.a.UniqueID = p.SoC.Name, p.UniqueID
+	if s.a.Manifest.Name == "" {
+		s.a.Manifest = journal.Manifest{Name: p.Source.Name, Files: []string{p.Source.File}, Digest: p.Source.Digest}
 	}
-	s.rec.Words = s.rec.Words[:0]
+	s.a.Words = s.a.Words[:0]
 	for _, w := range p.Writes() {
-		s.rec.Words = append(s.rec.Words, journal.Word{Bank: w.Bank, Word: w.Word, Offset: w.Offset(), WriteOffset: w.WriteOffset(),
+		s.a.Words = append(s.a.Words, journal.Word{Bank: w.Bank, Word: w.Word, Offset: w.Offset(), WriteOffset: w.WriteOffset(),
 			Before: w.Hex(w.Before), Delta: w.Hex(w.Delta), Status: string(applier.Skipped)})
 	}
+}
+
+// intend records the plan's writes before the first burn; if that fails,
+// nothing burns.
+func (s *station) intend(ctx context.Context) error {
+	if s == nil {
+		return nil
+	}
+	return nothingWritten(s.a.Intend(ctx))
 }
 
 func (s *station) result(r *applier.Result) {
@@ -125,52 +160,53 @@ func (s *station) result(r *applier.Result) {
 		return
 	}
 	for i, w := range r.Words {
-		if i >= len(s.rec.Words) {
+		if i >= len(s.a.Words) {
 			break
 		}
-		s.rec.Words[i].Status = string(w.Status)
+		s.a.Words[i].Status = string(w.Status)
 		if w.Read {
-			s.rec.Words[i].After = w.Hex(w.ReadBack)
+			s.a.Words[i].After = w.Hex(w.ReadBack)
 		}
 	}
 }
 
-// finish writes the record for err, the attempt's outcome, and returns
-// the error to report. A record that cannot be written after a burn is
-// reported loudly: the board is programmed but not traced.
-func (s *station) finish(err error, burned bool) error {
+// finish writes the outcome record for err, and returns the error to
+// report. An outcome that cannot be written after the intent is reported
+// loudly: the board may be programmed, and only the intent says so.
+func (s *station) finish(ctx context.Context, err error) error {
 	if s == nil {
 		return err
 	}
-	defer s.file.Close()
-	s.rec.End = time.Now().UTC()
+	defer s.a.Close()
+	burned := s.a.Intended()
 	code := exitCode(err)
-	s.rec.ExitCode = code
+	var outcome string
 	switch {
-	case code == exitOK && len(s.rec.Words) == 0:
-		s.rec.Outcome = "nothing-to-do"
+	case code == exitOK && len(s.a.Words) == 0:
+		outcome = "nothing-to-do"
 	case code == exitOK:
-		s.rec.Outcome = "applied"
+		outcome = "applied"
 	case code == exitPartial:
-		s.rec.Outcome = "partial"
+		outcome = "partial"
 	case burned:
-		s.rec.Outcome = "nothing-written"
+		outcome = "nothing-written"
 	case errors.Is(err, errNoApproval) || errors.As(err, new(*exit)):
-		s.rec.Outcome = "refused"
+		outcome = "refused"
 	default:
-		s.rec.Outcome = "error"
+		outcome = "error"
 	}
+	text := ""
 	if err != nil {
-		s.rec.Error = err.Error()
+		text = err.Error()
 	}
-	if jerr := s.file.Append(&s.rec); jerr != nil {
+	if jerr := s.a.Finish(ctx, outcome, code, text); jerr != nil {
 		if burned {
 			what := "the apply finished"
 			if err != nil {
 				what = err.Error()
 			}
-			return &exit{code: exitPartial, err: fmt.Errorf("%s, but the journal record was not written: %w", what, jerr),
-				hint: "the device may have been programmed without a journal record: check the board with otpprov show, and the journal's disk"}
+			return &exit{code: exitPartial, err: fmt.Errorf("%s, but the outcome record was not written: %w", what, jerr),
+				hint: "the journal holds the attempt's intent, which the next apply and journal verify report as interrupted; check the board with otpprov plan, and the journal's disk"}
 		}
 		return errors.Join(err, jerr)
 	}
@@ -199,10 +235,45 @@ func cmdJournalVerify(c *cli.Context, e env) error {
 		return err
 	}
 	defer f.Close()
-	n, err := journal.Verify(f)
+	rep, err := journal.Verify(f)
 	if err != nil {
-		return fmt.Errorf("%s: %w (%d records before it verified)", a[0], err, n)
+		var je *journal.Error
+		if errors.As(err, &je) {
+			je.Path = a[0]
+			return fmt.Errorf("%w (%d records before it verified)", je, rep.Records)
+		}
+		return fmt.Errorf("%s: %w (%d records before it verified)", a[0], err, rep.Records)
 	}
-	fmt.Fprintf(e.stdout, "%s: %d records, chain intact\n", a[0], n)
+	fmt.Fprintf(e.stdout, "%s: %d records, chain intact\n", a[0], rep.Records)
+	for _, u := range rep.Interrupted {
+		marked := "no apply on this journal has found it yet, or it is still running"
+		if u.MarkedBy != 0 {
+			marked = fmt.Sprintf("found by the apply of seq %d", u.MarkedBy)
+		}
+		fmt.Fprintf(e.stdout, "%s:%d: %s; %s\n", a[0], u.Line, interrupted(u), marked)
+	}
+	return nil
+}
+
+func cmdJournalRepair(ctx context.Context, c *cli.Context, e env) error {
+	a, err := args(c, "FILE")
+	if err != nil {
+		return err
+	}
+	r, err := journal.Repair(ctx, a[0], func(s string) { fmt.Fprintf(e.stderr, "otpprov: %s\n", s) })
+	switch {
+	case errors.Is(err, journal.ErrNothingToRepair):
+		fmt.Fprintf(e.stdout, "%s: nothing to repair: %d records, the last one complete\n", a[0], r.Records)
+		return nil
+	case err != nil:
+		return &exit{code: exitError, err: err, hint: "journal repair mends only a torn last line (a write cut short); keep this file as it is for the audit and start a new journal"}
+	case r.Completed:
+		fmt.Fprintf(e.stdout, "%s: the last record had lost its newline, now added: %d records, chain intact\n", a[0], r.Records)
+	default:
+		fmt.Fprintf(e.stdout, "%s: moved the torn %d bytes after record %d to %s: %d records, chain intact\n", a[0], r.Torn, r.Records, r.Side, r.Records)
+		if r.NUL {
+			fmt.Fprintf(e.stdout, "%s: the torn bytes were all NUL: the filesystem lost the end of the file (power loss); records after seq %d may be lost: re-plan the boards of that time\n", a[0], r.Records)
+		}
+	}
 	return nil
 }

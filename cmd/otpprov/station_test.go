@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -10,32 +11,39 @@ import (
 	"github.com/otpprov/otpprov/journal"
 )
 
-// If the record cannot be appended after fuses may have burned, the
-// operator hears it as exit 3: the board may be programmed without a trace.
-// Before any burn the same failure is an ordinary error, exit 1.
+// If the outcome cannot be appended after the intent (fuses may have
+// burned), the operator hears it as exit 3: the board may be programmed,
+// and only the intent says so. Before any burn the same failure is an
+// ordinary error, exit 1.
 func TestJournalFailureAfterBurn(t *testing.T) {
-	for _, c := range []struct {
-		burned bool
-		code   int
-	}{{true, exitPartial}, {false, exitError}} {
+	for _, burned := range []bool{true, false} {
 		path := filepath.Join(t.TempDir(), "j.jsonl")
-		f, err := journal.Open(path)
+		a, _, err := journal.Begin(context.Background(), path, journal.Record{Host: "h"}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		// The journal's last line turns to garbage under it: the append
+		if burned {
+			if err := a.Intend(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// The journal's last line turns to garbage under it: the outcome
 		// refuses to chain onto it.
 		if err := os.WriteFile(path, []byte("garbage\n"), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		st := &station{file: f}
-		err = st.finish(nil, c.burned)
-		if got := exitCode(err); got != c.code {
-			t.Errorf("burned=%v: exit %d (%v), want %d", c.burned, got, err, c.code)
+		st := &station{a: a}
+		err = st.finish(context.Background(), nil)
+		want := exitError
+		if burned {
+			want = exitPartial
 		}
-		if c.burned {
+		if got := exitCode(err); got != want {
+			t.Errorf("burned=%v: exit %d (%v), want %d", burned, got, err, want)
+		}
+		if burned {
 			var ex *exit
-			if !errors.As(err, &ex) || !strings.Contains(ex.hint, "without a journal record") || strings.Contains(err.Error(), "<nil>") {
+			if !errors.As(err, &ex) || !strings.Contains(ex.hint, "report as interrupted") || strings.Contains(err.Error(), "<nil>") {
 				t.Errorf("burned: %v, hint %q", err, ex.hint)
 			}
 		}

@@ -1,0 +1,118 @@
+package journal
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// A write cut at any byte of the last record: Repair moves exactly the
+// torn bytes to the side file, keeps every complete record, and the
+// journal takes the next attempt. A record that lost only its newline
+// gets it back.
+func TestRepairTornTail(t *testing.T) {
+	path, good := write(t, 2)
+	keep := strings.Join(good[:2], "")
+	last := good[2]
+	for i := 1; i < len(last); i++ {
+		content := keep + last[:i]
+		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		os.Remove(path + ".torn")
+		r, err := Repair(context.Background(), path, nil)
+		if err != nil {
+			t.Fatalf("cut at %d: %v", i, err)
+		}
+		b, _ := os.ReadFile(path)
+		side, _ := os.ReadFile(path + ".torn")
+		if i == len(last)-1 {
+			// Only the newline was lost: the record is whole.
+			if !r.Completed || r.Records != 3 || string(b) != keep+last || side != nil {
+				t.Fatalf("cut before the newline: %+v, journal %q, side %q", r, b, side)
+			}
+			continue
+		}
+		if r.Completed || r.Records != 2 || r.Torn != int64(i) || r.Side != path+".torn" || r.NUL {
+			t.Fatalf("cut at %d: %+v", i, r)
+		}
+		if string(b) != keep || string(side) != last[:i] {
+			t.Fatalf("cut at %d: journal %q, side file %q", i, b, side)
+		}
+	}
+	attempt(t, path, 7, true)
+	verifyFile(t, path)
+}
+
+// NULs after the last record (power loss): moved aside and said.
+// A second repair keeps the first side file and uses the next name.
+func TestRepairNULTail(t *testing.T) {
+	path, good := write(t, 1)
+	whole := strings.Join(good, "")
+	for n, side := range []string{path + ".torn", path + ".torn.1"} {
+		if err := os.WriteFile(path, []byte(whole+strings.Repeat("\x00", 100+n)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		r, err := Repair(context.Background(), path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !r.NUL || r.Side != side || r.Torn != int64(100+n) {
+			t.Errorf("%+v", r)
+		}
+		if b, _ := os.ReadFile(side); len(b) != 100+n {
+			t.Errorf("%s holds %d bytes", side, len(b))
+		}
+	}
+	if b, _ := os.ReadFile(path); string(b) != whole {
+		t.Errorf("journal %q", b)
+	}
+}
+
+// Repair mends a torn tail and nothing else: damage in complete records,
+// bytes that are no record's beginning, a whole record that does not
+// chain, a file that is no journal are refused, saying why, and left as
+// they are. A journal with nothing torn is left alone.
+func TestRepairRefusesOtherDamage(t *testing.T) {
+	path, good := write(t, 3) // 4 lines
+	whole := strings.Join(good, "")
+	edited := good[0] + strings.Replace(good[1], "sku-a", "sku-b", 1) + strings.Join(good[2:], "")
+	cases := []struct{ name, content, want string }{
+		{"edited record, then torn", edited + good[3][:50], ".jsonl:2: the record was edited after it was written; that is not a torn tail"},
+		{"garbage after the last record", whole + "garbage", ":5: the bytes after the last record are not a journal record"},
+		{"a complete line of garbage", whole + "garbage\n", ".jsonl:5: not a journal record"},
+		{"a whole record that does not chain", whole + strings.TrimSuffix(good[2], "\n"), ":5: the bytes after the last record are not a journal record"},
+		{"a README", "# README\n\ntext", ".jsonl:1: not a journal record"},
+	}
+	for _, c := range cases {
+		if err := os.WriteFile(path, []byte(c.content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, err := Repair(context.Background(), path, nil)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want %q", c.name, err, c.want)
+		}
+		if b, _ := os.ReadFile(path); string(b) != c.content {
+			t.Errorf("%s: the file changed", c.name)
+		}
+		if sides, _ := filepath.Glob(path + ".torn*"); len(sides) > 0 {
+			t.Errorf("%s: side files %v", c.name, sides)
+		}
+	}
+	if err := os.WriteFile(path, []byte(whole), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := Repair(context.Background(), path, nil); !errors.Is(err, ErrNothingToRepair) || r.Records != 4 {
+		t.Errorf("an intact journal: %+v, %v", r, err)
+	}
+	if b, _ := os.ReadFile(path); !bytes.Equal(b, []byte(whole)) {
+		t.Error("an intact journal changed")
+	}
+	if _, err := Repair(context.Background(), filepath.Join(t.TempDir(), "none.jsonl"), nil); err == nil {
+		t.Error("a journal that does not exist was repaired (created?)")
+	}
+}
