@@ -248,7 +248,7 @@ func cmdJournalVerify(c *cli.Context, e env) error {
 	for _, u := range rep.Interrupted {
 		marked := "no apply on this journal has found it yet, or it is still running"
 		if u.MarkedBy != 0 {
-			marked = fmt.Sprintf("found by the apply of seq %d", u.MarkedBy)
+			marked = fmt.Sprintf("recorded as interrupted by seq %d", u.MarkedBy)
 		}
 		fmt.Fprintf(e.stdout, "%s:%d: %s; %s\n", a[0], u.Line, interrupted(u), marked)
 	}
