@@ -92,7 +92,7 @@ func (j *File) lock(ctx context.Context) error {
 			return fmt.Errorf("journal %s: lock: %w", j.path, err)
 		}
 		who := ""
-		if !told {
+		if !told && ctx.Err() == nil {
 			who = holder(j.f)
 			j.notify(fmt.Sprintf("waiting for the lock of journal %s, held by %s (Ctrl-C stops waiting)", j.path, who))
 			told = true

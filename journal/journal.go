@@ -273,7 +273,7 @@ type Unfinished struct {
 	Words    int
 	Start    time.Time
 	Process  *Process
-	// MarkedBy is the line of the record a later apply wrote to say so;
+	// MarkedBy is the seq of the record a later apply wrote to say so;
 	// 0 while no apply has.
 	MarkedBy int
 }
@@ -343,10 +343,10 @@ func Verify(rd io.Reader) (Report, error) {
 			case u == nil:
 				return rep.with(intents), &Error{Line: line, Reason: fmt.Sprintf("the outcome of seq %d, which is no intent without an outcome before it", r.IntentSeq)}
 			case u.MarkedBy != 0:
-				return rep.with(intents), &Error{Line: line, Reason: fmt.Sprintf("the outcome of seq %d, which line %d recorded as interrupted already: two stations with one host name share this journal?", r.IntentSeq, u.MarkedBy)}
+				return rep.with(intents), &Error{Line: line, Reason: fmt.Sprintf("the outcome of seq %d, which seq %d recorded as interrupted already: two stations with one host name share this journal?", r.IntentSeq, u.MarkedBy)}
 			}
 			if r.Outcome == OutcomeInterrupted {
-				u.MarkedBy = line
+				u.MarkedBy = r.Seq
 			} else {
 				delete(intents, r.IntentSeq)
 			}
