@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/otpprov/otpprov/internal/shquote"
 )
 
 // Attempt is one apply's journal: Begin before anything else (the
@@ -95,7 +97,7 @@ func (j *File) dead(t *tail, host string) ([]deadIntent, error) {
 		r, perr := parse(line)
 		if err != nil || perr != nil || r.Kind != KindIntent || r.Seq != o.Seq {
 			return nil, fmt.Errorf("journal %s: the last record lists an open intent, seq %d, at byte %d, but that is not where it is: the file was edited (otpprov journal verify %s shows where)",
-				j.path, o.Seq, o.At, shellQuote(j.path))
+				j.path, o.Seq, o.At, shquote.Arg(j.path))
 		}
 		if r.Host != host || r.Process == nil {
 			continue

@@ -67,6 +67,7 @@ type Record struct {
 	Command     string     `json:"command"`
 	Device      string     `json:"device"`
 	SoC         string     `json:"soc"`
+	SoCFrom     string     `json:"socFrom,omitempty"` // how the board's SoC was known: "sim.yaml", "of_node/compatible ...", "--soc"
 	UniqueID    string     `json:"uniqueId"`
 	Manifest    Manifest   `json:"manifest"`
 	Variables   []Variable `json:"variables"`

@@ -7,6 +7,8 @@ import (
 	"io"
 	"os"
 	"strings"
+
+	"github.com/otpprov/otpprov/internal/shquote"
 )
 
 // An apply checks only the end of the journal: the last record must be
@@ -49,13 +51,13 @@ func (e *Error) Hint() string {
 	}
 	switch {
 	case e.Torn:
-		return fmt.Sprintf("otpprov journal repair %s moves the torn bytes to a side file and keeps every complete record; then run again", shellQuote(path))
+		return fmt.Sprintf("otpprov journal repair %s moves the torn bytes to a side file and keeps every complete record; then run again", shquote.Arg(path))
 	case e.NotJournal:
 		return "--journal names the station's journal (JSON lines otpprov writes) or a new file; this file was left as it is"
 	case e.Newer:
 		return "append with the newer otpprov, or start a new journal file"
 	}
-	return fmt.Sprintf("otpprov journal verify %s shows the damage; keep the file as it is for the audit and start a new journal", shellQuote(path))
+	return fmt.Sprintf("otpprov journal verify %s shows the damage; keep the file as it is for the audit and start a new journal", shquote.Arg(path))
 }
 
 // recordStart is how every record's line begins: bytes after the last
@@ -265,14 +267,4 @@ func countLines(f *os.File, at int64) int {
 		}
 	}
 	return n
-}
-
-// shellQuote quotes a path for a command line the operator may paste.
-func shellQuote(s string) string {
-	for _, c := range s {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '/' || c == '.' || c == '_' || c == '-' || c == '+' || c == ':' || c == ',') {
-			return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-		}
-	}
-	return s
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/otpprov/otpprov/fusemap"
 	"github.com/otpprov/otpprov/internal/yamldoc"
@@ -26,8 +27,12 @@ var (
 	// plain image file) and the operator did not say either.
 	ErrSoCUnknown = errors.New("the SoC is not known")
 	// ErrNotOCOTP: the device's device tree node is not an i.MX OCOTP
-	// otpprov has a fuse map for (an EEPROM's nvmem file, a newer SoC).
+	// otpprov has a fuse map for (an EEPROM's nvmem file, a newer SoC),
+	// or an nvmem file on sysfs has no node at all.
 	ErrNotOCOTP = errors.New("not an i.MX OCOTP otpprov knows")
+	// ErrChipInDoubt: the kernel names two SoCs for the board (its OCOTP
+	// node and soc0/soc_id disagree).
+	ErrChipInDoubt = errors.New("the board's SoC is in doubt")
 )
 
 // socIDFile is where the kernel names the machine's SoC
@@ -48,6 +53,8 @@ type Chip struct {
 	// err is set when the device's own statements disagree or name no
 	// OCOTP: nothing may be decided with it.
 	err error
+	// why says, for a chip not known, why the device cannot say.
+	why string
 }
 
 // Known reports whether the device said which SoC it is.
@@ -71,58 +78,67 @@ func (c Chip) String() string {
 // tree node, which the kernel links into every nvmem device's directory
 // (drivers/nvmem/core.c gives the nvmem device its parent's of_node;
 // drivers/base/core.c links it as of_node), with dir/device/of_node as a
-// fallback; and, on the real board, socIDFile. ocotp-emu serves the same
-// of_node/compatible beside its nvmem file. When both are present they
-// must name the same map: the device tree says which driver parameters
-// (and so which geometry) the kernel uses, soc_id (on i.MX6/7 read from
-// the silicon) which part it is.
-func probeChip(dir, socID string) Chip {
-	var compat Chip
+// fallback; and, on the real board, socID. ocotp-emu serves the same
+// of_node/compatible beside its nvmem file. needNode: the file is on
+// sysfs, so it must have an OCOTP node (an nvmem file without one is
+// another device); soc_id, which names the machine and not the file,
+// only confirms the node. When both are there they must name the same
+// map: the node says which driver parameters (and so which geometry) the
+// kernel uses, soc_id (on i.MX6/7 read from the silicon) which part it is.
+func probeChip(dir, socID string, needNode bool) Chip {
+	var node Chip
 	for _, p := range []string{filepath.Join(dir, "of_node", "compatible"), filepath.Join(dir, "device", "of_node", "compatible")} {
 		b, err := readIdentity(p)
-		if errors.Is(err, os.ErrNotExist) {
+		if errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
 			continue
 		}
 		if err != nil {
-			return Chip{err: fmt.Errorf("reading %s: %w", p, err)}
+			return Chip{err: fmt.Errorf("%w: reading %s: %v", ErrNotOCOTP, p, err)}
 		}
 		strs := splitCompatible(b)
 		soc, matched := fusemap.ByCompatible(strs)
 		if soc == "" {
 			return Chip{err: fmt.Errorf("%w: its device tree node (%s) is %s", ErrNotOCOTP, p, quoteList(strs))}
 		}
-		compat = Chip{SoC: soc, Evidence: "of_node/compatible " + matched}
+		node = Chip{SoC: soc, Evidence: "of_node/compatible " + matched}
 		break
 	}
+	if needNode && !node.Known() {
+		return Chip{err: fmt.Errorf("%w: there is no device tree node beside it (%s): the i.MX OCOTP's nvmem file has one", ErrNotOCOTP, filepath.Join(dir, "of_node"))}
+	}
 	if socID == "" {
-		return compat
+		return node
 	}
 	b, err := readIdentity(socID)
 	if err != nil {
-		return compat // no soc0 (an older kernel, another platform): the node alone
+		return node // no soc0 (an older kernel): the node alone
 	}
 	id := strings.TrimSpace(string(b))
 	soc := fusemap.BySoCID(id)
 	switch {
 	case soc == "":
-		return compat // "Unknown" or another family: nothing to compare
-	case compat.SoC == "":
-		return Chip{SoC: soc, Evidence: "soc0/soc_id " + id}
-	case compat.SoC != soc:
+		return node // "Unknown" or another family: nothing to compare
+	case node.SoC != soc:
 		return Chip{err: fmt.Errorf("%w: the kernel disagrees with itself: the OCOTP's device tree node says %s (%s) but %s says %s (%s); "+
-			"a board whose device tree is for another SoC must not be programmed", ErrWrongSoC, compat.SoC, compat.Evidence, socID, soc, yamldoc.Quote(id))}
+			"a board whose device tree is for another SoC must not be programmed", ErrChipInDoubt, node.SoC, node.Evidence, socID, soc, yamldoc.Quote(id))}
 	}
-	compat.Evidence += ", soc0/soc_id " + id
-	return compat
+	node.Evidence += ", soc0/soc_id " + id
+	return node
 }
 
-// readIdentity reads a small identity file whole.
+// readIdentity reads a small identity file whole. It must be a regular
+// file, as sysfs's and the device tree's are: a FIFO put there would
+// block the open (O_NONBLOCK keeps it from doing so) and a device could
+// be endless.
 func readIdentity(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("not a regular file")
+	}
 	b, err := io.ReadAll(io.LimitReader(f, maxIdentityFile+1))
 	if err == nil && len(b) > maxIdentityFile {
 		err = fmt.Errorf("more than %d bytes", maxIdentityFile)
@@ -193,8 +209,15 @@ func (c Chip) Resolve(spec string, claims ...Claim) (Chip, error) {
 	case said != nil && said.Operator:
 		return Chip{SoC: said.SoC, Evidence: said.By}, nil
 	case said != nil:
-		return Chip{}, fmt.Errorf("%w: %s does not say which SoC it is (a plain image has no device tree node): "+
-			"%s names %s, but only the operator can vouch for the board: add --soc %s", ErrSoCUnknown, spec, said.By, said.SoC, said.SoC)
+		return Chip{}, fmt.Errorf("%w: %s does not say which SoC it is (%s): "+
+			"%s names %s, but only the operator can vouch for the board: add --soc %s", ErrSoCUnknown, spec, c.reason(), said.By, said.SoC, said.SoC)
 	}
-	return Chip{}, fmt.Errorf("%w: %s does not say which SoC it is (a plain image has no device tree node): name it with --soc", ErrSoCUnknown, spec)
+	return Chip{}, fmt.Errorf("%w: %s does not say which SoC it is (%s): name it with --soc", ErrSoCUnknown, spec, c.reason())
+}
+
+func (c Chip) reason() string {
+	if c.why == "" {
+		return "it has no device tree node"
+	}
+	return c.why
 }

@@ -5,7 +5,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/otpprov/otpprov/fusemap"
 )
@@ -41,26 +43,33 @@ func TestProbeChip(t *testing.T) {
 	for _, c := range []struct {
 		name                        string
 		ofNode, deviceOfNode, socID string
+		sysfs                       bool // on the board: the node is required, soc_id read
 		soc, evidence               string
 		err                         error
 	}{
 		{name: "node", ofNode: mm, soc: "imx8mm", evidence: "of_node/compatible fsl,imx8mm-ocotp"},
 		{name: "node decides by its first string", ofNode: mn, soc: "imx8mn", evidence: "of_node/compatible fsl,imx8mn-ocotp"},
 		{name: "parent's node", deviceOfNode: mm, soc: "imx8mm", evidence: "of_node/compatible fsl,imx8mm-ocotp"},
-		{name: "node and soc_id agree", ofNode: mm, socID: "i.MX8MM\n", soc: "imx8mm", evidence: "of_node/compatible fsl,imx8mm-ocotp, soc0/soc_id i.MX8MM"},
-		{name: "6DL uses the 6Q map", ofNode: "fsl,imx6q-ocotp\x00syscon\x00", socID: "i.MX6DL\n", soc: "imx6q"},
-		{name: "soc_id alone", socID: "i.MX8MN\n", soc: "imx8mn", evidence: "soc0/soc_id i.MX8MN"},
-		{name: "unknown soc_id is no evidence", ofNode: mm, socID: "Unknown\n", soc: "imx8mm", evidence: "of_node/compatible fsl,imx8mm-ocotp"},
-		{name: "nothing", soc: ""},
-		// An i.MX8MN board booted with an i.MX8MM device tree: the kernel
-		// drives the controller as an 8MM, the silicon is an 8MN.
-		{name: "node and soc_id disagree", ofNode: mm, socID: "i.MX8MN\n", err: ErrWrongSoC},
+		{name: "node and soc_id agree", ofNode: mm, socID: "i.MX8MM\n", sysfs: true, soc: "imx8mm", evidence: "of_node/compatible fsl,imx8mm-ocotp, soc0/soc_id i.MX8MM"},
+		{name: "6DL uses the 6Q map", ofNode: "fsl,imx6q-ocotp\x00syscon\x00", socID: "i.MX6DL\n", sysfs: true, soc: "imx6q"},
+		{name: "unknown soc_id is no evidence", ofNode: mm, socID: "Unknown\n", sysfs: true, soc: "imx8mm", evidence: "of_node/compatible fsl,imx8mm-ocotp"},
+		{name: "no soc_id on an older kernel", ofNode: mm, sysfs: true, soc: "imx8mm"},
+		{name: "nothing off sysfs", soc: ""},
+		// soc_id names the machine, not the file: an EEPROM's nvmem file
+		// on an i.MX8MM board has no OCOTP node, and is no OCOTP.
+		{name: "on sysfs without a node", socID: "i.MX8MM\n", sysfs: true, err: ErrNotOCOTP},
+		// An i.MX6DL booted with an i.MX6SL device tree: the kernel drives
+		// the controller as one SoC, the silicon (DIGPROG) is another.
+		{name: "node and soc_id disagree", ofNode: "fsl,imx6sl-ocotp\x00", socID: "i.MX6DL\n", sysfs: true, err: ErrChipInDoubt},
 		{name: "an EEPROM", ofNode: "atmel,24c02\x00", err: ErrNotOCOTP},
 		{name: "an empty node", ofNode: "\x00", err: ErrNotOCOTP},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			dir, socID := board(t, c.ofNode, c.deviceOfNode, c.socID)
-			chip := probeChip(dir, socID)
+			if !c.sysfs {
+				socID = ""
+			}
+			chip := probeChip(dir, socID, c.sysfs)
 			if !errors.Is(chip.Err(), c.err) || (c.err == nil) != (chip.Err() == nil) {
 				t.Fatalf("err %v, want %v", chip.Err(), c.err)
 			}
@@ -73,6 +82,49 @@ func TestProbeChip(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// What is put where a compatible file belongs must not hang otpprov nor
+// pass for a node: a FIFO (opening it would block), a directory, a file
+// where the device link should be.
+func TestProbeChipOddFiles(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "of_node"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(filepath.Join(dir, "of_node", "compatible"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan Chip, 1)
+	go func() { done <- probeChip(dir, "", false) }()
+	select {
+	case chip := <-done:
+		if !errors.Is(chip.Err(), ErrNotOCOTP) {
+			t.Errorf("a FIFO as of_node/compatible: %v, want ErrNotOCOTP", chip)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a FIFO as of_node/compatible blocks the probe")
+	}
+
+	dir = t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "of_node", "compatible"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if chip := probeChip(dir, "", false); !errors.Is(chip.Err(), ErrNotOCOTP) {
+		t.Errorf("a directory as of_node/compatible: %v, want ErrNotOCOTP", chip)
+	}
+
+	// A PCI device's sysfs directory has a regular file named device.
+	dir = t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "device"), []byte("0x1234\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if chip := probeChip(dir, "", false); chip.Err() != nil || chip.Known() {
+		t.Errorf("a file named device beside it: %v, want nothing said", chip)
+	}
+	if chip := probeChip(dir, "", true); !errors.Is(chip.Err(), ErrNotOCOTP) || !strings.Contains(chip.Err().Error(), "no device tree node") {
+		t.Errorf("on sysfs with no node: %v, want ErrNotOCOTP saying there is no node", chip.Err())
 	}
 }
 
@@ -117,8 +169,8 @@ func TestResolve(t *testing.T) {
 }
 
 // The device says which SoC it is the way it can: the emulator from
-// sim.yaml, a file driven as nvmem from the node beside it (as ocotp-emu
-// serves it), a plain image not at all.
+// sim.yaml, any file from the node beside it (as ocotp-emu serves it),
+// whatever --device-kind says; a plain image not at all.
 func TestOpenKnowsTheChip(t *testing.T) {
 	m, err := fusemap.Load("imx8mn")
 	if err != nil {
@@ -130,26 +182,72 @@ func TestOpenKnowsTheChip(t *testing.T) {
 	}
 	dir, _ := board(t, "fsl,imx8mn-ocotp\x00fsl,imx8mm-ocotp\x00syscon\x00", "", "")
 	file := filepath.Join(dir, "nvmem")
-	if err := os.WriteFile(file, make([]byte, m.Bytes()), 0o644); err != nil {
+	plain := filepath.Join(t.TempDir(), "otp.bin")
+	for _, f := range []string{file, plain} {
+		if err := os.WriteFile(f, make([]byte, m.Bytes()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Links placed where another SoC's node lies: the node that speaks is
+	// the one beside the file itself, not beside the path typed.
+	decoy, _ := board(t, "fsl,imx8mm-ocotp\x00", "", "")
+	link := filepath.Join(decoy, "nvmem")
+	if err := os.Symlink(file, link); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.Symlink(filepath.Join(dir, "of_node"), filepath.Join(decoy, "elsewhere")); err != nil {
+		t.Fatal(err)
+	}
+	throughLink := decoy + "/elsewhere/../nvmem" // not Join, which would clean it: the kernel resolves .. after the link, to dir/nvmem
 	for _, c := range []struct {
 		spec string
 		kind Kind
 		soc  string
+		why  string
 	}{
-		{"sim:" + simDir, KindAuto, "imx8mn"},
-		{file, KindNvmem, "imx8mn"},
-		{file, KindImage, ""},
-		{file, KindAuto, ""}, // a regular file off sysfs is an image
+		{"sim:" + simDir, KindAuto, "imx8mn", ""},
+		{file, KindNvmem, "imx8mn", ""},
+		{file, KindImage, "imx8mn", ""},
+		{file, KindAuto, "imx8mn", ""},
+		{link, KindNvmem, "imx8mn", ""},
+		{throughLink, KindNvmem, "imx8mn", ""},
+		{plain, KindAuto, "", "a plain image file has no device tree node"},
+		{plain, KindNvmem, "", "there is no device tree node (of_node/compatible) beside it"},
 	} {
 		d, err := OpenKind(c.spec, ReadOnly, c.kind)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := d.Chip(); got.SoC != c.soc || got.Err() != nil {
-			t.Errorf("%s as %s: chip %v, want %q", c.spec, c.kind, got, c.soc)
+		if got := d.Chip(); got.SoC != c.soc || got.Err() != nil || (c.why != "" && got.why != c.why) {
+			t.Errorf("%s as %s: chip %v (%s), want %q (%s)", c.spec, c.kind, got, got.why, c.soc, c.why)
 		}
 		d.Close()
+	}
+}
+
+// A FIFO or a socket is refused as a device whatever the operator vouches:
+// opening a FIFO blocks, and neither holds words at offsets.
+func TestFIFONeverADevice(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "fifo")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, kind := range Kinds {
+		done := make(chan error, 1)
+		go func() {
+			d, err := OpenKind(fifo, ReadOnly, kind)
+			if err == nil {
+				d.Close()
+			}
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			if !errors.Is(err, ErrDeviceKind) {
+				t.Errorf("a FIFO as %s: %v, want ErrDeviceKind", kind, err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("opening a FIFO as %s blocks", kind)
+		}
 	}
 }

@@ -130,18 +130,41 @@ func OpenKind(spec string, mode Mode, kind Kind) (*Device, error) {
 			return nil, classify("lock", spec, -1, err)
 		}
 	}
-	d := &Device{Spec: spec, f: f}
-	switch sysfs := onSysfs(f); {
-	case kind == KindImage || (kind == KindAuto && !sysfs):
-		d.image = true // a plain file: no device tree node, no SoC
+	sysfs := onSysfs(f)
+	d := &Device{Spec: spec, f: f, image: kind == KindImage || (kind == KindAuto && !sysfs)}
+	// The device tree node is looked for beside the file the descriptor
+	// really is: a symlink, or a path through one, must not choose which
+	// node speaks for the device.
+	dir := filepath.Dir(realPath(f, spec))
+	switch {
 	case sysfs:
-		d.chip = probeChip(filepath.Dir(spec), socIDFile)
+		// The board itself: the OCOTP's node must be there (an nvmem file
+		// without one is another device, an EEPROM), and soc0 confirms it.
+		d.chip = probeChip(dir, socIDFile, true)
 	default:
-		// Vouched for as nvmem (ocotp-emu, a device node): its node is
-		// beside it if it has one, but soc0 is this machine's, not its.
-		d.chip = probeChip(filepath.Dir(spec), "")
+		// ocotp-emu or a device node vouched for: the node beside it, if
+		// any; soc0 is this machine's, not its. A plain image has none.
+		d.chip = probeChip(dir, "", false)
+		if !d.chip.Known() && d.chip.Err() == nil {
+			d.chip.why = "there is no device tree node (of_node/compatible) beside it"
+			if d.image {
+				d.chip.why = "a plain image file has no device tree node"
+			}
+		}
 	}
 	return d, nil
+}
+
+// realPath is where the opened file really is: the kernel's name for the
+// descriptor, symlinks resolved.
+func realPath(f *os.File, spec string) string {
+	if p, err := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", f.Fd())); err == nil && filepath.IsAbs(p) {
+		return p
+	}
+	if p, err := filepath.EvalSymlinks(spec); err == nil {
+		return p
+	}
+	return spec
 }
 
 // Chip says which SoC the device belongs to, as far as it can tell: from
@@ -160,6 +183,10 @@ func allowed(st os.FileInfo, kind Kind) error {
 		return nil
 	case m.IsDir():
 		return fmt.Errorf("%w: it is a directory; name the nvmem file inside it", ErrDeviceKind)
+	case m&(os.ModeNamedPipe|os.ModeSocket) != 0:
+		// No positioned reads or writes, and opening a FIFO blocks:
+		// whatever the operator says, this is no OTP array.
+		return fmt.Errorf("%w: it is %s, which cannot hold fuse words at offsets", ErrDeviceKind, inputfile.What(m))
 	case kind == KindNvmem:
 		return nil
 	}

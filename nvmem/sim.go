@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -111,8 +112,15 @@ func OpenSim(dir string, mode Mode) (*Sim, error) {
 func (s *Sim) load(cfg *SimConfig, soc *fusemap.Map) error {
 	raw := make([]byte, soc.Bytes()+1)
 	n, err := s.fuses.ReadAt(raw, 0)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("sim %s: reading %s: %w", s.dir, simFusesFile, err)
+	}
 	if n != soc.Bytes() {
-		return fmt.Errorf("sim %s: %s holds %d bytes, %s needs %d (%v)", s.dir, simFusesFile, n, soc.Name, soc.Bytes(), err)
+		size := fmt.Sprintf("%d bytes", n)
+		if st, err := s.fuses.Stat(); err == nil {
+			size = fmt.Sprintf("%d bytes", st.Size())
+		}
+		return fmt.Errorf("sim %s: %s holds %s, but sim.yaml says soc %s, which has %d: was sim.yaml edited?", s.dir, simFusesFile, size, soc.Name, soc.Bytes())
 	}
 	copy(s.Fuses, Words(raw[:n]))
 	s.Map = soc

@@ -127,14 +127,16 @@ func hint(err error) string {
 		return "the device went away (driver unbound? see dmesg); once it is back, run plan again to see what the board holds"
 	case errors.Is(err, nvmem.ErrBusy):
 		return "wait for the other otpprov to finish: two writers on one board must never interleave"
+	case errors.Is(err, nvmem.ErrChipInDoubt):
+		return "the board's device tree must be its SoC's own: compare its OCOTP node with otpprov fusemap show SOC; otpprov dump still shows the bytes"
 	case errors.Is(err, nvmem.ErrWrongSoC):
-		return "a manifest or plan is for one SoC: use the one made for this board's SoC; the fuse maps differ even where the sizes match"
+		return "the board is the SoC it says it is: use the manifest or plan made for that SoC, or drop the --soc that says otherwise; SoCs of one size place their fuses differently"
 	case errors.Is(err, nvmem.ErrSoCUnknown):
-		return "say which SoC the board is with --soc (otpprov fusemap list); it must be the manifest's"
+		return "say which SoC the board is with --soc (otpprov fusemap list)"
 	case errors.Is(err, nvmem.ErrNotOCOTP):
 		return "name the i.MX OCOTP's nvmem file (" + nvmem.DefaultPath + ") with --device"
 	case errors.Is(err, nvmem.ErrNotDevice), errors.Is(err, planner.ErrGeometry):
-		return "check --device, and the soc: the manifest's soc key, or --soc for read and write"
+		return "check --device, and which SoC it is: what the board says, the manifest's soc, --soc"
 	case errors.Is(err, planner.ErrStale):
 		return "make a new plan against the device as it is now: otpprov plan --out FILE MANIFEST"
 	case errors.Is(err, planner.ErrOtherBoard):

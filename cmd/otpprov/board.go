@@ -62,7 +62,7 @@ func openBoard(c *cli.Context, mode nvmem.Mode, claims ...nvmem.Claim) (*nvmem.D
 	chip, err := dev.Chip().Resolve(dev.Spec, append(claims, op)...)
 	if err != nil {
 		dev.Close()
-		return nil, nvmem.Chip{}, err
+		return nil, dev.Chip(), err // what the board said, for the journal
 	}
 	return dev, chip, nil
 }
@@ -123,6 +123,19 @@ func readState(dev *nvmem.Device) ([]uint32, error) {
 		return nil, err
 	}
 	return nvmem.Words(b), nil
+}
+
+// boardArgs is how a later command names this board: --device, and
+// --device-kind and --soc where this one needed them.
+func boardArgs(c *cli.Context, dev *nvmem.Device, chip nvmem.Chip) []string {
+	args := []string{"--device", dev.Spec}
+	if k := c.String("device-kind"); k != "" && k != string(nvmem.KindAuto) {
+		args = append(args, "--device-kind", k)
+	}
+	if chip.Evidence == "--soc" {
+		args = append(args, "--soc", chip.SoC)
+	}
+	return args
 }
 
 // where names the device and how its SoC is known, for the plan's header.

@@ -19,6 +19,7 @@ import (
 	"github.com/otpprov/otpprov/fusemap"
 	"github.com/otpprov/otpprov/internal/atomicfile"
 	"github.com/otpprov/otpprov/internal/inputfile"
+	"github.com/otpprov/otpprov/internal/shquote"
 	"github.com/otpprov/otpprov/internal/yamldoc"
 	"github.com/otpprov/otpprov/manifest"
 	"github.com/otpprov/otpprov/nvmem"
@@ -182,31 +183,42 @@ func source(m *manifest.Manifest) planner.Source {
 	return planner.Source{Name: m.Name, File: m.File, Digest: m.Digest}
 }
 
+// planned is a plan and the board it was made against.
+type planned struct {
+	*planner.Plan
+	// where names the device and how its SoC is known, for the header.
+	where string
+	// apply is how 'otpprov apply' names this board (--device, and
+	// --device-kind and --soc where it needed them); nil for a plan made
+	// without a device.
+	apply []string
+}
+
 // planManifest loads the one MANIFEST argument and plans it against the
 // device, read once, without locking: plan and verify only read.
-func planManifest(c *cli.Context, e env) (*planner.Plan, string, error) {
+func planManifest(c *cli.Context, e env) (planned, error) {
 	a, err := args(c, "MANIFEST")
 	if err != nil {
-		return nil, "", err
+		return planned{}, err
 	}
 	m, err := loadManifest(c, e, a[0])
 	if err != nil {
-		return nil, "", err
+		return planned{}, err
 	}
-	if where, state, err := offlineState(c, m); where != "" || err != nil {
+	if where, state, err := offlineState(c, e, m); where != "" || err != nil {
 		if err != nil {
-			return nil, "", err
+			return planned{}, err
 		}
 		p, err := planner.Make(source(m), m.Map, state, m.Targets)
-		return p, where, err
+		return planned{Plan: p, where: where}, err
 	}
 	dev, chip, state, err := readBoard(c, nvmem.ReadOnly, manifestClaim(m))
 	if err != nil {
-		return nil, "", err
+		return planned{}, err
 	}
 	defer dev.Close()
 	p, err := planner.Make(source(m), m.Map, state, m.Targets)
-	return p, where(dev, chip), err
+	return planned{Plan: p, where: where(dev, chip), apply: boardArgs(c, dev, chip)}, err
 }
 
 func cmdPlan(c *cli.Context, e env) error {
@@ -228,14 +240,15 @@ func cmdPlan(c *cli.Context, e env) error {
 	if c.Bool("assume-blank") && c.String("out") != "" {
 		return usageError{"--out saves a plan for one board's exact state; with --assume-blank no real board matches it"}
 	}
-	p, device, err := planManifest(c, e)
+	pl, err := planManifest(c, e)
 	if err != nil {
 		return err
 	}
+	p := pl.Plan
 	if script != "" {
 		return exportPlan(c, e, p, script)
 	}
-	if err := showPlan(c, e, p, device); err != nil {
+	if err := showPlan(c, e, p, pl.where); err != nil {
 		return err
 	}
 	if p.Rejected() {
@@ -253,7 +266,11 @@ func cmdPlan(c *cli.Context, e env) error {
 		if err := atomicfile.Write(out, b, 0o644); err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stderr, "otpprov: saved the plan to %s; apply it with: otpprov apply --device %s %s\n", out, device, out)
+		if pl.apply != nil {
+			fmt.Fprintf(e.stderr, "otpprov: saved the plan to %s; apply it with: otpprov apply %s\n", out, shquote.Join(append(pl.apply, out)...))
+		} else {
+			fmt.Fprintf(e.stderr, "otpprov: saved the plan, made from %s, to %s; apply it on that board with: otpprov apply %s\n", pl.where, out, shquote.Arg(out))
+		}
 	}
 	if c.Bool("detailed-exitcode") && p.Summary().Program > 0 {
 		return &exit{code: exitChanges}
@@ -277,9 +294,17 @@ func showPlan(c *cli.Context, e env, p *planner.Plan, device string) error {
 // offlineState is the state to plan against without a device: a pasted
 // dump (--state) or a blank board (--assume-blank). where says which; ""
 // means plan against the device.
-func offlineState(c *cli.Context, m *manifest.Manifest) (string, []uint32, error) {
+func offlineState(c *cli.Context, e env, m *manifest.Manifest) (string, []uint32, error) {
 	dump, blank := c.String("state"), c.Bool("assume-blank")
 	if dump != "" || blank {
+		// --device given on the command line names a board the plan would
+		// silently not be made against; for a sh script it is the nvmem
+		// path the script writes, and a sim is no path.
+		if d := c.String("device"); c.IsSet("device") && d != e.getenv("OTPPROV_DEVICE") &&
+			(c.String("format") != string(export.Shell) || strings.HasPrefix(d, "sim:")) {
+			return "", nil, usageError{fmt.Sprintf("--device %s names a board, but --state and --assume-blank plan without one "+
+				"(with --format sh, --device is the nvmem path the script writes)", yamldoc.Quote(d))}
+		}
 		// No board to ask: the manifest says which SoC the plan is for,
 		// and --soc, if given, must say the same.
 		op, err := operatorClaim(c)
@@ -390,6 +415,7 @@ func cmdApply(ctx context.Context, c *cli.Context, e env) (err error) {
 		claim = nvmem.Claim{SoC: saved.SoC.Name, By: "the saved plan " + a[0]}
 	}
 	dev, chip, state, err := readBoard(c, nvmem.ReadWrite, claim)
+	st.chip(chip)
 	if err != nil {
 		return err
 	}
@@ -528,13 +554,14 @@ func approve(ctx context.Context, e env, device string, n planner.Summary) error
 }
 
 func cmdVerify(c *cli.Context, e env) error {
-	p, device, err := planManifest(c, e)
+	pl, err := planManifest(c, e)
 	if err != nil {
 		return err
 	}
+	p := pl.Plan
 	n := p.Summary()
 	if c.Bool("json") {
-		if err := showPlan(c, e, p, device); err != nil {
+		if err := showPlan(c, e, p, pl.where); err != nil {
 			return err
 		}
 	} else {
@@ -599,11 +626,15 @@ func cmdDump(c *cli.Context, e env) error {
 		return err
 	}
 	defer dev.Close()
-	// dump prints the bytes whatever the SoC, so a device that cannot say
-	// which it is needs no --soc here; a --soc that contradicts the board
-	// is still an error.
-	chip, err := dev.Chip().Resolve(dev.Spec, op)
-	if err != nil && !errors.Is(err, nvmem.ErrSoCUnknown) {
+	// dump prints the bytes whatever the SoC: a device that cannot say
+	// which it is needs no --soc here, and one whose word is in doubt (a
+	// node otpprov does not know, a node and soc_id that disagree) is
+	// still dumped, with a warning, for the person finding out why. A
+	// --soc that contradicts the board is still an error.
+	var chip nvmem.Chip
+	if doubt := dev.Chip().Err(); doubt != nil {
+		fmt.Fprintf(e.stderr, "otpprov: warning: %v; dumping the bytes all the same\n", doubt)
+	} else if chip, err = dev.Chip().Resolve(dev.Spec, op); err != nil && !errors.Is(err, nvmem.ErrSoCUnknown) {
 		return err
 	}
 	b, err := dev.ReadAll()
@@ -694,6 +725,7 @@ func cmdWrite(ctx context.Context, c *cli.Context, e env) (err error) {
 	}
 	// Lock first, then read: the state planned is the state burned into.
 	dev, soc, chip, bank, word, err := openWord(c, nvmem.ReadWrite, a[0], a[1])
+	st.chip(chip)
 	if err != nil {
 		return err
 	}

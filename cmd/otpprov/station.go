@@ -15,6 +15,7 @@ import (
 	"github.com/otpprov/otpprov/internal/yamldoc"
 	"github.com/otpprov/otpprov/journal"
 	"github.com/otpprov/otpprov/manifest"
+	"github.com/otpprov/otpprov/nvmem"
 	"github.com/otpprov/otpprov/planner"
 )
 
@@ -131,6 +132,26 @@ func (s *station) manifest(m *manifest.Manifest) {
 	}
 }
 
+// refusedChip: the board is not the SoC the attempt is for, or cannot
+// say which it is; a refusal, not a failure of the station.
+func refusedChip(err error) bool {
+	for _, e := range []error{nvmem.ErrWrongSoC, nvmem.ErrSoCUnknown, nvmem.ErrNotOCOTP, nvmem.ErrChipInDoubt} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// chip records which SoC the board said it is, and how that was known,
+// also when the attempt is refused for it.
+func (s *station) chip(c nvmem.Chip) {
+	if s == nil {
+		return
+	}
+	s.a.SoC, s.a.SoCFrom = c.SoC, c.Evidence
+}
+
 func (s *station) plan(p *planner.Plan) {
 	if s == nil || p == nil {
 		return
@@ -190,7 +211,7 @@ func (s *station) finish(ctx context.Context, err error) error {
 		outcome = "partial"
 	case burned:
 		outcome = "nothing-written"
-	case errors.Is(err, errNoApproval) || errors.As(err, new(*exit)):
+	case errors.Is(err, errNoApproval) || errors.As(err, new(*exit)) || refusedChip(err):
 		outcome = "refused"
 	default:
 		outcome = "error"
