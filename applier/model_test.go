@@ -53,7 +53,10 @@ import (
 //     field whose effect requires another (closing needs the SRK hash) is
 //     never burned while that one is blank;
 //  7. a manifest or saved plan is refused on a board that says it is
-//     another SoC of the same size, before anything is read or written.
+//     another SoC of the same size, before anything is read or written;
+//  8. a word holding bits of a secret field of the map (by the model's
+//     reading of the map) shows no value in the plan or apply document,
+//     whether a field or a raw entry asks for it, and whatever its mask.
 //
 // On the way, the loader's targets are checked against what the model's
 // own encoding says the entries mean (invalid manifests must be refused
@@ -300,6 +303,9 @@ func (c *modelCase) run() error {
 	if err := c.checkPlan(p, c.state); err != nil {
 		return err
 	}
+	if err := c.checkSecrets(p, nil); err != nil {
+		return err
+	}
 	s := p.Summary()
 	c.classify(p)
 	c.notef("plan: %d program, %d no-op, %d conflict, %d unreadable, %d refused; %d writes", s.Program, s.NoOp, s.Conflict, s.Unreadable, s.Refused, len(p.Writes()))
@@ -354,6 +360,9 @@ func (c *modelCase) run() error {
 		return fmt.Errorf("apply: %v", err)
 	}
 	if err := c.checkApply(applied, r, before); err != nil {
+		return err
+	}
+	if err := c.checkSecrets(applied, r); err != nil {
 		return err
 	}
 
@@ -497,6 +506,70 @@ func (c *modelCase) checkPlan(p *planner.Plan, state []uint32) error {
 			return fmt.Errorf("bank %d word %d: the writes burn %#08x, the plan's delta is %#08x", ch.Bank, ch.Word, burned[ch.Index], ch.Delta)
 		}
 	}
+	return nil
+}
+
+// secretWords are the read indexes of the words holding bits of a secret
+// field, worked out from the fields' parts here, not by the map's index.
+func (c *modelCase) secretWords() map[int]bool {
+	out := map[int]bool{}
+	for _, f := range c.soc.m.Fields {
+		if f.Secret {
+			for _, p := range f.Parts {
+				if partMask(p) != 0 {
+					out[c.soc.m.ReadIndex(p.Bank, p.Word)] = true
+				}
+			}
+		}
+	}
+	return out
+}
+
+// checkSecrets (8): every value of a word holding secret bits reads
+// "secret" in the plan document, and in the apply document when r is
+// given; every other word's values are words.
+func (c *modelCase) checkSecrets(p *planner.Plan, r *Result) error {
+	secret := c.secretWords()
+	type doc struct {
+		Changes []map[string]any `json:"changes"`
+		Writes  []map[string]any `json:"writes"`
+		Words   []map[string]any `json:"words"`
+	}
+	var b []byte
+	var err error
+	keys := map[string][]string{"changes": {"value", "before", "delta", "after", "conflict"}, "writes": {"delta"}}
+	if r == nil {
+		b, err = planner.Encode(p, "model")
+	} else {
+		b, err = Encode(p, r, 0, "model")
+		keys = map[string][]string{"words": {"before", "delta", "want", "readBack", "final"}}
+	}
+	if err != nil {
+		return err
+	}
+	var d doc
+	if err := json.Unmarshal(b, &d); err != nil {
+		return err
+	}
+	for list, names := range keys {
+		for _, x := range map[string][]map[string]any{"changes": d.Changes, "writes": d.Writes, "words": d.Words}[list] {
+			bank, word := int(x["bank"].(float64)), int(x["word"].(float64))
+			hidden := secret[c.soc.m.ReadIndex(bank, word)]
+			if hidden {
+				c.kinds = append(c.kinds, "plan holds secret words")
+			}
+			for _, n := range names {
+				v, present := x[n].(string)
+				if !present {
+					continue // readBack and final are absent when unread
+				}
+				if (v == "secret") != hidden {
+					return fmt.Errorf("8: %s of bank %d word %d is %q in the %s (secret word: %v)", n, bank, word, v, list, hidden)
+				}
+			}
+		}
+	}
+	c.kinds = slices.Compact(c.kinds)
 	return nil
 }
 
@@ -1127,7 +1200,7 @@ func (s modelStats) checkCoverage(t *testing.T) {
 	t.Helper()
 	need := []string{"outcome: refused by the loader", "outcome: rejected", "outcome: applied", "outcome: stale plan refused",
 		"outcome: saved plan for another board refused", "outcome: board of another SoC refused", "outcome: nothing to do", "signal injected",
-		"plan burns security fields", "plan burns lock bits", "plan closes the part", "plan burns out of word order", "entry: raw", "entry: uint", "entry: bool", "entry: mac", "entry: hash"}
+		"plan burns security fields", "plan burns lock bits", "plan holds secret words", "plan closes the part", "plan burns out of word order", "entry: raw", "entry: uint", "entry: bool", "entry: mac", "entry: hash"}
 	for _, soc := range modelSoCs {
 		need = append(need, "soc "+soc.name)
 	}

@@ -148,6 +148,7 @@ type wordInfo struct {
 	fields   []*Field // fields with bits in this word
 	lockedBy []*Field // lock fields that protect it
 	lock     uint32   // bits that belong to lock fields
+	secret   uint32   // bits of secret fields
 	security uint32   // bits of security fields that do not close the part
 	closes   uint32   // bits of fields that close the part
 }
@@ -193,6 +194,16 @@ func (m *Map) Classes(bank, word int) (lock, security, closes uint32) {
 		return lock, security, closes
 	}
 	return 0, 0, 0
+}
+
+// SecretBits are the bits of bank/word that belong to secret fields
+// (SJC_RESP, MANUFACTURE_KEY): their values are never shown, whoever asks
+// to burn the word and whatever bits it asks for.
+func (m *Map) SecretBits(bank, word int) uint32 {
+	if wi := m.words[[2]int{bank, word}]; wi != nil {
+		return wi.secret
+	}
+	return 0
 }
 
 // UnknownLockBits are the bits of a word holding lock fields that no lock
@@ -394,6 +405,9 @@ func (m *Map) classify(f *Field, bad func(*Field, string, ...any)) {
 		}
 		if f.Security != nil {
 			wi.security |= p.Mask()
+		}
+		if f.Secret {
+			wi.secret |= p.Mask()
 		}
 	}
 	if f.Lock != nil {

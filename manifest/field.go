@@ -73,9 +73,9 @@ func (t *tree) decodeField(ptr string, obj map[string]any, fm *fusemap.Map, diag
 		if !strings.HasPrefix(msg, name+" ") {
 			msg = name + ": " + msg
 		}
-		if t.secret[ptr] {
-			// The value came from a secret variable: say what is wrong
-			// with it without saying what it is.
+		if t.secret[ptr] || fd.Secret && !hasFrom {
+			// The value came from a secret variable, or is a secret
+			// field's: say what is wrong with it without saying what it is.
 			msg = fmt.Sprintf("%s: the secret value does not fit the field (%s, %s)", name, fd.Encoding, plural(fd.Width(), "bit"))
 		}
 		hint := encodingHint(fd)

@@ -45,7 +45,7 @@ func tg(index, bank, word int, value, mask uint32, names ...string) Target {
 }
 
 // withoutPos returns the targets with their positions (and secret marks,
-// which TestSecretBits checks) dropped, and the number of positions of each.
+// which the vars tests check) dropped, and the number of positions of each.
 func withoutPos(ts []Target) ([]Target, []int) {
 	out := make([]Target, len(ts))
 	n := make([]int, len(ts))
@@ -697,22 +697,26 @@ func TestFieldSuggest(t *testing.T) {
 	checkDiags(t, "s.yaml", diagsOf(t, err), []want{{Line: 6, Col: 13, Msg: "unknown field BOOT_CFG for imx7ulp"}})
 }
 
-// Bits of a secret field of the map are marked secret in the targets,
-// whether the manifest named the field or wrote its words raw; other bits
-// are not.
-func TestSecretBits(t *testing.T) {
-	m, err := Parse("s.yaml", manifestOf("imx8mm", "  - field: SJC_RESP\n    value: 0x12345678abcdef\n"+
-		"  - {bank: 8, word: 1, value: 0x01000000, mask: 0xff000000}\n  - field: GP1\n    value: 1\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := map[[2]int]uint32{{8, 0}: 0xffffffff, {8, 1}: 0x00ffffff, {14, 0}: 0, {14, 1}: 0}
-	if len(m.Targets) != len(want) {
-		t.Fatalf("targets %s", targetDump(m.Targets))
-	}
-	for _, tg := range m.Targets {
-		if got := tg.Secret; got != want[[2]int{tg.Bank, tg.Word}] {
-			t.Errorf("%d/%d: Secret %#08x, want %#08x", tg.Bank, tg.Word, got, want[[2]int{tg.Bank, tg.Word}])
-		}
+// A value for a word of a secret field of the map is never quoted in an
+// error, whether a field entry or a raw entry wrote it: errors reach the
+// terminal and the journal.
+func TestSecretFieldValuesNotInErrors(t *testing.T) {
+	for name, fuses := range map[string]string{
+		"raw disagrees with the field": "  - field: SJC_RESP\n    value: 0x12345678abcdef\n  - {bank: 8, word: 0, value: 0x9abcdef0}\n",
+		"field disagrees with raw":     "  - {bank: 8, word: 0, value: 0x9abcdef0}\n  - field: SJC_RESP\n    value: 0x12345678abcdef\n",
+		"raw outside its mask":         "  - {bank: 10, word: 3, value: 0x9abcdef0, mask: 0xffff}\n",
+		"field too wide":               "  - field: SJC_RESP\n    value: 0x9abcdef0123456789\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := Parse("s.yaml", manifestOf("imx8mm", fuses))
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			for _, v := range []string{"12345678", "abcdef", "9abcdef0", "bits 31", "bits 3"} {
+				if strings.Contains(err.Error(), v) {
+					t.Errorf("the error quotes %s: %v", v, err)
+				}
+			}
+		})
 	}
 }

@@ -335,7 +335,7 @@ func (t *tree) decodeRaw(ptr string, obj map[string]any, fm *fusemap.Map, diags 
 		ok = false
 	}
 	if extra := value &^ mask; extra != 0 {
-		if t.secret[ptr] {
+		if t.secret[ptr] || fm != nil && b.Bank < fm.Banks() && fm.SecretBits(b.Bank, b.Word) != 0 {
 			diags.Add(t.PosOf(ptr+"/value"), "widen the mask", "the secret value has bits outside mask 0x%08x", mask)
 		} else {
 			diags.Add(t.PosOf(ptr+"/value"), "widen the mask or clear those bits in the value",

@@ -19,9 +19,9 @@ type Target struct {
 	Mask       uint32
 	Names      []string // labels of the entries that asked for this word
 	Pos        []Pos    // where those entries are
-	// Secret are the bits whose values must never be shown: bits of a
-	// secret field of the fuse map, or set from a secret variable. Output
-	// shows a digest of a word with secret bits, never the word.
+	// Secret are the bits set from a secret variable. The planner adds
+	// the bits of the map's secret fields, for targets from anywhere;
+	// output never shows a word with secret bits.
 	Secret uint32
 }
 
@@ -41,7 +41,7 @@ func (m *Manifest) resolve() ([]Target, Diagnostics) {
 				byIndex[k] = t
 			}
 			if (t.Value^b.Value)&t.Mask&b.Mask != 0 {
-				diags = append(diags, conflict(f, b, merged[k]))
+				diags = append(diags, conflict(f, b, merged[k], m.Map != nil && m.Map.SecretBits(b.Bank, b.Word) != 0))
 				continue
 			}
 			t.Value |= b.Value
@@ -61,13 +61,6 @@ func (m *Manifest) resolve() ([]Target, Diagnostics) {
 	}
 	out := make([]Target, 0, len(byIndex))
 	for _, t := range byIndex {
-		if m.Map != nil {
-			for _, f := range m.Map.FieldsAt(t.Bank, t.Word) {
-				if f.Secret {
-					t.Secret |= f.MaskIn(t.Bank, t.Word) & t.Mask
-				}
-			}
-		}
 		out = append(out, *t)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Index < out[j].Index })
@@ -79,8 +72,9 @@ func (m *Manifest) resolve() ([]Target, Diagnostics) {
 // the first for the word (that one may not even select these bits), and
 // counts the rest: one problem per entry, however many it clashes with,
 // so that thousands of clashing entries make thousands of lines at most,
-// not millions.
-func conflict(f Fuse, b Bits, merged []entry) Diagnostic {
+// not millions. secretWord says the word holds bits of a secret field of
+// the map: then no entry's value is shown.
+func conflict(f Fuse, b Bits, merged []entry, secretWord bool) Diagnostic {
 	var first entry
 	var clash uint32
 	others := 0
@@ -100,11 +94,11 @@ func conflict(f Fuse, b Bits, merged []entry) Diagnostic {
 		where = first.f.Pos.String()
 	}
 	bitsText := "bits " + BitList(clash)
-	if b.Secret || first.b.Secret {
+	if b.Secret || first.b.Secret || secretWord {
 		bitsText = "some bits" // which ones would tell the secret
 	}
 	msg := fmt.Sprintf("bank %d word %d: %s disagrees with the entry at %s (%s) on %s",
-		b.Bank, b.Word, label(f, b, true), where, label(first.f, first.b, false), bitsText)
+		b.Bank, b.Word, label(f, b, true, secretWord), where, label(first.f, first.b, false, secretWord), bitsText)
 	if others > 0 {
 		msg += fmt.Sprintf(", and with %d more entries", others)
 	}
@@ -119,8 +113,8 @@ type entry struct {
 
 // label names what an entry wants of a word, for a conflict message:
 // "value 0x..." first, then the other entry's "0x...", with field names.
-func label(f Fuse, b Bits, first bool) string {
-	if b.Secret {
+func label(f Fuse, b Bits, first, secretWord bool) string {
+	if b.Secret || secretWord {
 		// A secret variable's value is not shown, even in a conflict.
 		if f.Field != "" {
 			return f.Field + " (a secret value)"

@@ -300,6 +300,11 @@ func decodeChange(jc jsonChange, m *fusemap.Map) (Change, error) {
 	if err := manifest.CheckTarget(m, t); err != nil {
 		return Change{}, err
 	}
+	// No otpprov saves a plan holding secret bits (plan --out refuses it):
+	// a file that does shows them in plain text, and would show them again.
+	if t = withSecret(m, t); t.Secret != 0 {
+		return Change{}, fmt.Errorf("bank %d word %d holds bits of a secret field, which otpprov never saves to a plan", jc.Bank, jc.Word)
+	}
 	// Re-derive the change from its target and before-value: a plan file
 	// whose delta is not exactly what the planner would burn is refused.
 	c := decide(t, vals[2])
@@ -354,7 +359,7 @@ func Recheck(saved *Plan, state []uint32) (*Plan, error) {
 	var changed []string
 	for i, c := range saved.Changes {
 		if now := fresh.Changes[i].Before; now != c.Before {
-			changed = append(changed, fmt.Sprintf("bank %d word %d was 0x%08x, now 0x%08x", c.Bank, c.Word, c.Before, now))
+			changed = append(changed, fmt.Sprintf("bank %d word %d was %s, now %s", c.Bank, c.Word, c.Hex(c.Before), c.Hex(now)))
 		}
 	}
 	if len(changed) == 0 {

@@ -69,6 +69,27 @@ func (c Change) Hex(v uint32) string {
 	return fmt.Sprintf("0x%08x", v)
 }
 
+// BitList names the bits of v set in this word, "bits 3..0", or "some
+// bits" when the word holds secret bits: which bits conflict, are missing
+// or did not burn tells the value as well as the value does.
+func (c Change) BitList(v uint32) string {
+	if c.Secret != 0 {
+		return "some bits"
+	}
+	return "bits " + manifest.BitList(v)
+}
+
+// withSecret marks the bits of t's word whose values must never be shown:
+// those set from a secret variable (the manifest marked them) and every
+// bit of a secret field of the map. The map decides for every burn,
+// whoever made the target (a manifest's field or raw entry, write, a plan
+// file) and whatever its mask selects: the word's before- and after-values
+// hold the secret bits too.
+func withSecret(m *fusemap.Map, t manifest.Target) manifest.Target {
+	t.Secret |= m.SecretBits(t.Bank, t.Word)
+	return t
+}
+
 // After is what the word reads once the plan is applied.
 func (c Change) After() uint32 { return c.Before | c.Delta }
 
@@ -106,7 +127,7 @@ func Make(src Source, m *fusemap.Map, state []uint32, targets []manifest.Target)
 	}
 	p := &Plan{Source: src, SoC: m.SoC, Map: m, State: state, StateDigest: StateDigest(state), UniqueID: UniqueID(m, state)}
 	for _, t := range targets {
-		p.Changes = append(p.Changes, decide(t, state[t.Index]))
+		p.Changes = append(p.Changes, decide(withSecret(m, t), state[t.Index]))
 	}
 	p.excuseOwnReadLocks()
 	p.refuseLocked()

@@ -229,6 +229,7 @@ func TestDecodeRefusesWhatNoManifestCould(t *testing.T) {
 		{"i.MX7ULP", forge(t, "imx7ulp", manifest.NewTarget(imx7ulp.SoC, 2, 0, 1, 1)), "bank 2 word 0 cannot be programmed through nvmem"},
 		{"i.MX6Q bank 15", forge(t, "imx6q", manifest.NewTarget(imx6q.SoC, 15, 0, 1, 1)), "bank 15 word 0 cannot be programmed through nvmem"},
 		{"twice", forge(t, "imx8mm", good, good), "change 2: bank 14 word 0 is planned twice"},
+		{"secret", forge(t, "imx8mm", target(8, 0, 0x12345678, 0xffffffff)), "bank 8 word 0 holds bits of a secret field, which otpprov never saves"},
 		{"writes", edit(t, forge(t, "imx8mm", good), true, func(d *jsonPlan) { d.Writes[0].Delta = "0x00000003" }), "its writes do not follow from its changes with the imx8mm fuse map"},
 		{"no writes", edit(t, forge(t, "imx8mm", good), true, func(d *jsonPlan) { d.Writes = nil }), "its writes do not follow from its changes with the imx8mm fuse map"},
 		{"summary", edit(t, forge(t, "imx8mm", good), true, func(d *jsonPlan) { d.Summary.Bits = 0 }), "its summary counts do not follow"},

@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/otpprov/otpprov/applier"
-	"github.com/otpprov/otpprov/manifest"
 	"github.com/otpprov/otpprov/nvmem"
 )
 
@@ -51,10 +50,10 @@ func (s Style) wordOutcome(word applier.Word) string {
 func mismatch(w applier.Word) string {
 	var parts []string
 	if missing := w.After() &^ w.ReadBack; missing != 0 {
-		parts = append(parts, "bits "+manifest.BitList(missing)+" did not burn")
+		parts = append(parts, w.BitList(missing)+" did not burn")
 	}
 	if extra := w.ReadBack &^ w.After(); extra != 0 {
-		parts = append(parts, "bits "+manifest.BitList(extra)+" are 1 but were not planned")
+		parts = append(parts, w.BitList(extra)+" are 1 but were not planned")
 	}
 	return strings.Join(parts, ", ")
 }

@@ -5,7 +5,6 @@ import (
 	"io"
 	"strings"
 
-	"github.com/otpprov/otpprov/manifest"
 	"github.com/otpprov/otpprov/planner"
 )
 
@@ -130,7 +129,7 @@ func (s Style) change(w io.Writer, p *planner.Plan, c planner.Change) {
 		fmt.Fprintf(w, "  %s %s%s%s\n", s.paint(dim, "="), name, label, s.paint(dim, "  already burned"))
 	case planner.Conflict:
 		fmt.Fprintf(w, "  %s %s%s  %s\n", s.paint(red, "!"), s.paint(bold, name), label,
-			s.paint(red, fmt.Sprintf("conflict: bits %s are burned but the manifest wants 0", manifest.BitList(c.Conflict))))
+			s.paint(red, fmt.Sprintf("conflict: %s are burned but the manifest wants 0", c.BitList(c.Conflict))))
 		s.line(w, c, "device", c.Before, Bits(c.Before))
 		s.line(w, c, "wants ", c.Value, fmt.Sprintf("%s  (mask 0x%08x)", Bits(c.Value), c.Mask))
 		s.line(w, c, "clash ", c.Conflict, s.paint(red, Marks(c.Conflict)))

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/otpprov/otpprov/manifest"
 	"github.com/otpprov/otpprov/planner"
 )
 
@@ -18,11 +17,11 @@ func (s Style) Verify(w io.Writer, p *planner.Plan) {
 		case planner.Program, planner.Refused:
 			// A refused word (say, under a burned lock) is just as
 			// unsatisfied: its bits are not burned, and may never be.
-			fmt.Fprintf(w, "  %s %s  bits %s not burned (device %s, wants %s mask 0x%08x)\n",
-				s.paint(red, "x"), name, manifest.BitList(c.Delta), c.Hex(c.Before), c.Hex(c.Value), c.Mask)
+			fmt.Fprintf(w, "  %s %s  %s not burned (device %s, wants %s mask 0x%08x)\n",
+				s.paint(red, "x"), name, c.BitList(c.Delta), c.Hex(c.Before), c.Hex(c.Value), c.Mask)
 		case planner.Conflict:
-			fmt.Fprintf(w, "  %s %s  bits %s burned where the manifest wants 0 (device %s): can never match\n",
-				s.paint(red, "x"), name, manifest.BitList(c.Conflict), c.Hex(c.Before))
+			fmt.Fprintf(w, "  %s %s  %s burned where the manifest wants 0 (device %s): can never match\n",
+				s.paint(red, "x"), name, c.BitList(c.Conflict), c.Hex(c.Before))
 		case planner.Unreadable:
 			fmt.Fprintf(w, "  %s %s  read-protected: cannot be checked\n", s.paint(red, "?"), name)
 		case planner.ReadLocked:

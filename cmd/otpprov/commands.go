@@ -363,8 +363,8 @@ func rejection(p *planner.Plan) error {
 		where := fmt.Sprintf("bank %d word %d (offset 0x%03x)", ch.Bank, ch.Word, ch.Offset())
 		switch ch.Action {
 		case planner.Conflict:
-			lines = append(lines, fmt.Sprintf("%s: bits %s are burned (device %s) but the manifest wants them 0; fuses cannot be cleared",
-				where, manifest.BitList(ch.Conflict), ch.Hex(ch.Before)))
+			lines = append(lines, fmt.Sprintf("%s: %s are burned (device %s) but the manifest wants them 0; fuses cannot be cleared",
+				where, ch.BitList(ch.Conflict), ch.Hex(ch.Before)))
 		case planner.Unreadable:
 			lines = append(lines, where+": read-protected (reads 0xbadabada), so its bits cannot be checked")
 		case planner.Refused:
@@ -721,7 +721,8 @@ func cmdWrite(ctx context.Context, c *cli.Context, e env) (err error) {
 	case mask == 0:
 		return usageError{"--mask 0 selects no bits"}
 	case value&^mask != 0:
-		return usageError{fmt.Sprintf("VALUE 0x%08x has bits outside --mask 0x%08x", value, mask)}
+		// Not the value itself: the word may be a secret field's.
+		return usageError{fmt.Sprintf("VALUE has bits outside --mask 0x%08x", mask)}
 	}
 	// Lock first, then read: the state planned is the state burned into.
 	dev, soc, chip, bank, word, err := openWord(c, nvmem.ReadWrite, a[0], a[1])
