@@ -10,9 +10,9 @@ import (
 	"io"
 	"strconv"
 	"strings"
-	"unicode"
 
 	"github.com/otpprov/otpprov/fusemap"
+	"github.com/otpprov/otpprov/internal/termtext"
 	"github.com/otpprov/otpprov/internal/yamldoc"
 	"github.com/otpprov/otpprov/manifest"
 )
@@ -225,8 +225,8 @@ func Decode(b []byte, maps func(soc string) (*fusemap.Map, error)) (*Plan, error
 		texts = append(append(texts, jc.Names...), jc.Reason)
 	}
 	for _, t := range texts {
-		if strings.ContainsFunc(t, unicode.IsControl) {
-			return fail("%s holds a control character; no manifest can produce one", yamldoc.Quote(t))
+		if r, ok := termtext.First(t); ok {
+			return fail("%s holds control character %s; no manifest can produce one", yamldoc.Quote(t), termtext.Name(r))
 		}
 	}
 	p := &Plan{Source: Source(doc.Manifest), SoC: m.SoC, Map: m, StateDigest: doc.State.Digest, UniqueID: doc.State.UniqueID}

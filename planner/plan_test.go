@@ -168,8 +168,9 @@ func TestDecodeRefuses(t *testing.T) {
 		{"resealed summary", edit(t, good, true, func(d *jsonPlan) { d.Summary.Bits = 1 }), "its summary counts do not follow"},
 		{"resealed security", edit(t, good, true, func(d *jsonPlan) { d.Security = append(d.Security, "SEC_CONFIG_CLOSE") }), "its security fields do not follow"},
 		// Text a terminal would obey: an escape sequence could rewrite the review.
-		{"resealed escape in a name", edit(t, good, true, func(d *jsonPlan) { d.Changes[0].Names = []string{"ok\x1b[2K"} }), `"ok\x1b[2K" holds a control character`},
-		{"resealed escape in the manifest name", edit(t, good, true, func(d *jsonPlan) { d.Manifest.Name = "m\r" }), `"m\r" holds a control character`},
+		{"resealed escape in a name", edit(t, good, true, func(d *jsonPlan) { d.Changes[0].Names = []string{"ok\x1b[2K"} }), `"ok\x1b[2K" holds control character U+001B`},
+		{"resealed escape in the manifest name", edit(t, good, true, func(d *jsonPlan) { d.Manifest.Name = "m\r" }), `"m\r" holds control character U+000D`},
+		{"resealed bidi override in a name", edit(t, good, true, func(d *jsonPlan) { d.Changes[0].Names = []string{"gp\u202e1"} }), `holds control character U+202E`},
 		{"not a plan", []byte(`{"format":"something"}`), "format is"},
 		{"unknown field", bytes.Replace(good, []byte(`"soc"`), []byte(`"extra": 1, "soc"`), 1), "unknown field"},
 		{"trailing data", append(append([]byte{}, good...), []byte("{}")...), "trailing data"},

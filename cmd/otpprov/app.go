@@ -10,6 +10,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/otpprov/otpprov/internal/inputfile"
+	"github.com/otpprov/otpprov/internal/termtext"
 	"github.com/otpprov/otpprov/internal/yamldoc"
 	"github.com/otpprov/otpprov/journal"
 	"github.com/otpprov/otpprov/manifest"
@@ -60,9 +61,29 @@ type usageError struct{ msg string }
 func (u usageError) Error() string { return u.msg }
 
 func run(ctx context.Context, args []string, e env) int {
+	// Everything otpprov prints passes one place that escapes what would
+	// act on the terminal: the inputs refuse such characters, and this
+	// catches any that reach a message another way. Colour is otpprov's
+	// own, on stdout only.
+	out, errs := termtext.NewWriter(e.stdout, true), termtext.NewWriter(e.stderr, false)
+	e.stdout, e.stderr = out, errs
+	flush := e.flush
+	e.flush = func() {
+		out.Flush()
+		if flush != nil {
+			flush()
+		}
+	}
+	defer func() {
+		out.Flush()
+		errs.Flush()
+	}()
 	var notFound error
 	app := newApp(ctx, e, &notFound)
-	err := app.RunContext(ctx, interspersed(app, args))
+	err := refuseUnsafe(app, args, e)
+	if err == nil {
+		err = app.RunContext(ctx, interspersed(app, args))
+	}
 	if err == nil {
 		err = notFound
 	}

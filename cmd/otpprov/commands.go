@@ -176,7 +176,9 @@ func args(c *cli.Context, names ...string) ([]string, error) {
 }
 
 func style(c *cli.Context, e env) view.Style {
-	return view.Style{Color: e.stdoutTTY && e.getenv("NO_COLOR") == "" && !c.Bool("no-color")}
+	// TERM=dumb is a terminal that shows escape sequences as text (an
+	// editor's shell, a serial console logger).
+	return view.Style{Color: e.stdoutTTY && e.getenv("NO_COLOR") == "" && e.getenv("TERM") != "dumb" && !c.Bool("no-color")}
 }
 
 func source(m *manifest.Manifest) planner.Source {

@@ -23,6 +23,7 @@ import (
 
 	"github.com/otpprov/otpprov/fusemap"
 	"github.com/otpprov/otpprov/internal/escfile"
+	"github.com/otpprov/otpprov/internal/termtext"
 	"github.com/otpprov/otpprov/nvmem"
 )
 
@@ -49,7 +50,8 @@ import (
 //	                     argument in double quotes is a Go string ("5\n")
 //	want TEXT            stderr contains TEXT (at least one)
 //	nowant TEXT          stderr does not contain TEXT (a secret, a flood)
-//	env NAME=VALUE       an environment variable for the run
+//	env NAME=VALUE       an environment variable for the run; a VALUE in
+//	                     double quotes is a Go string
 //	reads any            the case may read the device (a saved plan checks
 //	                     the board before refusing)
 //	board SOC            the board is a blank SOC (with UNIQUE_ID
@@ -59,6 +61,8 @@ import (
 //	  fifo NAME              a named pipe with no writer
 //	  symlink NAME TARGET    a symbolic link (loops, /dev/zero, escapes)
 //	  mkdir NAME             a directory
+//	  rename NAME NEW        rename a file or directory (to a name no
+//	                         archive can hold: "o\x1b[2Jther")
 //	  grow NAME BYTES        append blank lines to NAME until it holds more
 //	                         than BYTES: valid in YAML, JSON and dumps alike,
 //	                         so only the size is wrong
@@ -145,6 +149,13 @@ func readHostileCase(t *testing.T, file string) *hostileCase {
 			k, v, ok := strings.Cut(rest, "=")
 			if !ok {
 				t.Fatalf("%s: env NAME=VALUE", file)
+			}
+			if strings.HasPrefix(v, `"`) {
+				u, err := strconv.Unquote(v)
+				if err != nil {
+					t.Fatalf("%s: env %s: %v", file, k, err)
+				}
+				v = u
 			}
 			c.env[k] = v
 		case "reads":
@@ -296,6 +307,11 @@ func runHostileCase(t *testing.T, c *hostileCase, img *nvmem.Image, wd string) {
 	if !strings.Contains(stderr, "otpprov: error: ") {
 		t.Errorf("no error line on stderr:\n%s", clip(stderr))
 	}
+	// Nothing that acts on a terminal reaches it, whatever the input held:
+	// an escape sequence, a carriage return, a bidi override.
+	if r, ok := termtext.First(strings.ReplaceAll(stderr, "\n", "")); ok {
+		t.Errorf("stderr holds control character %s: %q", termtext.Name(r), clip(stderr))
+	}
 	for _, line := range strings.Split(strings.TrimSuffix(stderr, "\n"), "\n") {
 		if !strings.HasPrefix(line, "otpprov: ") {
 			t.Errorf("stderr line not in otpprov's voice (a multi-line error pasted into one?): %q", line)
@@ -423,6 +439,11 @@ func generate(t *testing.T, s *session, dir string, g []string) {
 	case "symlink":
 		need(2)
 		if err := os.Symlink(g[2], g[1]); err != nil {
+			t.Fatal(err)
+		}
+	case "rename":
+		need(2)
+		if err := os.Rename(g[1], g[2]); err != nil {
 			t.Fatal(err)
 		}
 	case "mkdir":

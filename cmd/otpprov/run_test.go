@@ -131,22 +131,28 @@ func TestInterruptBeforeBurn(t *testing.T) {
 	}
 }
 
+// Colour goes only to a terminal that shows it, and reaches it through
+// the output's escaping intact.
 func TestColourOnlyOnTerminal(t *testing.T) {
 	cases := []struct {
 		tty     bool
 		noColor string
+		term    string
 		flag    bool
 		want    bool
 	}{
 		{tty: true, want: true},
+		{tty: true, term: "xterm-256color", want: true},
 		{tty: false, want: false},
 		{tty: true, noColor: "1", want: false},
 		{tty: true, flag: true, want: false},
+		{tty: true, term: "dumb", want: false},
 	}
 	for _, c := range cases {
 		s := newSession(t)
 		s.stdoutTTY = c.tty
 		s.environ["NO_COLOR"] = c.noColor
+		s.environ["TERM"] = c.term
 		args := []string{"plan", "--device", "sim:" + s.sim, s.manifest}
 		if c.flag {
 			args = append(args, "--no-color")
@@ -154,8 +160,11 @@ func TestColourOnlyOnTerminal(t *testing.T) {
 		if code := s.run(context.Background(), nil, args...); code != exitOK {
 			t.Fatalf("exit %d: %s", code, &s.stderr)
 		}
-		if got := strings.Contains(s.stdout.String(), "\x1b["); got != c.want {
-			t.Errorf("tty=%v NO_COLOR=%q --no-color=%v: colour %v, want %v", c.tty, c.noColor, c.flag, got, c.want)
+		if got := strings.Contains(s.stdout.String(), "\x1b[32m+\x1b[0m"); got != c.want {
+			t.Errorf("tty=%v NO_COLOR=%q TERM=%q --no-color=%v: colour %v, want %v:\n%q", c.tty, c.noColor, c.term, c.flag, got, c.want, &s.stdout)
+		}
+		if strings.Contains(s.stdout.String(), `\u001b`) {
+			t.Errorf("otpprov's own colour was escaped: %q", &s.stdout)
 		}
 	}
 }

@@ -12,6 +12,8 @@ import (
 	"sync"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/otpprov/otpprov/internal/termtext"
 )
 
 // Doc is a YAML document turned into the JSON values the schema validator
@@ -184,6 +186,7 @@ func (t *converter) convert(n *yaml.Node, ptr string) any {
 			if k.Style&yaml.TaggedStyle != 0 {
 				t.diags.Add(t.at(k), "remove the tag", "explicit YAML tags (%s) are not allowed in a %s", k.Tag, t.Kind)
 			}
+			t.unsafeText(k, "a key")
 			if line, dup := first[k.Value]; dup {
 				t.diags.Add(t.at(k), "remove one of them", "duplicate key %s (first at line %d)", Quote(k.Value), line)
 				continue
@@ -207,9 +210,29 @@ func (t *converter) convert(n *yaml.Node, ptr string) any {
 	return nil
 }
 
+// unsafeText refuses a text that would act on the terminal that shows
+// it: the file's own text has no control character (checkText), but a
+// YAML escape ("\e", "\r", "\0"), a tab or a block scalar's line breaks
+// put one in a value. It says which, never the text: it may be a secret.
+func (t *converter) unsafeText(n *yaml.Node, what string) bool {
+	r, ok := termtext.First(n.Value)
+	if ok {
+		t.diags.Add(t.at(n), "write it without that character (a YAML escape such as \\e or \\r, a tab or a multi-line block puts one in)",
+			"%s holds control character %s: names, texts and values are shown on terminals, where it would act", what, termtext.Name(r))
+	}
+	return ok
+}
+
 func (t *converter) scalar(n *yaml.Node, ptr string) any {
-	if n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle|yaml.LiteralStyle|yaml.FoldedStyle) != 0 {
+	text := func() any {
+		if t.unsafeText(n, "a value") {
+			t.Refused[ptr] = true
+			return nil
+		}
 		return n.Value
+	}
+	if n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle|yaml.LiteralStyle|yaml.FoldedStyle) != 0 {
+		return text()
 	}
 	switch n.Tag {
 	case "!!null":
@@ -231,7 +254,7 @@ func (t *converter) scalar(n *yaml.Node, ptr string) any {
 		t.Raw[ptr] = n.Value
 		return json.Number(strconv.FormatUint(v, 10))
 	}
-	return n.Value
+	return text()
 }
 
 // EscapePointer escapes one JSON pointer segment.
