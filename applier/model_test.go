@@ -51,7 +51,7 @@ import (
 //  6. apply reports success only when the board holds exactly what the
 //     plan asked for, and "nothing written" only when nothing was; a
 //     field whose effect requires another (closing needs the SRK hash) is
-//     never burned while that one is blank;
+//     never burned while any word of that one is blank;
 //  7. a manifest or saved plan is refused on a board that says it is
 //     another SoC of the same size, before anything is read or written;
 //  8. a word holding bits of a secret field of the map (by the model's
@@ -930,7 +930,7 @@ func (c *modelCase) checkApply(p *planner.Plan, r *Result, before fuses) error {
 		}
 	}
 	// No closing blind: a field whose effect needs another (closing needs
-	// the SRK hash) is never burned while that one stays blank.
+	// the SRK hash) is never burned while any word of that one is blank.
 	if !elsewhere {
 		if err := c.checkRequires(before, after); err != nil {
 			return err
@@ -975,7 +975,8 @@ func (c *modelCase) checkApply(p *planner.Plan, r *Result, before fuses) error {
 
 // checkRequires: every field the apply burned bits of whose security
 // effect requires other fields (SEC_CONFIG_CLOSE requires SRK_HASH) finds
-// them burned, not blank, in the fuses.
+// them wholly burned in the fuses: no part of them all zero (a real
+// SHA-256 has an all-zero word with probability 2^-32).
 func (c *modelCase) checkRequires(before, after fuses) error {
 	m := c.soc.m
 	value := func(f *fusemap.Field, words []uint32) (v uint32) {
@@ -989,8 +990,14 @@ func (c *modelCase) checkRequires(before, after fuses) error {
 			continue
 		}
 		for _, name := range f.Security.Requires {
-			if g := m.Field(name); g != nil && value(g, after.words) == 0 {
-				return fmt.Errorf("%s was burned while %s is blank", f.Name, g.Name)
+			g := m.Field(name)
+			if g == nil {
+				continue
+			}
+			for _, p := range g.Parts {
+				if after.words[m.ReadIndex(p.Bank, p.Word)]&partMask(p) == 0 {
+					return fmt.Errorf("%s was burned while %s %s is blank", f.Name, g.Name, p)
+				}
 			}
 		}
 	}

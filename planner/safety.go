@@ -136,9 +136,9 @@ func (p *Plan) protectedBy(c Change) map[int]bool {
 }
 
 // refuseUnsafe refuses burns that would leave the part unusable: closing
-// the part while a field it requires (the SRK hash) would stay blank, and
-// a lock that would have to follow the close because it protects the word
-// the close burns.
+// the part while a field it requires (the SRK hash) would not be wholly
+// burned, and a lock that would have to follow the close because it
+// protects the word the close burns.
 func (p *Plan) refuseUnsafe() {
 	after := p.After()
 	for _, f := range p.Burned() {
@@ -156,6 +156,22 @@ func (p *Plan) refuseUnsafe() {
 				p.refuseField(f, fmt.Sprintf("%s needs %s, which cannot be read (0xBADABADA): refusing to %s blind", f.Name, g.Name, f.Security.Effect))
 			case fusemap.Blank(parts):
 				p.refuseField(f, fmt.Sprintf("%s with %s blank: %s, and with no key to check against the part would never boot again; burn %s first", f.Name, g.Name, f.Security.Effect, g.Name))
+			default:
+				// A hash burned in part (one bit, or some of its words)
+				// is no hash the part can check an image against: a
+				// real SHA-256 has an all-zero 32-bit part with
+				// probability 2^-32 each, so one is a hash not wholly
+				// burned, not a hash.
+				var zero []string
+				for i, v := range parts {
+					if v == 0 {
+						zero = append(zero, g.Parts[i].String())
+					}
+				}
+				if len(zero) > 0 {
+					p.refuseField(f, fmt.Sprintf("%s with %s only partly burned (%s all zero after this plan, which a real SHA-256 is with probability 2^-32 per word): %s, "+
+						"and no signed image would match the hash, so the part would never boot again; burn all of %s first", f.Name, g.Name, strings.Join(zero, ", "), f.Security.Effect, g.Name))
+				}
 			}
 		}
 	}

@@ -185,9 +185,26 @@ func TestCloseNeedsSRKHash(t *testing.T) {
 		t.Errorf("close with the hash in the plan was refused: %+v", p.Changes)
 	}
 	state := blank()
-	state[imx8mm.ReadIndex(7, 3)] = 1
+	for w := 0; w < 8; w++ {
+		state[imx8mm.ReadIndex(6+w/4, w%4)] = 1 << w
+	}
 	if p := mustMake(t, state, field(t, "SEC_CONFIG_CLOSE", 1)); p.Rejected() {
 		t.Errorf("close with a hash on the device was refused: %+v", p.Changes)
+	}
+	// A hash burned in part is no hash: one bit of it (the old check
+	// passed that), or all but one word, on the device or in the plan.
+	state = blank()
+	state[imx8mm.ReadIndex(7, 3)] = 1
+	c = changeAt(mustMake(t, state, field(t, "SEC_CONFIG_CLOSE", 1)), 1, 3)
+	if c.Action != Refused || !strings.Contains(c.Reason, "SRK_HASH only partly burned (6/0, 6/1, 6/2, 6/3, 7/0, 7/1, 7/2 all zero after this plan, "+
+		"which a real SHA-256 is with probability 2^-32 per word)") {
+		t.Errorf("close with one bit of hash: %s %q", c.Action, c.Reason)
+	}
+	hash := srk(t)
+	hash[5].Value = 0
+	c = changeAt(mustMake(t, blank(), join(hash, field(t, "SEC_CONFIG_CLOSE", 1))), 1, 3)
+	if c.Action != Refused || !strings.Contains(c.Reason, "(7/1 all zero after this plan") {
+		t.Errorf("close with a hash of 7 words: %s %q", c.Action, c.Reason)
 	}
 	// A hash the device hides is not "present": refused, not guessed.
 	state = blank()
