@@ -22,9 +22,12 @@ type link struct {
 }
 
 // readChain parses file and, through extends, the manifests it builds on:
-// base first, file last. extends is relative to the file that names it.
-// A cycle, a missing base or a chain deeper than maxChain is reported at
-// the extends key that causes it.
+// base first, file last. extends is relative to the file that names it,
+// and stays in that file's directory as valueFrom does (confine): a base
+// elsewhere reads its own valueFrom files relative to itself, so an
+// extends that left the directory would read keys from anywhere. A path
+// out, a cycle, a missing base or a chain deeper than maxChain is
+// reported at the extends key that causes it.
 func readChain(file string, b []byte) ([]link, Diagnostics) {
 	var chain []link
 	var diags Diagnostics
@@ -56,10 +59,11 @@ func readChain(file string, b []byte) ([]link, Diagnostics) {
 			break // no extends, or not a string: the schema reports that
 		}
 		at := doc.KeyPos["/extends"]
-		base := ext
-		if !filepath.IsAbs(base) {
-			base = filepath.Join(filepath.Dir(file), ext)
+		if err := confine(file, ext); err != nil {
+			diags.Add(at, "put the base beside the manifest that extends it, or in a directory below it", "extends %v", err)
+			break
 		}
+		base := filepath.Join(filepath.Dir(file), ext)
 		abs, err := filepath.Abs(base)
 		if err == nil {
 			if real, err := filepath.EvalSymlinks(abs); err == nil {

@@ -12,8 +12,8 @@ import (
 )
 
 // The family of testdata/chain: base.yaml, a SKU of it (sku-a.yaml), a
-// board of it (board.yaml) with its SKU (sku-b.yaml), and a SKU and board in
-// subdirectories (family/).
+// board of it (board.yaml) with its SKU (sku-b.yaml), and a SKU, a board
+// and its base in subdirectories (family/), each below the one naming it.
 const (
 	chainBase  = "testdata/chain/base.yaml"
 	chainSKU   = "testdata/chain/sku-a.yaml"
@@ -21,6 +21,7 @@ const (
 	chainSKUB  = "testdata/chain/sku-b.yaml"
 	chainEVK   = "testdata/chain/family/boards/evk.yaml"
 	chainSKUC  = "testdata/chain/family/sku-c.yaml"
+	chainEVKB  = "testdata/chain/family/boards/common/base.yaml"
 )
 
 // baseTargets is what base.yaml asks for with serial 7, and what a board
@@ -128,8 +129,8 @@ func TestChainFiles(t *testing.T) {
 		{chainBase, []string{chainBase}, "family-base", "the family's base", baseTargets(0, 0)},
 		{chainBoard, []string{chainBase, chainBoard}, "board", "", baseTargets(0x2022, 0)},
 		{chainSKUB, []string{chainBase, chainBoard, chainSKUB}, "sku-b", "three levels", baseTargets(0x2022, 0x0b)},
-		{chainEVK, []string{chainBase, chainEVK}, "evk", "", baseTargets(0x1000, 0)},
-		{chainSKUC, []string{chainBase, chainEVK, chainSKUC}, "sku-c", "", baseTargets(0x1000, 0x0c)},
+		{chainEVK, []string{chainEVKB, chainEVK}, "evk", "", baseTargets(0x1000, 0)},
+		{chainSKUC, []string{chainEVKB, chainEVK, chainSKUC}, "sku-c", "", baseTargets(0x1000, 0x0c)},
 		{"testdata/chain/default.yaml", []string{chainBase, "testdata/chain/default.yaml"}, "default", "", baseTargets(0, 0)},
 	}
 	for _, tt := range tests {
@@ -451,14 +452,15 @@ func TestChainInline(t *testing.T) {
 func TestChainCycleOtherNames(t *testing.T) {
 	dir := t.TempDir()
 	writeTree(t, dir, map[string]string{
-		"a.yaml":     head + "metadata: {name: a}\nextends: ./sub/../b.yaml\nsoc: imx8mm\nfuses:\n  - {bank: 14, word: 0, value: 1}\n",
-		"b.yaml":     head + "metadata: {name: b}\nextends: sub/link.yaml\n",
-		"sub/c.yaml": head + "metadata: {name: c}\nextends: ../a.yaml\n",
+		"a.yaml": head + "metadata: {name: a}\nextends: ./sub/../b.yaml\nsoc: imx8mm\nfuses:\n  - {bank: 14, word: 0, value: 1}\n",
+		"b.yaml": head + "metadata: {name: b}\nextends: sub/link.yaml\n",
+		"c.yaml": head + "metadata: {name: c}\nextends: a.yaml\n",
+		"sub/x":  "",
 	})
 	if err := os.Symlink(filepath.Join(dir, "a.yaml"), filepath.Join(dir, "sub", "link.yaml")); err != nil {
 		t.Skipf("no symbolic links here: %v", err)
 	}
-	a, b, c := filepath.Join(dir, "a.yaml"), filepath.Join(dir, "b.yaml"), filepath.Join(dir, "sub", "c.yaml")
+	a, b, c := filepath.Join(dir, "a.yaml"), filepath.Join(dir, "b.yaml"), filepath.Join(dir, "c.yaml")
 	_, err := LoadOpts(a, Options{})
 	checkDiagsAt(t, err, []diagAt{{b, 4, 1, "extends sub/link.yaml: a cycle (" + a + " is already in the chain: " + a + " -> " + b + ")", ""}})
 	// c.yaml -> a.yaml -> b.yaml -> a.yaml: the cycle is reported where it
@@ -469,20 +471,21 @@ func TestChainCycleOtherNames(t *testing.T) {
 
 // TestChainFileDefaults: a file variable's default is relative to the
 // directory of the manifest that writes it, also when another manifest of
-// the chain, elsewhere, uses or redeclares the variable.
+// the chain, elsewhere (its base, in a directory below it), uses or
+// redeclares the variable.
 func TestChainFileDefaults(t *testing.T) {
 	dir := t.TempDir()
 	other := byteRange(0x40, 32)
 	writeTree(t, dir, map[string]string{
 		"base/keys/srk.bin": string(srkBytes()),
-		"sku/keys/srk.bin":  string(other),
+		"keys/srk.bin":      string(other),
 		"base/base.yaml":    head + "metadata: {name: base}\nsoc: imx8mm\nvariables:\n  srk: {type: file, default: keys/srk.bin}\nfuses:\n  - field: SRK_HASH\n    valueFrom: {file: \"${srk}\"}\n",
 		// The base's variable, used as it is.
-		"sku/plain.yaml": head + "metadata: {name: plain}\nextends: ../base/base.yaml\n",
+		"plain.yaml": head + "metadata: {name: plain}\nextends: base/base.yaml\n",
 		// Redeclared without a default: still the base's default, in the base's directory.
-		"sku/redeclared.yaml": head + "metadata: {name: redeclared}\nextends: ../base/base.yaml\nvariables:\n  srk: {type: file, description: the SKU's SRK table}\n",
+		"redeclared.yaml": head + "metadata: {name: redeclared}\nextends: base/base.yaml\nvariables:\n  srk: {type: file, description: the SKU's SRK table}\n",
 		// Its own default: in the SKU's directory.
-		"sku/own.yaml": head + "metadata: {name: own}\nextends: ../base/base.yaml\nvariables:\n  srk: {type: file, default: keys/srk.bin}\n",
+		"own.yaml": head + "metadata: {name: own}\nextends: base/base.yaml\nvariables:\n  srk: {type: file, default: keys/srk.bin}\n",
 	})
 	for _, tt := range []struct {
 		file string
@@ -491,10 +494,10 @@ func TestChainFileDefaults(t *testing.T) {
 	}{
 		{"plain.yaml", srkBytes(), "base"},
 		{"redeclared.yaml", srkBytes(), "base"},
-		{"own.yaml", other, "sku"},
+		{"own.yaml", other, ""},
 	} {
 		t.Run(tt.file, func(t *testing.T) {
-			m, err := LoadOpts(filepath.Join(dir, "sku", tt.file), Options{})
+			m, err := LoadOpts(filepath.Join(dir, tt.file), Options{})
 			if err != nil {
 				t.Fatalf("LoadOpts: %v", err)
 			}

@@ -139,23 +139,80 @@ func TestValueFromVariableFree(t *testing.T) {
 // to the directory of the file that holds the entry.
 func TestValueFromConfinedChain(t *testing.T) {
 	root := confineTree(t)
-	base := filepath.Join(root, "prod", "base.yaml")
-	sku := filepath.Join(root, "prod", "keys", "sku.yaml")
+	base := filepath.Join(root, "prod", "keys", "base.yaml")
+	sku := filepath.Join(root, "prod", "sku.yaml")
 	write := func(path, s string) {
 		if err := os.WriteFile(path, []byte(s), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
+	write(sku, "apiVersion: otpprov/v1\nkind: FuseManifest\nmetadata: {name: s}\nextends: keys/base.yaml\nfuses:\n  - {bank: 14, word: 0, value: 1}\n")
+	// The base, a directory down, reads srk.bin of its own directory.
 	write(base, string(manifestOf("imx8mm", "  - field: SRK_HASH\n    valueFrom: {file: srk.bin}\n")))
-	// The SKU, a directory down, extends the base: the base's srk.bin is
-	// the base's directory's, and that is fine.
-	write(sku, "apiVersion: otpprov/v1\nkind: FuseManifest\nmetadata: {name: s}\nsoc: imx8mm\nextends: ../base.yaml\nfuses:\n  - {bank: 14, word: 0, value: 1}\n")
 	if _, err := Load(sku); err != nil {
 		t.Fatalf("Load: %v", err)
 	}
-	// The SKU reaching into the base's directory with .. is refused, in the
-	// SKU, even though the base itself may read that file.
-	write(sku, "apiVersion: otpprov/v1\nkind: FuseManifest\nmetadata: {name: s}\nsoc: imx8mm\nextends: ../base.yaml\nfuses:\n  - field: SRK_HASH\n    valueFrom: {file: ../srk.bin}\n")
+	// The base reaching into the SKU's directory with .. is refused, in
+	// the base, even though the SKU itself may read that file.
+	write(base, string(manifestOf("imx8mm", "  - field: SRK_HASH\n    valueFrom: {file: ../srk.bin}\n")))
 	_, err := Load(sku)
-	checkDiags(t, sku, diagsOf(t, err), []want{{Line: 8, Col: 23, Msg: "SRK_HASH: valueFrom ../srk.bin leads out of the manifest's directory"}})
+	checkDiags(t, base, diagsOf(t, err), []want{{Line: 7, Col: 23, Msg: "SRK_HASH: valueFrom ../srk.bin leads out of the manifest's directory"}})
+}
+
+// TestExtendsConfined: extends is held to valueFrom's rule, case for case
+// (TestValueFromConfined): a base elsewhere reads its own valueFrom files
+// relative to itself, so an extends out of the directory would be a way
+// around that rule. Every way out is refused at the extends key.
+func TestExtendsConfined(t *testing.T) {
+	root := confineTree(t)
+	prod := filepath.Join(root, "prod")
+	base := string(manifestOf("imx8mm", "  - field: SRK_HASH\n    valueFrom: {file: srk.bin}\n"))
+	writeTree(t, root, map[string]string{
+		"outside.yaml":        base, // another product's, with its own srk.bin: must not be reachable
+		"srk.bin":             string(srkBytes()),
+		"prod/base.yaml":      base,
+		"prod/keys/base.yaml": base,
+	})
+	if err := os.Symlink("keys/base.yaml", filepath.Join(prod, "inner.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("../outside.yaml", filepath.Join(prod, "escape.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name, dir, ext string
+		msg            string // "" when the chain is read
+	}{
+		{"next to it", "prod", "base.yaml", ""},
+		{"below it", "prod", "keys/base.yaml", ""},
+		{"dots that stay inside", "prod", "./keys/../base.yaml", ""},
+		{"a link that stays inside", "prod", "inner.yaml", ""},
+		{"the manifest's directory reached by a link", "prodlink", "base.yaml", ""},
+		{"absolute", "prod", filepath.Join(prod, "base.yaml"), "is an absolute path"},
+		{"absolute outside", "prod", filepath.Join(root, "outside.yaml"), "is an absolute path"},
+		{"dot-dot", "prod", "../outside.yaml", "leads out of the manifest's directory"},
+		{"dot-dot further down", "prod", "keys/../../outside.yaml", "leads out of the manifest's directory"},
+		{"a link to a file outside", "prod", "escape.yaml", "leads out of the manifest's directory through a symbolic link (to " + filepath.Join(root, "outside.yaml") + ")"},
+		{"a directory link outside", "prod", "up/outside.yaml", "leads out of the manifest's directory through a symbolic link"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(root, tt.dir, "m.yaml")
+			b := "apiVersion: otpprov/v1\nkind: FuseManifest\nmetadata: {name: m}\nextends: " + strconv.Quote(tt.ext) + "\nfuses:\n  - {bank: 14, word: 0, value: 1}\n"
+			if err := os.WriteFile(path, []byte(b), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			m, err := Load(path)
+			if tt.msg == "" {
+				if err != nil {
+					t.Fatalf("Load: %v", err)
+				}
+				if len(m.Files) != 2 || len(m.Targets) != 9 {
+					t.Errorf("Files %q, Targets =\n%s", m.Files, targetDump(m.Targets))
+				}
+				return
+			}
+			checkDiags(t, path, diagsOf(t, err), []want{{Line: 4, Col: 1,
+				Msg: "extends " + tt.ext + " " + tt.msg, Hint: "put the base beside the manifest that extends it, or in a directory below it"}})
+		})
+	}
 }
