@@ -54,14 +54,38 @@ func varValues(c *cli.Context, e env) (map[string]manifest.VarValue, error) {
 	if len(diags) > 0 {
 		return nil, diags.Sorted()
 	}
-	for _, kv := range c.StringSlice("var") {
+	// Two --var of one name on one command line are a mistake (a script
+	// that appends a value to a template's), never "the last wins": which
+	// one the operator meant cannot be told. Their values are not shown:
+	// either may be a secret.
+	given := map[string]int{}
+	for i, kv := range c.StringSlice("var") {
 		name, v, ok := strings.Cut(kv, "=")
 		if !ok || name == "" {
 			return nil, usageError{fmt.Sprintf("--var %s: write --var name=value", yamldoc.Quote(kv))}
 		}
+		if first, dup := given[name]; dup {
+			return nil, usageError{fmt.Sprintf("--var %s is given twice, by the %s and the %s --var: give each variable once", name, ordinal(first+1), ordinal(i+1))}
+		}
+		given[name] = i
 		vals[name] = manifest.VarValue{Text: v, From: "--var", Dir: cwd}
 	}
 	return vals, nil
+}
+
+// ordinal is "1st", "2nd", "3rd", "4th"...
+func ordinal(n int) string {
+	suffix := "th"
+	switch {
+	case n%100 >= 11 && n%100 <= 13:
+	case n%10 == 1:
+		suffix = "st"
+	case n%10 == 2:
+		suffix = "nd"
+	case n%10 == 3:
+		suffix = "rd"
+	}
+	return fmt.Sprintf("%d%s", n, suffix)
 }
 
 // loadManifest loads the one manifest a command takes, with the overlays
