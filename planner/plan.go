@@ -146,6 +146,21 @@ func (p *Plan) HasSecrets() bool {
 	return false
 }
 
+// Binding says what a saved copy of p would be bound to: the one board
+// whose UNIQUE_ID it read (bound true), or, when the identity reads
+// 0xBADABADA or the map has none, only the state digest: any board whose
+// fuses read the same takes it (bound false). text says which, for the
+// operator.
+func (p *Plan) Binding() (bound bool, text string) {
+	switch p.UniqueID {
+	case "":
+		return false, fmt.Sprintf("only the state digest %s (the %s fuse map has no UNIQUE_ID): any board whose fuses read the same would take it", p.StateDigest, p.SoC.Name)
+	case "unreadable":
+		return false, fmt.Sprintf("only the state digest %s (this board's UNIQUE_ID reads 0xbadabada): any board whose fuses read the same would take it", p.StateDigest)
+	}
+	return true, "the board with UNIQUE_ID " + p.UniqueID
+}
+
 // UniqueID reads the part's identity field from a state: "" when the map
 // has none, "unreadable" when the words read 0xBADABADA.
 func UniqueID(m *fusemap.Map, state []uint32) string {

@@ -314,3 +314,22 @@ func TestUnknownLockBits(t *testing.T) {
 		t.Errorf("a described lock got %d warnings: %+v", len(p.Warnings()), p.Warnings())
 	}
 }
+
+// A plan is bound to one board only when it read the board's UNIQUE_ID;
+// otherwise Binding says it is bound to the state digest alone.
+func TestBinding(t *testing.T) {
+	state := blank()
+	state[imx8mm.ReadIndex(0, 1)], state[imx8mm.ReadIndex(0, 2)] = 0x89abcdef, 0x01234567
+	if bound, text := mustMake(t, state, field(t, "GP1", 1)).Binding(); !bound || text != "the board with UNIQUE_ID 0x0123456789abcdef" {
+		t.Errorf("readable: %v %q", bound, text)
+	}
+	state[imx8mm.ReadIndex(0, 1)] = fusemap.ReadProtected
+	p := mustMake(t, state, field(t, "GP1", 1))
+	if bound, text := p.Binding(); bound || !strings.Contains(text, "only the state digest "+p.StateDigest+" (this board's UNIQUE_ID reads 0xbadabada)") {
+		t.Errorf("unreadable: %v %q", bound, text)
+	}
+	p.UniqueID = "" // as for a map without an identity field
+	if bound, text := p.Binding(); bound || !strings.Contains(text, "(the imx8mm fuse map has no UNIQUE_ID)") {
+		t.Errorf("no identity: %v %q", bound, text)
+	}
+}

@@ -61,6 +61,7 @@ func newApp(ctx context.Context, e env, notFound *error) *cli.App {
 		{Name: "plan", Usage: "show what applying MANIFEST would burn", ArgsUsage: "MANIFEST",
 			Flags: []cli.Flag{deviceFlag, deviceKind, socFlag, jsonFlag, noColor, overlay, varFlag, varFile, confirm,
 				&cli.StringFlag{Name: "out", Usage: "save the plan to `FILE` for 'otpprov apply FILE'"},
+				&cli.BoolFlag{Name: "allow-unbound", Usage: "with --out, save a plan of a board whose UNIQUE_ID cannot be read: bound only to the state, any board that reads the same takes it"},
 				&cli.StringFlag{Name: "format", Value: "text", Usage: "text, json, or a script to burn the plan offline: uboot, uuu, sh"},
 				&cli.StringFlag{Name: "state", Usage: "plan against a pasted dump `FILE` instead of the device"},
 				&cli.BoolFlag{Name: "assume-blank", Usage: "plan against a blank board instead of the device (scripts for new parts)"},
@@ -250,6 +251,13 @@ func cmdPlan(c *cli.Context, e env) error {
 	if script != "" {
 		return exportPlan(c, e, p, script)
 	}
+	// Before the plan is shown: the operator asked for a file, and this
+	// one will not be written.
+	bound, binding := p.Binding()
+	if c.String("out") != "" && !bound && !c.Bool("allow-unbound") {
+		return &exit{code: exitError, err: fmt.Errorf("a saved plan of this board would be bound to %s; nothing was saved", binding),
+			hint: "apply the manifest on the board itself, or save it anyway with --allow-unbound"}
+	}
 	if err := showPlan(c, e, p, pl.where); err != nil {
 		return err
 	}
@@ -272,6 +280,9 @@ func cmdPlan(c *cli.Context, e env) error {
 			fmt.Fprintf(e.stderr, "otpprov: saved the plan to %s; apply it with: otpprov apply %s\n", out, shquote.Join(append(pl.apply, out)...))
 		} else {
 			fmt.Fprintf(e.stderr, "otpprov: saved the plan, made from %s, to %s; apply it on that board with: otpprov apply %s\n", pl.where, out, shquote.Arg(out))
+		}
+		if !bound {
+			fmt.Fprintf(e.stderr, "otpprov: warning: the saved plan is bound to %s\n", binding)
 		}
 	}
 	if c.Bool("detailed-exitcode") && p.Summary().Program > 0 {
