@@ -94,15 +94,29 @@ func (s Style) ApplySummary(r *applier.Result) string {
 			failed++
 		}
 	}
+	// A word with bits of several classes is burned once per class:
+	// counts say burns and words apart where they differ.
+	words := map[int]bool{}
+	for _, w := range r.Words {
+		words[w.Index] = true
+	}
 	if r.OK() {
-		return s.paint(green, fmt.Sprintf("Apply complete: %s programmed and verified.", plural(verified, "word", "words")))
+		done := plural(verified, "word", "words")
+		if verified != len(words) {
+			done = fmt.Sprintf("%s into %s,", plural(verified, "burn", "burns"), plural(len(words), "word", "words"))
+		}
+		return s.paint(green, fmt.Sprintf("Apply complete: %s programmed and verified.", done))
 	}
 	var b strings.Builder
 	b.WriteString("Apply stopped")
 	if r.Interrupted {
 		b.WriteString(" by a signal")
 	}
-	fmt.Fprintf(&b, ": %d of %d words verified", verified, len(r.Words))
+	if len(r.Words) == len(words) {
+		fmt.Fprintf(&b, ": %d of %d words verified", verified, len(r.Words))
+	} else {
+		fmt.Fprintf(&b, ": %d of %d burns (into %s) verified", verified, len(r.Words), plural(len(words), "word", "words"))
+	}
 	if failed > 0 {
 		fmt.Fprintf(&b, ", %d failed", failed)
 	}

@@ -178,6 +178,11 @@ func (s Style) PlanSummary(p *planner.Plan) string {
 		}
 		return s.paint(green, fmt.Sprintf("No changes: the device already satisfies the manifest (%s%s).", plural(n.NoOp, "word", "words"), locked))
 	}
-	return fmt.Sprintf("Plan: %s to program (%s), %s already satisfied.",
-		s.paint(bold, plural(n.Program, "word", "words")), plural(n.Bits, "bit", "bits"), plural(n.NoOp, "word", "words"))
+	// A word with bits of several classes is burned once per class.
+	burns := ""
+	if b := len(p.Writes()); b != n.Program {
+		burns = " in " + plural(b, "burn", "burns")
+	}
+	return fmt.Sprintf("Plan: %s to program%s (%s), %s already satisfied.",
+		s.paint(bold, plural(n.Program, "word", "words")), burns, plural(n.Bits, "bit", "bits"), plural(n.NoOp, "word", "words"))
 }

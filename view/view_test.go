@@ -137,3 +137,28 @@ func TestShowText(t *testing.T) {
 	Style{}.Show(&b, imx8mm, "sim:board", planner.UniqueID(imx8mm, state), fields)
 	golden.Check(t, "show.txt", b.Bytes())
 }
+
+// A word with bits of several classes is burned once per class: the
+// summaries count burns and words apart where they differ (here the
+// secure plan's 11 burns into 10 words), and as words where they agree.
+func TestBurnsAndWords(t *testing.T) {
+	p := securePlan(t)
+	var words []applier.Word
+	for _, w := range p.Writes() {
+		words = append(words, applier.Word{Change: w, Status: applier.Verified, ReadBack: w.After(), Read: true})
+	}
+	r := &applier.Result{Words: words, Final: make([]uint32, imx8mm.Words)}
+	if got, want := (Style{}).ApplySummary(r), "Apply complete: 11 burns into 10 words, programmed and verified."; got != want {
+		t.Errorf("%q, want %q", got, want)
+	}
+	r.Words[10].Status = applier.Skipped
+	r.Words[9].Status = applier.Mismatch
+	if got, want := (Style{}).ApplySummary(r), "Apply stopped: 9 of 11 burns (into 10 words) verified, 1 failed, 1 not attempted."; !strings.HasPrefix(got, want) {
+		t.Errorf("%q, want %q...", got, want)
+	}
+	r.Words = r.Words[2:9] // one burn per word
+	r.Words[0].Status = applier.Verified
+	if got, want := (Style{}).ApplySummary(r), "Apply complete: 7 words programmed and verified."; got != want {
+		t.Errorf("%q, want %q", got, want)
+	}
+}

@@ -494,7 +494,7 @@ func applyPlan(ctx context.Context, c *cli.Context, e env, dev *nvmem.Device, de
 		return err
 	}
 	if ask && !c.Bool("auto-approve") {
-		if err := approve(ctx, e, dev.Spec, n); err != nil {
+		if err := approve(ctx, e, dev.Spec, n, len(p.Writes())); err != nil {
 			return err
 		}
 	}
@@ -544,12 +544,16 @@ func writeApplyJSON(e env, p *planner.Plan, res *applier.Result, code int) error
 
 // approve asks the operator. Only the literal "yes" proceeds; without a
 // terminal to ask on, it refuses rather than wait or guess.
-func approve(ctx context.Context, e env, device string, n planner.Summary) error {
+func approve(ctx context.Context, e env, device string, n planner.Summary, burns int) error {
 	if !e.stdinTTY {
 		return fmt.Errorf("%w: standard input is not a terminal, so nobody can answer", errNoApproval)
 	}
-	fmt.Fprintf(e.stderr, "\nBurn %d word(s), %d bit(s), into %s?\nFuses cannot be cleared. Only 'yes' will be accepted.\n  Enter a value: ",
-		n.Program, n.Bits, device)
+	what := view.Plural(n.Program, "word", "words")
+	if burns != n.Program {
+		what += " in " + view.Plural(burns, "burn", "burns")
+	}
+	fmt.Fprintf(e.stderr, "\nBurn %s, %s, into %s?\nFuses cannot be cleared. Only 'yes' will be accepted.\n  Enter a value: ",
+		what, view.Plural(n.Bits, "bit", "bits"), device)
 	answer := make(chan string, 1)
 	go func() {
 		line, _ := bufio.NewReader(e.stdin).ReadString('\n')
