@@ -43,7 +43,9 @@ import (
 //  3. after a successful apply a new plan programs nothing and a second
 //     apply writes nothing; after a failed one, a new plan on the rebooted
 //     board programs exactly the bits still missing, never a burned one,
-//     and applying it completes the manifest;
+//     and applying it completes the manifest; the saved plan re-checked
+//     on the rebooted board is already applied exactly when the board
+//     holds the plan's result, unchanged when nothing burned, else stale;
 //  4. the plan document round-trips: decoded and re-encoded it is the same
 //     bytes, and re-checked against the board it is the same plan;
 //  5. a stale plan (the board changed since) and a tampered plan file are
@@ -169,6 +171,7 @@ type modelCase struct {
 	// elsewhere: a write of the apply burned another word than the one
 	// addressed (a misdirect fault).
 	elsewhere bool
+	saved     *planner.Plan // the plan as saved and read back, when it could be saved
 	notes     []string
 	fatal     error // the generator itself failed
 	err       error
@@ -317,6 +320,7 @@ func (c *modelCase) run() error {
 		if err != nil {
 			return err
 		}
+		c.saved = saved
 		if err := c.tamper(doc); err != nil {
 			return err
 		}
@@ -973,6 +977,33 @@ func (c *modelCase) checkApply(p *planner.Plan, r *Result, before fuses) error {
 	return nil
 }
 
+// savedAgain (3): the saved plan of the first apply, re-checked on the
+// board after it, is already applied (nothing to burn) when the board
+// holds exactly the plan's result, goes through unchanged when the board
+// is as it was, and is stale otherwise: burned in part, or hidden by a
+// read lock it burned.
+func (c *modelCase) savedAgain(first *planner.Plan, state []uint32) error {
+	result := slices.Clone(c.state)
+	for _, w := range first.Writes() {
+		result[w.Index] |= w.Delta
+	}
+	fresh, err := planner.Recheck(c.saved, state)
+	switch {
+	case slices.Equal(state, c.state):
+		if err != nil || fresh.AlreadyApplied {
+			return fmt.Errorf("the saved plan on the unchanged board: %v, already applied %v", err, err == nil && fresh.AlreadyApplied)
+		}
+	case slices.Equal(state, result):
+		if err != nil || !fresh.AlreadyApplied || len(fresh.Writes()) != 0 {
+			return fmt.Errorf("the saved plan on the board holding its result: %v, want already applied with nothing to burn", err)
+		}
+		c.kinds = append(c.kinds, "saved plan already applied")
+	case !errors.Is(err, planner.ErrStale):
+		return fmt.Errorf("the saved plan on a board changed otherwise than by it: %v, want ErrStale", err)
+	}
+	return nil
+}
+
 // checkRequires: every field the apply burned bits of whose security
 // effect requires other fields (SEC_CONFIG_CLOSE requires SRK_HASH) finds
 // them wholly burned in the fuses: no part of them all zero (a real
@@ -1070,6 +1101,11 @@ func (c *modelCase) again(m *manifest.Manifest, first *planner.Plan, r *Result, 
 	s := p.Summary()
 	c.notef("second plan: %d program, %d no-op, %d conflict, %d unreadable, %d refused", s.Program, s.NoOp, s.Conflict, s.Unreadable, s.Refused)
 	elsewhere := c.elsewhere // the first apply burned a word it did not address
+	if c.saved != nil && !elsewhere {
+		if err := c.savedAgain(first, state); err != nil {
+			return err
+		}
+	}
 	// A word behind a read lock the board now has burned cannot be
 	// checked any more: its plan is unreadable, which rejects the plan.
 	// Any other rejection needs a burn elsewhere.
@@ -1207,7 +1243,7 @@ func (s modelStats) checkCoverage(t *testing.T) {
 	t.Helper()
 	need := []string{"outcome: refused by the loader", "outcome: rejected", "outcome: applied", "outcome: stale plan refused",
 		"outcome: saved plan for another board refused", "outcome: board of another SoC refused", "outcome: nothing to do", "signal injected",
-		"plan burns security fields", "plan burns lock bits", "plan holds secret words", "plan closes the part", "plan burns out of word order", "entry: raw", "entry: uint", "entry: bool", "entry: mac", "entry: hash"}
+		"plan burns security fields", "plan burns lock bits", "plan holds secret words", "saved plan already applied", "plan closes the part", "plan burns out of word order", "entry: raw", "entry: uint", "entry: bool", "entry: mac", "entry: hash"}
 	for _, soc := range modelSoCs {
 		need = append(need, "soc "+soc.name)
 	}

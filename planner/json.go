@@ -332,6 +332,28 @@ func parseHex32(s string) (uint32, error) {
 	return uint32(v), nil
 }
 
+// leftBy reports whether state is exactly what applying saved leaves. Only
+// the digest of the state the plan was made from is saved, so that state
+// is rebuilt from this one: every word the plan programs must read its
+// after-value, and with those words set back to their before-values the
+// device must hash to the saved digest, which proves every other word
+// unchanged. A plan that programs nothing leaves nothing to recognise.
+func leftBy(saved *Plan, state []uint32) bool {
+	before := append([]uint32(nil), state...)
+	programs := false
+	for _, c := range saved.Changes {
+		if c.Action != Program {
+			continue
+		}
+		if c.Index >= len(state) || state[c.Index] != c.After() {
+			return false
+		}
+		before[c.Index] = c.Before
+		programs = true
+	}
+	return programs && StateDigest(before) == saved.StateDigest
+}
+
 // Targets returns the targets a plan was made for.
 func (p *Plan) Targets() []manifest.Target {
 	out := make([]manifest.Target, len(p.Changes))
@@ -344,7 +366,11 @@ func (p *Plan) Targets() []manifest.Target {
 // Recheck re-plans a saved plan against the device's current state and
 // returns the fresh plan. It fails with ErrStale when the device no longer
 // holds the state the plan was made from: the plan may rely on any word
-// (it was reviewed as a whole), so any change makes it stale.
+// (it was reviewed as a whole), so any change makes it stale. A device
+// that holds exactly what the plan leaves (the plan was applied, and
+// nothing else changed) is not stale: the fresh plan burns nothing and is
+// marked AlreadyApplied, so that a line re-running a saved plan on a
+// finished board passes.
 func Recheck(saved *Plan, state []uint32) (*Plan, error) {
 	fresh, err := Make(saved.Source, saved.Map, state, saved.Targets())
 	if err != nil {
@@ -354,6 +380,10 @@ func Recheck(saved *Plan, state []uint32) (*Plan, error) {
 		return nil, fmt.Errorf("%w: the plan was made for the board with UNIQUE_ID %s; this board's UNIQUE_ID is %s", ErrOtherBoard, saved.UniqueID, fresh.UniqueID)
 	}
 	if fresh.StateDigest == saved.StateDigest {
+		return fresh, nil
+	}
+	if leftBy(saved, state) {
+		fresh.AlreadyApplied = true
 		return fresh, nil
 	}
 	var changed []string

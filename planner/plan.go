@@ -111,7 +111,10 @@ type Plan struct {
 	// a saved plan applies to this board only.
 	UniqueID string
 	Changes  []Change // one per target word, in word order
-	writes   []Change // the burns, in the order they must happen
+	// AlreadyApplied is set by Recheck when the device holds exactly the
+	// state the saved plan leaves: nothing to do, and nothing stale.
+	AlreadyApplied bool
+	writes         []Change // the burns, in the order they must happen
 	// savedFields are the decoded fields of a plan read from a file,
 	// which has no State to decode them from.
 	savedFields []FieldChange

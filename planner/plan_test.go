@@ -277,3 +277,43 @@ func TestRecheck(t *testing.T) {
 		t.Fatalf("other word: err = %v", err)
 	}
 }
+
+// A saved plan re-checked on the board it was applied to is already
+// applied, not stale: nothing to do. Only exactly the plan's result
+// counts: a board where anything else changed too, or where the plan was
+// applied only in part, is stale.
+func TestRecheckAlreadyApplied(t *testing.T) {
+	p := mustMake(t, blank(), join(field(t, "GP1", 0x0000001100000005), field(t, "GP2", 0x3)))
+	b, _ := Encode(p, "test")
+	saved, err := Decode(b, fusemap.Load)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := append([]uint32{}, p.State...)
+	for _, w := range p.Writes() {
+		done[w.Index] |= w.Delta
+	}
+	fresh, err := Recheck(saved, done)
+	if err != nil || !fresh.AlreadyApplied || fresh.Summary().Program != 0 || len(fresh.Writes()) != 0 {
+		t.Fatalf("applied board: %v, already applied %v", err, fresh != nil && fresh.AlreadyApplied)
+	}
+	if fresh, _ := Recheck(saved, p.State); fresh.AlreadyApplied {
+		t.Error("the unchanged board is marked already applied")
+	}
+
+	more := append([]uint32{}, done...)
+	more[imx8mm.ReadIndex(9, 3)] = 1 // another word burned since
+	if _, err := Recheck(saved, more); !errors.Is(err, ErrStale) {
+		t.Errorf("applied, and another word changed: %v, want ErrStale", err)
+	}
+	extra := append([]uint32{}, done...)
+	extra[imx8mm.ReadIndex(14, 0)] |= 0x100 // a planned word holds more than the plan's after-value
+	if _, err := Recheck(saved, extra); !errors.Is(err, ErrStale) {
+		t.Errorf("a planned word beyond its after-value: %v, want ErrStale", err)
+	}
+	half := append([]uint32{}, p.State...)
+	half[imx8mm.ReadIndex(14, 0)] = done[imx8mm.ReadIndex(14, 0)]
+	if _, err := Recheck(saved, half); !errors.Is(err, ErrStale) {
+		t.Errorf("applied in part: %v, want ErrStale", err)
+	}
+}

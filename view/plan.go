@@ -171,6 +171,9 @@ func (s Style) PlanSummary(p *planner.Plan) string {
 		}
 		return s.paint(red, "Plan rejected: "+strings.Join(why, ", ")+". Nothing will be written.")
 	}
+	if n.Program == 0 && p.AlreadyApplied {
+		return s.paint(green, "Already applied: nothing to do. The device holds exactly the state this saved plan leaves.")
+	}
 	if n.Program == 0 {
 		locked := ""
 		if n.ReadLocked > 0 {
