@@ -34,8 +34,10 @@ var (
 	// ErrShortRead: a read returned fewer bytes than the word needs and no
 	// error. The word's content is unknown.
 	ErrShortRead = errors.New("short read")
-	// ErrBusy: another otpprov holds the device's lock.
-	ErrBusy = errors.New("another otpprov is programming this device")
+	// ErrBusy: another process holds the device's lock: another otpprov,
+	// ocotp-emu serving the sim, flock(1). The error names it where
+	// /proc/locks does (see lockHolder).
+	ErrBusy = errors.New("the device is locked by another process")
 	// ErrNotDevice: the file does not look like an OTP array.
 	ErrNotDevice = errors.New("not an OTP device")
 	// ErrDeviceKind: the file is not one otpprov drives without being told

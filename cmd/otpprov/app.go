@@ -147,7 +147,7 @@ func hint(err error) string {
 	case errors.Is(err, nvmem.ErrGone):
 		return "the device went away (driver unbound? see dmesg); once it is back, run plan again to see what the board holds"
 	case errors.Is(err, nvmem.ErrBusy):
-		return "wait for the other otpprov to finish: two writers on one board must never interleave"
+		return "wait for it to finish, or stop it: two writers on one board must never interleave (a sim that ocotp-emu serves is driven through its mount: --device-kind nvmem --device MOUNT/nvmem)"
 	case errors.Is(err, nvmem.ErrChipInDoubt):
 		return "the board's device tree must be its SoC's own: compare its OCOTP node with otpprov fusemap show SOC; otpprov dump still shows the bytes"
 	case errors.Is(err, nvmem.ErrWrongSoC):
