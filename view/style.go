@@ -18,6 +18,16 @@ const (
 	dim    = "2"
 )
 
+// Sequences are the escape sequences paint writes: the only ones
+// otpprov's output lets through (termtext.Writer).
+func Sequences() []string {
+	var out []string
+	for _, code := range []string{green, yellow, red, bold, dim, "0"} {
+		out = append(out, "\x1b["+code+"m")
+	}
+	return out
+}
+
 func (s Style) paint(code, text string) string {
 	if !s.Color || text == "" {
 		return text

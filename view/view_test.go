@@ -9,6 +9,7 @@ import (
 	"github.com/otpprov/otpprov/applier"
 	"github.com/otpprov/otpprov/fusemap"
 	"github.com/otpprov/otpprov/internal/golden"
+	"github.com/otpprov/otpprov/internal/termtext"
 	"github.com/otpprov/otpprov/manifest"
 	"github.com/otpprov/otpprov/nvmem"
 	"github.com/otpprov/otpprov/planner"
@@ -160,5 +161,23 @@ func TestBurnsAndWords(t *testing.T) {
 	r.Words[0].Status = applier.Verified
 	if got, want := (Style{}).ApplySummary(r), "Apply complete: 7 words programmed and verified."; got != want {
 		t.Errorf("%q, want %q", got, want)
+	}
+}
+
+// Every escape sequence a coloured rendering writes is one of Sequences,
+// which the output writer lets through: colour survives it unchanged.
+func TestSequencesCoverPaint(t *testing.T) {
+	var b bytes.Buffer
+	s := Style{Color: true}
+	s.Plan(&b, securePlan(t), "sim:board")
+	s.Plan(&b, mixedPlan(t), "sim:board")
+	s.Verify(&b, mixedPlan(t))
+	var out bytes.Buffer
+	w := termtext.NewWriter(&out, Sequences()...)
+	if _, err := w.Write(b.Bytes()); err != nil || w.Flush() != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "\x1b[31m") || out.String() != b.String() {
+		t.Errorf("colour did not pass the writer unchanged:\n%q\nbecame\n%q", b.String(), out.String())
 	}
 }

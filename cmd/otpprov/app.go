@@ -16,6 +16,7 @@ import (
 	"github.com/otpprov/otpprov/manifest"
 	"github.com/otpprov/otpprov/nvmem"
 	"github.com/otpprov/otpprov/planner"
+	"github.com/otpprov/otpprov/view"
 )
 
 // Exit codes: a contract with scripts and station software (README).
@@ -65,7 +66,7 @@ func run(ctx context.Context, args []string, e env) int {
 	// act on the terminal: the inputs refuse such characters, and this
 	// catches any that reach a message another way. Colour is otpprov's
 	// own, on stdout only.
-	out, errs := termtext.NewWriter(e.stdout, true), termtext.NewWriter(e.stderr, false)
+	out, errs := termtext.NewWriter(e.stdout, view.Sequences()...), termtext.NewWriter(e.stderr)
 	e.stdout, e.stderr = out, errs
 	flush := e.flush
 	e.flush = func() {

@@ -100,26 +100,26 @@ func needs(p []byte, lines bool) bool {
 }
 
 // Writer escapes, in everything written through it, the unsafe
-// characters of Escape except newlines and tabs; with SGR set it also lets
-// colour sequences (ESC [ digits and semicolons m) through, which is how
-// otpprov's own colour reaches a terminal. Every text otpprov shows comes
-// from a source that refuses unsafe characters (manifests, variables,
-// the command line), so an SGR sequence here is otpprov's own. A
-// character or sequence cut by the end of a Write is held until the next
-// one, or Flush.
+// characters of Escape except newlines and tabs. It lets through exactly
+// the escape sequences it is given, otpprov's own colours, and no other:
+// an injected sequence that hides text (SGR 8) or moves the cursor is
+// escaped even where colour is on. A character or sequence cut by the
+// end of a Write is held until the next one, or Flush.
 type Writer struct {
 	w       io.Writer
-	sgr     bool
+	allowed [][]byte
 	pending []byte
 	buf     bytes.Buffer
 }
 
-// NewWriter escapes what it writes to w; sgr lets colour through.
-func NewWriter(w io.Writer, sgr bool) *Writer { return &Writer{w: w, sgr: sgr} }
-
-// maxSGR bounds a colour sequence held across writes; otpprov's are at
-// most "\x1b[0m"-sized.
-const maxSGR = 16
+// NewWriter escapes what it writes to w, but for the sequences allowed.
+func NewWriter(w io.Writer, allowed ...string) *Writer {
+	wr := &Writer{w: w}
+	for _, a := range allowed {
+		wr.allowed = append(wr.allowed, []byte(a))
+	}
+	return wr
+}
 
 // Write writes p, escaped. It returns len(p) unless w fails.
 func (w *Writer) Write(p []byte) (int, error) {
@@ -131,8 +131,8 @@ func (w *Writer) Write(p []byte) (int, error) {
 	w.buf.Reset()
 	for len(in) > 0 {
 		c := in[0]
-		if c == 0x1b && w.sgr {
-			if n, complete := sgrLen(in); n > 0 {
+		if c == 0x1b && len(w.allowed) > 0 {
+			if n, complete := w.allowedLen(in); n > 0 {
 				w.buf.Write(in[:n])
 				in = in[n:]
 				continue
@@ -169,22 +169,17 @@ func (w *Writer) Flush() error {
 	return err
 }
 
-// sgrLen is the length of the colour sequence p starts with, 0 if it
-// does not start with one; complete is false when p ends before the
-// sequence could be told apart.
-func sgrLen(p []byte) (n int, complete bool) {
-	for i := 1; i < len(p) && i < maxSGR; i++ {
-		c := p[i]
+// allowedLen is the length of the allowed sequence p starts with, 0 if
+// none; complete is false when p ends inside what may still become one.
+func (w *Writer) allowedLen(p []byte) (n int, complete bool) {
+	complete = true
+	for _, a := range w.allowed {
 		switch {
-		case i == 1 && c == '[':
-		case i == 1:
-			return 0, true
-		case c == 'm':
-			return i + 1, true
-		case c >= '0' && c <= '9' || c == ';':
-		default:
-			return 0, true
+		case bytes.HasPrefix(p, a):
+			return len(a), true
+		case bytes.HasPrefix(a, p):
+			complete = false
 		}
 	}
-	return 0, len(p) >= maxSGR
+	return 0, complete
 }

@@ -45,10 +45,16 @@ func TestEscape(t *testing.T) {
 	}
 }
 
+// palette is a colour writer's allowed sequences, as otpprov's.
+var palette = []string{"\x1b[0m", "\x1b[1m", "\x1b[31m", "\x1b[32m"}
+
 func write(t *testing.T, sgr bool, chunks ...string) string {
 	t.Helper()
 	var out bytes.Buffer
-	w := NewWriter(&out, sgr)
+	w := NewWriter(&out)
+	if sgr {
+		w = NewWriter(&out, palette...)
+	}
 	for _, c := range chunks {
 		n, err := w.Write([]byte(c))
 		if err != nil || n != len(c) {
@@ -61,9 +67,10 @@ func write(t *testing.T, sgr bool, chunks ...string) string {
 	return out.String()
 }
 
-// The writer keeps lines, tabs and (when allowed) colour, and escapes
-// everything else that would act on the terminal, also when a sequence
-// is cut between two writes.
+// The writer keeps lines, tabs and (when allowed) otpprov's colours, and
+// escapes everything else that would act on the terminal, other colour
+// sequences too (SGR 8 hides text), also when a sequence is cut between
+// two writes.
 func TestWriter(t *testing.T) {
 	cases := []struct {
 		sgr    bool
@@ -80,6 +87,9 @@ func TestWriter(t *testing.T) {
 		{true, []string{"cut \xc3"}, `cut \xc3`},
 		{true, []string{"\x1b"}, `\u001b`},
 		{true, []string{"\x1b[1111111111111111111m"}, `\u001b[1111111111111111111m`},
+		{true, []string{"shown \x1b[8mhidden\x1b[0m"}, `shown \u001b[8mhidden` + "\x1b[0m"},
+		{true, []string{"\x1b[3", "3mnot ours"}, `\u001b[33mnot ours`},
+		{true, []string{"\x1b[", "3"}, `\u001b[3`},
 		{true, []string{"bidi \u202e", "txt"}, `bidi \u202etxt`},
 		{true, []string{"bad \xff\xfe utf-8"}, `bad \xff\xfe utf-8`},
 	}
