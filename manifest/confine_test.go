@@ -49,30 +49,41 @@ func confineTree(t *testing.T) (root string) {
 	return root
 }
 
+// confineCase is a path a manifest may write in dir, and what confine
+// says of it: "" when it stays inside.
+type confineCase struct{ name, dir, path, msg string }
+
+// confineCases are the ways to a file of confineTree's product directory
+// and out of it, for a file NAME+EXT and its namesakes: keys/NAME+EXT
+// below it, the links inner+EXT (inside) and escape+EXT (out), and
+// outside+EXT beside the product. valueFrom (srk.bin) and extends
+// (base.yaml) are held to the same cases.
+func confineCases(root, name, ext string) []confineCase {
+	file := name + ext
+	return []confineCase{
+		{"next to it", "prod", file, ""},
+		{"below it", "prod", "keys/" + file, ""},
+		{"dots that stay inside", "prod", "./keys/../" + file, ""},
+		{"a link that stays inside", "prod", "inner" + ext, ""},
+		{"the manifest's directory reached by a link", "prodlink", file, ""},
+		{"absolute", "prod", filepath.Join(root, "prod", file), "is an absolute path"},
+		{"absolute outside", "prod", filepath.Join(root, "outside"+ext), "is an absolute path"},
+		{"dot-dot", "prod", "../outside" + ext, "leads out of the manifest's directory"},
+		{"dot-dot further down", "prod", "keys/../../outside" + ext, "leads out of the manifest's directory"},
+		{"a link to a file outside", "prod", "escape" + ext, "leads out of the manifest's directory through a symbolic link (to " + filepath.Join(root, "outside"+ext) + ")"},
+		{"a directory link outside", "prod", "up/outside" + ext, "leads out of the manifest's directory through a symbolic link"},
+	}
+}
+
 // TestValueFromConfined: a path written in a manifest reads a file in the
 // manifest's own directory and nowhere else; every way out is refused at
 // the path, with what to do instead.
 func TestValueFromConfined(t *testing.T) {
 	root := confineTree(t)
-	for _, tt := range []struct {
-		name, dir, file string
-		msg             string // "" when the hash is read
-	}{
-		{"next to it", "prod", "srk.bin", ""},
-		{"below it", "prod", "keys/srk.bin", ""},
-		{"dots that stay inside", "prod", "./keys/../srk.bin", ""},
-		{"a link that stays inside", "prod", "inner.bin", ""},
-		{"the manifest's directory reached by a link", "prodlink", "srk.bin", ""},
-		{"absolute", "prod", filepath.Join(root, "prod", "srk.bin"), "is an absolute path"},
-		{"absolute outside", "prod", filepath.Join(root, "outside.bin"), "is an absolute path"},
-		{"dot-dot", "prod", "../outside.bin", "leads out of the manifest's directory"},
-		{"dot-dot further down", "prod", "keys/../../outside.bin", "leads out of the manifest's directory"},
-		{"a link to a file outside", "prod", "escape.bin", "leads out of the manifest's directory through a symbolic link (to " + filepath.Join(root, "outside.bin") + ")"},
-		{"a directory link outside", "prod", "up/outside.bin", "leads out of the manifest's directory through a symbolic link"},
-	} {
+	for _, tt := range confineCases(root, "srk", ".bin") {
 		t.Run(tt.name, func(t *testing.T) {
 			path := filepath.Join(root, tt.dir, "m.yaml")
-			b := manifestOf("imx8mm", "  - field: SRK_HASH\n    valueFrom: {file: "+strconv.Quote(tt.file)+"}\n")
+			b := manifestOf("imx8mm", "  - field: SRK_HASH\n    valueFrom: {file: "+strconv.Quote(tt.path)+"}\n")
 			if err := os.WriteFile(path, b, 0o644); err != nil {
 				t.Fatal(err)
 			}
@@ -87,7 +98,7 @@ func TestValueFromConfined(t *testing.T) {
 				return
 			}
 			checkDiags(t, path, diagsOf(t, err), []want{{Line: 7, Col: 23,
-				Msg: "SRK_HASH: valueFrom " + tt.file + " " + tt.msg, Hint: "put the file next to the manifest, or pass it as a file variable (--var name=PATH)"}})
+				Msg: "SRK_HASH: valueFrom " + tt.path + " " + tt.msg, Hint: "put the file next to the manifest, or pass it as a file variable (--var name=PATH)"}})
 		})
 	}
 }
@@ -179,25 +190,10 @@ func TestExtendsConfined(t *testing.T) {
 	if err := os.Symlink("../outside.yaml", filepath.Join(prod, "escape.yaml")); err != nil {
 		t.Fatal(err)
 	}
-	for _, tt := range []struct {
-		name, dir, ext string
-		msg            string // "" when the chain is read
-	}{
-		{"next to it", "prod", "base.yaml", ""},
-		{"below it", "prod", "keys/base.yaml", ""},
-		{"dots that stay inside", "prod", "./keys/../base.yaml", ""},
-		{"a link that stays inside", "prod", "inner.yaml", ""},
-		{"the manifest's directory reached by a link", "prodlink", "base.yaml", ""},
-		{"absolute", "prod", filepath.Join(prod, "base.yaml"), "is an absolute path"},
-		{"absolute outside", "prod", filepath.Join(root, "outside.yaml"), "is an absolute path"},
-		{"dot-dot", "prod", "../outside.yaml", "leads out of the manifest's directory"},
-		{"dot-dot further down", "prod", "keys/../../outside.yaml", "leads out of the manifest's directory"},
-		{"a link to a file outside", "prod", "escape.yaml", "leads out of the manifest's directory through a symbolic link (to " + filepath.Join(root, "outside.yaml") + ")"},
-		{"a directory link outside", "prod", "up/outside.yaml", "leads out of the manifest's directory through a symbolic link"},
-	} {
+	for _, tt := range confineCases(root, "base", ".yaml") {
 		t.Run(tt.name, func(t *testing.T) {
 			path := filepath.Join(root, tt.dir, "m.yaml")
-			b := "apiVersion: otpprov/v1\nkind: FuseManifest\nmetadata: {name: m}\nextends: " + strconv.Quote(tt.ext) + "\nfuses:\n  - {bank: 14, word: 0, value: 1}\n"
+			b := "apiVersion: otpprov/v1\nkind: FuseManifest\nmetadata: {name: m}\nextends: " + strconv.Quote(tt.path) + "\nfuses:\n  - {bank: 14, word: 0, value: 1}\n"
 			if err := os.WriteFile(path, []byte(b), 0o644); err != nil {
 				t.Fatal(err)
 			}
@@ -212,7 +208,7 @@ func TestExtendsConfined(t *testing.T) {
 				return
 			}
 			checkDiags(t, path, diagsOf(t, err), []want{{Line: 4, Col: 1,
-				Msg: "extends " + tt.ext + " " + tt.msg, Hint: "put the base beside the manifest that extends it, or in a directory below it"}})
+				Msg: "extends " + tt.path + " " + tt.msg, Hint: "put the base beside the manifest that extends it, or in a directory below it"}})
 		})
 	}
 }
