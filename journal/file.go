@@ -5,14 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/otpprov/otpprov/internal/inputfile"
+	"github.com/otpprov/otpprov/internal/lockholder"
 )
 
 // File is an open journal. It is locked only while a record is appended
@@ -110,30 +109,14 @@ func (j *File) lock(ctx context.Context) error {
 
 // holder names the process holding the flock on f, as /proc/locks tells.
 func holder(f *os.File) string {
-	var st unix.Stat_t
-	if unix.Fstat(int(f.Fd()), &st) != nil {
-		return "another process"
+	switch pid, comm := lockholder.Of(f); {
+	case pid == 0:
+		return "another process (/proc/locks does not say which)"
+	case comm == "":
+		return fmt.Sprintf("pid %d", pid)
+	default:
+		return fmt.Sprintf("pid %d (%s)", pid, comm)
 	}
-	id := fmt.Sprintf("%02x:%02x:%d", unix.Major(st.Dev), unix.Minor(st.Dev), st.Ino)
-	locks, _ := os.ReadFile("/proc/locks")
-	for _, line := range strings.Split(string(locks), "\n") {
-		// "1: FLOCK  ADVISORY  WRITE 25649 fe:00:9982414 0 EOF"; waiters
-		// are listed with "->" after the number.
-		fs := strings.Fields(line)
-		if len(fs) < 6 || fs[1] != "FLOCK" || fs[5] != id {
-			continue
-		}
-		pid, err := strconv.Atoi(fs[4])
-		if err != nil || pid <= 0 {
-			continue
-		}
-		comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
-		if err != nil {
-			return fmt.Sprintf("pid %d", pid)
-		}
-		return fmt.Sprintf("pid %d (%s)", pid, strings.TrimSpace(string(comm)))
-	}
-	return "another process (/proc/locks does not say which)"
 }
 
 // write appends r after the end t, with the lock held: it chains r,

@@ -1,14 +1,11 @@
 package nvmem
 
 import (
-	"bytes"
 	"fmt"
 	"os"
-	"strconv"
-	"strings"
 	"syscall"
 
-	"golang.org/x/sys/unix"
+	"github.com/otpprov/otpprov/internal/lockholder"
 )
 
 // lockFile takes an exclusive advisory lock on f without waiting. flock is
@@ -23,7 +20,7 @@ func lockFile(f *os.File) error {
 		case syscall.EINTR:
 			continue
 		case syscall.EWOULDBLOCK:
-			return &kindError{&busyError{holder: lockHolder(f, "/proc")}, err}
+			return &kindError{&busyError{holder: lockHolder(f)}, err}
 		}
 		return err
 	}
@@ -41,36 +38,15 @@ func (b *busyError) Error() string {
 
 func (b *busyError) Is(target error) bool { return target == ErrBusy }
 
-// lockHolder names the process holding an flock on f, as "ocotp-emu (pid
-// 1234)", from Linux's /proc/locks (the pid) and /proc/PID/comm (its
-// name); "" when it cannot tell: no /proc, or a holder in another pid
-// namespace (pid 0 or -1). It runs only on the refusal path.
-func lockHolder(f *os.File, proc string) string {
-	var st unix.Stat_t
-	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+// lockHolder names the process holding an flock on f, as "ocotp-emu
+// (pid 1234)", or "" when /proc cannot tell.
+func lockHolder(f *os.File) string {
+	switch pid, comm := lockholder.Of(f); {
+	case pid == 0:
 		return ""
-	}
-	b, err := os.ReadFile(proc + "/locks")
-	if err != nil {
-		return ""
-	}
-	// "1: FLOCK  ADVISORY  WRITE 1234 00:2f:5678 0 EOF"; a process waiting
-	// for the lock has "->" after the number, and holds nothing.
-	id := fmt.Sprintf("%02x:%02x:%d", unix.Major(uint64(st.Dev)), unix.Minor(uint64(st.Dev)), st.Ino)
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 6 || f[1] != "FLOCK" || f[5] != id {
-			continue
-		}
-		pid, err := strconv.Atoi(f[4])
-		if err != nil || pid <= 0 {
-			return ""
-		}
-		comm, err := os.ReadFile(fmt.Sprintf("%s/%d/comm", proc, pid))
-		if name := string(bytes.TrimSpace(comm)); err == nil && name != "" {
-			return fmt.Sprintf("%s (pid %d)", name, pid)
-		}
+	case comm == "":
 		return fmt.Sprintf("pid %d", pid)
+	default:
+		return fmt.Sprintf("%s (pid %d)", comm, pid)
 	}
-	return ""
 }
