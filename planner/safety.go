@@ -333,14 +333,16 @@ func (p *Plan) Fields() []FieldChange {
 			continue
 		}
 		fc := FieldChange{Field: f, Before: "unreadable", After: "unreadable"}
-		secret := p.secretIn(f)
+		// A field holding secret bits (the map's, or a secret
+		// variable's) shows as "secret", without the digest show
+		// prints: a field burned in part (one word of it by write, the
+		// rest blank, as the before-value says) leaves too few unknown
+		// bits for a digest to hide, and a 32-bit word is found by
+		// trying them all.
+		secret := f.Secret || p.secretIn(f)
 		show := func(parts []uint32) string {
-			if secret && !f.Secret {
-				// A value set from a secret variable: shown as the map
-				// shows a secret field.
-				g := *f
-				g.Secret = true
-				return g.Format(parts)
+			if secret {
+				return "secret"
 			}
 			return f.Format(parts)
 		}

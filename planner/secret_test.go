@@ -36,6 +36,21 @@ func TestSecretWordsFromTheMap(t *testing.T) {
 	if !p.HasSecrets() {
 		t.Error("HasSecrets is false")
 	}
+	// The field shows as secret, without a digest: one word of it
+	// burned and the rest blank would be found from a digest by trying
+	// 2^32 values.
+	shown := false
+	for _, f := range p.Fields() {
+		if f.Field.Name == "MANUFACTURE_KEY" {
+			shown = true
+			if f.Before != "secret" || f.After != "secret" {
+				t.Errorf("MANUFACTURE_KEY shown %q -> %q", f.Before, f.After)
+			}
+		}
+	}
+	if !shown {
+		t.Error("MANUFACTURE_KEY is not among the plan's fields")
+	}
 	b, err := Encode(p, "test")
 	if err != nil {
 		t.Fatal(err)
