@@ -12,7 +12,7 @@ BUILDVCS := $(shell git status --porcelain >/dev/null 2>&1 && echo auto || echo 
 GOBUILD  := $(GO) build -trimpath -buildvcs=$(BUILDVCS) -tags urfave_cli_no_docs
 export CGO_ENABLED := 0
 
-.PHONY: all build test test-fuse lint demo cross qemu-smoke man bench bench-go bench-process clean fuzz fuzz-ci soak
+.PHONY: all build test test-fuse test-cuts lint demo cross qemu-smoke man bench bench-go bench-process clean fuzz fuzz-ci soak
 
 all: build
 
@@ -47,6 +47,13 @@ test-fuse:
 	@{ $(GO) test -count=1 -v -run 'TestFUSEScripts|TestOtpprovDoesNotLinkFUSE' ./cmd/otpprov && \
 	   $(GO) test -count=1 -v ./internal/ocotpfs ./internal/ocotpemu; } >$(FUSE_LOG) 2>&1; \
 	rc=$$?; grep -E '^\s*--- (PASS|FAIL|SKIP)|^(ok|FAIL)' $(FUSE_LOG); exit $$rc
+
+# The exported sh scripts cut at every byte, each prefix run by dash and by
+# busybox sh (export.TestShellCutAtEveryByte with CUTS=all): a process per
+# cut, about 110,000, so minutes; make test cuts four of the scripts where
+# a prefix can be a whole program. CI runs this.
+test-cuts:
+	CUTS=all $(GO) test -count=1 -timeout 60m -run TestShellCutAtEveryByte ./export
 
 lint:
 	$(GO) vet ./...

@@ -9,16 +9,33 @@ import (
 	"github.com/otpprov/otpprov/planner"
 )
 
+// shellGuard is the script's second line. Until the last line is run the
+// script only defines functions: the burns are in otpprov_main, which the
+// last line calls. A copy cut short (a full disk, a transfer interrupted)
+// therefore burns nothing, and this EXIT trap makes it fail, saying why,
+// instead of exiting 0 having done nothing. The braces make the line all
+// or nothing too: cut inside them it is a syntax error (status 2), where a
+// bare "trap" cut after its name would list the traps and exit 0. The
+// variable is set here so that one from the environment cannot pass for
+// the last line.
+const shellGuard = `{ otpprov_complete=no; trap '[ "$otpprov_complete" = yes ] || { echo "otpprov: error: this script is incomplete: it was cut short before its last line, so it burned nothing; make it again with otpprov plan --format sh" >&2; exit 1; }' EXIT; }
+`
+
+// shellEnd is the script's last line, and its last bytes: no newline
+// follows it. sh runs a last line that has no newline, so with one a copy
+// that lost only that newline would still burn; without it, a copy cut
+// anywhere on this line calls nothing (o, otpprov_mai: not found) or
+// passes otpprov_main a word other than end-of-script, which it refuses.
+const shellEnd = "otpprov_main end-of-script"
+
 // shellPrelude is the part of every sh script that does not depend on the
-// plan: messages, the exit status contract and the word reader.
-const shellPrelude = `set -eu
-
-NVMEM=${NVMEM:-$DEFAULT_NVMEM}
-written=no
-
+// plan: messages, the exit status contract and the word reader. It only
+// defines functions: nothing runs before the last line.
+const shellPrelude = `
 # Exit status: 0 every burn done and read back as planned; 1 refused,
-# nothing written; 3 stopped after writing: the device is (or may be)
-# partially programmed, run otpprov plan to see what remains.
+# nothing written (or the script is incomplete); 3 stopped after writing:
+# the device is (or may be) partially programmed, run otpprov plan to see
+# what remains.
 fail() {
 	echo "otpprov: error: $*" >&2
 	if [ "$written" = yes ]; then
@@ -62,6 +79,16 @@ the fuse may have burned all the same: the word now reads $v"
 }
 `
 
+// shellMainStart opens otpprov_main: it runs only when called with the
+// last line's word, and marks the script complete for the EXIT trap.
+const shellMainStart = `
+# Everything that reads or writes the device is here, run by the last line.
+otpprov_main() {
+	[ "$#" = 1 ] && [ "$1" = end-of-script ] || exit 1
+	otpprov_complete=yes
+	set -eu
+`
+
 func writeShell(b *bytes.Buffer, p *planner.Plan, opts Options) error {
 	device := opts.Device
 	if device == "" {
@@ -71,10 +98,16 @@ func writeShell(b *bytes.Buffer, p *planner.Plan, opts Options) error {
 		return fmt.Errorf("device path %q has a control character", device)
 	}
 	b.WriteString("#!/bin/sh\n")
+	b.WriteString(shellGuard)
 	comment(b, header(p, opts, "POSIX sh script")...)
+	comment(b, "",
+		"A copy cut short burns nothing and exits 1: until its last line, which",
+		"calls otpprov_main and has no newline after it, the script only defines",
+		"functions.")
 	writes := p.Writes()
 	if len(writes) == 0 {
-		b.WriteString("\necho \"otpprov: nothing to burn: this board already satisfies the manifest\"\nexit 0\n")
+		b.WriteString(shellMainStart)
+		b.WriteString("\techo \"otpprov: nothing to burn: this board already satisfies the manifest\"\n}\n\n" + shellEnd)
 		return nil
 	}
 	comment(b, "",
@@ -91,8 +124,27 @@ func writeShell(b *bytes.Buffer, p *planner.Plan, opts Options) error {
 		"Only the delta is written: the controller ORs it into the fuses. A plain",
 		"file is not a fuse array: a word already holding bits would lose them.",
 	)
-	b.WriteString("\nDEFAULT_NVMEM=" + shellQuote(device) + "\n")
 	b.WriteString(shellPrelude)
+	b.WriteString(shellMainStart)
+	// The body is indented by a tab: it is otpprov_main's.
+	body := &bytes.Buffer{}
+	writeShellBody(body, p, device)
+	for _, line := range strings.SplitAfter(body.String(), "\n") {
+		if line != "" && line != "\n" {
+			b.WriteString("\t")
+		}
+		b.WriteString(line)
+	}
+	b.WriteString("}\n\n" + shellEnd)
+	return nil
+}
+
+// writeShellBody writes otpprov_main's commands: the checks of the
+// device, then each burn with its read-back.
+func writeShellBody(b *bytes.Buffer, p *planner.Plan, device string) {
+	writes := p.Writes()
+	b.WriteString("DEFAULT_NVMEM=" + shellQuote(device) + "\n")
+	b.WriteString("NVMEM=${NVMEM:-$DEFAULT_NVMEM}\nwritten=no\n")
 
 	b.WriteString("\n")
 	comment(b, "The device: there, the size of the "+p.SoC.Name+"'s nvmem file, and tools that give little-endian bytes.")
@@ -145,7 +197,6 @@ func writeShell(b *bytes.Buffer, p *planner.Plan, opts Options) error {
 		fmt.Fprintf(b, "after %d %d %d %08x\n", c.Bank, c.Word, c.Index, c.After())
 	}
 	fmt.Fprintf(b, "\necho \"otpprov: %d %s done and read back as planned\"\n", len(writes), plural(len(writes), "burn", "burns"))
-	return nil
 }
 
 // shellQuote quotes s for sh: inside single quotes nothing is special but
