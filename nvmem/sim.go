@@ -178,7 +178,7 @@ func (s *Sim) saveCounters() error {
 	now.Writes += s.Writes - s.saved.Writes
 	s.saved = Counters{Reads: s.Reads, Writes: s.Writes}
 	b, _ := json.Marshal(now)
-	return atomicfile.Write(filepath.Join(s.dir, simCountersFile), append(b, '\n'), 0o644)
+	return atomicfile.WriteNoSync(filepath.Join(s.dir, simCountersFile), append(b, '\n'), 0o644)
 }
 
 // Close saves the counters and releases the lock.
