@@ -24,7 +24,7 @@ build:
 # (a hidden command), so that it documents exactly this binary. Read it
 # with man -l bin/otpprov.1.
 man: build
-	$(BIN)/otpprov man >$(BIN)/otpprov.1.tmp && mv $(BIN)/otpprov.1.tmp $(BIN)/otpprov.1
+	$(BIN)/otpprov man --out $(BIN)/otpprov.1
 
 # Unit tests, end-to-end testscript scenarios against the OTP emulator, the
 # FUSE-mounted emulator and the cross-checks with od/dd/printf; vet and

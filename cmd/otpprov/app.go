@@ -9,7 +9,9 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/otpprov/otpprov/internal/atomicfile"
 	"github.com/otpprov/otpprov/internal/inputfile"
+	"github.com/otpprov/otpprov/internal/output"
 	"github.com/otpprov/otpprov/internal/termtext"
 	"github.com/otpprov/otpprov/internal/yamldoc"
 	"github.com/otpprov/otpprov/journal"
@@ -35,6 +37,7 @@ var exitCodes = []struct {
 }{
 	{exitOK, "success; or nothing to do"},
 	{exitError, "error or refusal: bad input, rejected plan, stale plan, no approval, device error before any write, " +
+		"output that could not be written (the output is incomplete), " +
 		"or an apply that failed with nothing written (proven by reading the device back)"},
 	{exitChanges, "plan --detailed-exitcode: there are changes to make; verify: the device does not satisfy the manifest"},
 	{exitPartial, "apply or write stopped after writing: the device is partially programmed (or may be: a word that " +
@@ -46,6 +49,9 @@ type exit struct {
 	code int
 	err  error
 	hint string // what to do, when the error alone does not say
+	// device: apply or write burned, so the code says what the device
+	// holds (0 or 3) and stays, whatever else fails after.
+	device bool
 }
 
 func (e *exit) Error() string {
@@ -69,11 +75,14 @@ func run(ctx context.Context, args []string, e env) int {
 	out, errs := termtext.NewWriter(e.stdout, view.Sequences()...), termtext.NewWriter(e.stderr)
 	e.stdout, e.stderr = out, errs
 	flush := e.flush
-	e.flush = func() {
-		out.Flush()
+	e.flush = func() error {
+		err := out.Flush()
 		if flush != nil {
-			flush()
+			if ferr := flush(); ferr != nil {
+				return ferr // the first failure, which out's also is
+			}
 		}
+		return err
 	}
 	defer func() {
 		out.Flush()
@@ -88,8 +97,36 @@ func run(ctx context.Context, args []string, e env) int {
 	if err == nil {
 		err = notFound
 	}
-	return report(e.stderr, err)
+	return report(e.stderr, settle(e, err))
 }
+
+// settle adds standard output's failure, if any, to err. Output that did
+// not reach its reader makes the exit code 1, since a command that
+// printed half a plan or half a script did not do its job; except after
+// a burn, where 0 or 3 says what the device holds, and 1 would say
+// nothing was written. The failure is reported once: an apply settles
+// before its journal's outcome, which then records the same code.
+func settle(e env, err error) error {
+	oerr := e.Flush()
+	if oerr == nil || errors.Is(err, oerr) {
+		return err
+	}
+	var ex *exit
+	if !errors.As(err, &ex) {
+		return &exit{code: exitError, err: errors.Join(err, oerr), hint: outputHint}
+	}
+	if ex.err != nil {
+		oerr = errors.Join(ex.err, oerr)
+	}
+	if ex.device {
+		return &exit{code: ex.code, device: true, err: oerr, hint: fmt.Sprintf(
+			"the device's outcome stands: exit %d says what it holds, not the output; run otpprov plan to see the board", ex.code)}
+	}
+	return &exit{code: exitError, err: oerr, hint: outputHint}
+}
+
+const outputHint = "run it again where standard output can take it all (a disk with room, a reader that reads to the end); " +
+	"a command that writes a document or script can write it whole to a file with --out FILE"
 
 // report prints err in otpprov's one voice and returns the exit code.
 func report(stderr io.Writer, err error) int {
@@ -115,6 +152,9 @@ func report(stderr io.Writer, err error) int {
 		}
 		if more > 0 {
 			fmt.Fprintf(stderr, "otpprov: error: %s; fix these and run again\n", yamldoc.More(more))
+		}
+		if oe := (*output.Error)(nil); errors.As(err, &oe) {
+			fmt.Fprintf(stderr, "otpprov: error: %s\n", oe) // validate printed part of its report
 		}
 		return code
 	}
@@ -167,6 +207,8 @@ func hint(err error) string {
 		return "make a new plan: otpprov plan --out FILE MANIFEST"
 	case errors.Is(err, inputfile.ErrNotRegular):
 		return inputfile.Hint(err)
+	case errors.Is(err, atomicfile.ErrNotRegular):
+		return "--out writes a regular file: name one (leave out --out to write to standard output)"
 	case errors.Is(err, errNoApproval):
 		return "review the plan, then answer yes at a terminal, or pass --auto-approve on a production line"
 	case errors.Is(err, journal.ErrNoSpace):

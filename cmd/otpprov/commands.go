@@ -17,7 +17,6 @@ import (
 	"github.com/otpprov/otpprov/applier"
 	"github.com/otpprov/otpprov/export"
 	"github.com/otpprov/otpprov/fusemap"
-	"github.com/otpprov/otpprov/internal/atomicfile"
 	"github.com/otpprov/otpprov/internal/inputfile"
 	"github.com/otpprov/otpprov/internal/shquote"
 	"github.com/otpprov/otpprov/internal/yamldoc"
@@ -60,13 +59,13 @@ func newApp(ctx context.Context, e env, notFound *error) *cli.App {
 	cmds := []*cli.Command{
 		{Name: "plan", Usage: "show what applying MANIFEST would burn", ArgsUsage: "MANIFEST",
 			Flags: []cli.Flag{deviceFlag, deviceKind, socFlag, jsonFlag, noColor, overlay, varFlag, varFile, confirm,
-				&cli.StringFlag{Name: "out", Usage: "save the plan to `FILE` for 'otpprov apply FILE'"},
+				outFlag("save the plan to `FILE` for 'otpprov apply FILE'; with --format uboot, uuu or sh, write the script there instead of standard output"),
 				&cli.BoolFlag{Name: "allow-unbound", Usage: "with --out, save a plan of a board whose UNIQUE_ID cannot be read: bound only to the state, any board that reads the same takes it"},
 				&cli.StringFlag{Name: "format", Value: "text", Usage: "text, json, or a script to burn the plan offline: uboot, uuu, sh"},
 				&cli.StringFlag{Name: "state", Usage: "plan against a pasted dump `FILE` instead of the device"},
 				&cli.BoolFlag{Name: "assume-blank", Usage: "plan against a blank board instead of the device (scripts for new parts)"},
 				&cli.BoolFlag{Name: "detailed-exitcode", Usage: "exit 0 when there is nothing to do, 2 when there are changes, 1 on error"}},
-			Action: func(c *cli.Context) error { return cmdPlan(c, e) }},
+			Before: checkOut, Action: func(c *cli.Context) error { return cmdPlan(c, e) }},
 		{Name: "apply", Usage: "burn MANIFEST (or a saved PLANFILE), verifying every word", ArgsUsage: "MANIFEST|PLANFILE",
 			Flags:  []cli.Flag{deviceFlag, deviceKind, socFlag, autoApprove, confirm, jsonFlag, noColor, overlay, varFlag, varFile, journalFlag},
 			Action: func(c *cli.Context) error { return cmdApply(ctx, c, e) }},
@@ -86,15 +85,15 @@ func newApp(ctx context.Context, e env, notFound *error) *cli.App {
 					Action:       func(c *cli.Context) error { return cmdJournalRepair(ctx, c, e) }}}},
 		{Name: "show", Usage: "decode the device by field name: value, lock state, read protection",
 			Flags: []cli.Flag{deviceFlag, deviceKind, socFlag, jsonFlag, noColor, overlay,
-				&cli.StringFlag{Name: "field", Usage: "show only field `NAME`"}},
-			Action: func(c *cli.Context) error { return cmdShow(c, e) }},
+				&cli.StringFlag{Name: "field", Usage: "show only field `NAME`"}, outFlag(outUsage)},
+			Before: checkOut, Action: func(c *cli.Context) error { return cmdShow(c, e) }},
 		{Name: "import", Usage: "write a manifest that reproduces a board's burned fuses (a golden board, or a dump)",
 			Flags: []cli.Flag{deviceFlag, deviceKind, socFlag, overlay,
 				&cli.StringFlag{Name: "from-dump", Usage: "read a pasted dump `FILE` instead of the device"},
 				&cli.StringSliceFlag{Name: "fields", Usage: "export only field `NAME` (repeat, or comma-separate)"},
 				&cli.StringFlag{Name: "name", Usage: "the manifest's metadata.name (default imported-SOC)"},
-				&cli.StringFlag{Name: "out", Usage: "write to `FILE` instead of standard output"}},
-			Action: func(c *cli.Context) error { return cmdImport(c, e) }},
+				outFlag(outUsage)},
+			Before: checkOut, Action: func(c *cli.Context) error { return cmdImport(c, e) }},
 		{Name: "fusemap", Usage: "the SoC fuse maps otpprov knows",
 			Subcommands: []*cli.Command{
 				{Name: "list", Usage: "list the SoCs", Flags: []cli.Flag{jsonFlag},
@@ -105,8 +104,8 @@ func newApp(ctx context.Context, e env, notFound *error) *cli.App {
 					OnUsageError: usage,
 					Action:       func(c *cli.Context) error { return cmdFusemapShow(c, e) }}}},
 		{Name: "dump", Usage: "print the device as 'od -A x -t x4 -v' does",
-			Flags:  []cli.Flag{deviceFlag, deviceKind, socFlag},
-			Action: func(c *cli.Context) error { return cmdDump(c, e) }},
+			Flags:  []cli.Flag{deviceFlag, deviceKind, socFlag, outFlag(outUsage)},
+			Before: checkOut, Action: func(c *cli.Context) error { return cmdDump(c, e) }},
 		{Name: "read", Usage: "print one word as 0x%08x", ArgsUsage: "BANK WORD",
 			Flags:  []cli.Flag{deviceFlag, deviceKind, socFlag},
 			Action: func(c *cli.Context) error { return cmdRead(c, e) }},
@@ -115,7 +114,7 @@ func newApp(ctx context.Context, e env, notFound *error) *cli.App {
 				&cli.StringFlag{Name: "mask", Value: "0xffffffff", Usage: "bits of VALUE that matter"}},
 			Action: func(c *cli.Context) error { return cmdWrite(ctx, c, e) }},
 		{Name: "schema", Usage: "print a JSON Schema: manifest (default) or fusemap", ArgsUsage: "[manifest|fusemap]",
-			Action: func(c *cli.Context) error { return cmdSchema(c, e) }},
+			Flags: []cli.Flag{outFlag(outUsage)}, Before: checkOut, Action: func(c *cli.Context) error { return cmdSchema(c, e) }},
 		{Name: "sim", Usage: "the OTP emulator",
 			Subcommands: []*cli.Command{{Name: "init", Usage: "create an emulated board in DIR", ArgsUsage: "DIR",
 				Flags: []cli.Flag{
@@ -127,10 +126,11 @@ func newApp(ctx context.Context, e env, notFound *error) *cli.App {
 		{Name: "version", Usage: "print the version",
 			Action: func(c *cli.Context) error { fmt.Fprintf(e.stdout, "otpprov %s\n", toolVersion()); return nil }},
 		{Name: "completion", Usage: "print a shell completion script: " + strings.Join(completionShells, ", "), ArgsUsage: "SHELL",
-			Description: completionInstall,
-			Action:      func(c *cli.Context) error { return cmdCompletion(ctx, c, e) }},
+			Description: completionInstall, Flags: []cli.Flag{outFlag(outUsage)}, Before: checkOut,
+			Action: func(c *cli.Context) error { return cmdCompletion(ctx, c, e) }},
 		// Hidden: the page is for make man to install, not a command to use.
 		{Name: "man", Usage: "print the man page (roff)", Hidden: true,
+			Flags: []cli.Flag{outFlag(outUsage)}, Before: checkOut,
 			Action: func(c *cli.Context) error { return cmdMan(ctx, c, e) }},
 	}
 	for _, c := range cmds {
@@ -240,8 +240,9 @@ func cmdPlan(c *cli.Context, e env) error {
 		}
 		script = f
 	}
-	if c.Bool("assume-blank") && c.String("out") != "" {
-		return usageError{"--out saves a plan for one board's exact state; with --assume-blank no real board matches it"}
+	if c.Bool("assume-blank") && c.String("out") != "" && script == "" {
+		return usageError{"--out saves a plan for one board's exact state; with --assume-blank no real board matches it " +
+			"(a script, --format uboot, uuu or sh, can be written to a file)"}
 	}
 	pl, err := planManifest(c, e)
 	if err != nil {
@@ -269,11 +270,16 @@ func cmdPlan(c *cli.Context, e env) error {
 			return &exit{code: exitError, err: errors.New("this plan holds secret values, which are never saved to disk; nothing was saved"),
 				hint: "apply the manifest itself, with its variables"}
 		}
+		// A saved plan applies without a prompt: one not shown whole is
+		// not saved.
+		if err := e.Flush(); err != nil {
+			return fmt.Errorf("%w; the plan was not shown whole, so it was not saved", err)
+		}
 		b, err := planner.Encode(p, toolVersion())
 		if err != nil {
 			return err
 		}
-		if err := atomicfile.Write(out, b, 0o644); err != nil {
+		if err := saveFile(out, b); err != nil {
 			return err
 		}
 		if pl.apply != nil {
@@ -366,7 +372,17 @@ func exportPlan(c *cli.Context, e env, p *planner.Plan, f export.Format) error {
 	if d := c.String("device"); c.IsSet("device") && !strings.HasPrefix(d, "sim:") {
 		device = d // the sh script's default NVMEM; the emulator is not a path
 	}
-	return export.Write(e.stdout, f, p, export.Options{ToolVersion: toolVersion(), Device: device})
+	var b bytes.Buffer
+	if err := export.Write(&b, f, p, export.Options{ToolVersion: toolVersion(), Device: device}); err != nil {
+		return err
+	}
+	if err := deliver(c, e, b.Bytes()); err != nil {
+		return err
+	}
+	if out := c.String("out"); out != "" {
+		fmt.Fprintf(e.stderr, "otpprov: wrote the %s script to %s\n", f, out)
+	}
+	return nil
 }
 
 // rejection lists every word that makes a plan impossible.
@@ -396,7 +412,8 @@ func cmdApply(ctx context.Context, c *cli.Context, e env) (err error) {
 	if err != nil {
 		return err
 	}
-	defer func() { err = st.finish(ctx, err) }()
+	// settle first: the outcome records the code run will exit with.
+	defer func() { err = st.finish(ctx, settle(e, err)) }()
 	b, err := inputfile.Read(a[0], max(planner.MaxPlanFile, manifest.MaxSize))
 	if err != nil {
 		return err
@@ -490,6 +507,11 @@ func applyPlan(ctx context.Context, c *cli.Context, e env, dev *nvmem.Device, de
 		}
 		return nil
 	}
+	// A plan that did not reach its reader whole was not shown: nothing
+	// burns. (After the first burn a lost output no longer stops it.)
+	if err := e.Flush(); err != nil {
+		return &exit{code: exitError, err: fmt.Errorf("%w; the plan was not shown whole, so nothing burns: nothing was written", err), hint: outputHint}
+	}
 	if err := confirmed(c, p); err != nil {
 		return err
 	}
@@ -503,7 +525,7 @@ func applyPlan(ctx context.Context, c *cli.Context, e env, dev *nvmem.Device, de
 	if err := st.intend(ctx); err != nil {
 		return err
 	}
-	e.Flush()
+	_ = e.Flush() // the plan on the screen while the controller works; a failure now is reported at the end
 	res, err := applier.Apply(ctx, dev, p)
 	if err != nil {
 		return err
@@ -517,28 +539,26 @@ func applyPlan(ctx context.Context, c *cli.Context, e env, dev *nvmem.Device, de
 	default:
 		code = exitError
 	}
+	// From here the device may have changed: the code is the device's.
 	if asJSON {
-		return writeApplyJSON(e, p, res, code)
+		if err := writeApplyJSON(e, p, res, code); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintln(e.stdout)
+		style(c, e).Apply(e.stdout, res)
 	}
-	fmt.Fprintln(e.stdout)
-	style(c, e).Apply(e.stdout, res)
-	if code != exitOK {
-		return &exit{code: code}
-	}
-	return nil
+	return &exit{code: code, device: true}
 }
 
+// writeApplyJSON writes the apply document. A failed write is settle's
+// to report: after a burn it keeps the device's code.
 func writeApplyJSON(e env, p *planner.Plan, res *applier.Result, code int) error {
 	b, err := applier.Encode(p, res, code, toolVersion())
 	if err != nil {
 		return err
 	}
-	if _, err := e.stdout.Write(b); err != nil {
-		return err
-	}
-	if code != exitOK {
-		return &exit{code: code}
-	}
+	e.stdout.Write(b)
 	return nil
 }
 
@@ -664,7 +684,11 @@ func cmdDump(c *cli.Context, e env) error {
 			fmt.Fprintf(e.stderr, "otpprov: %s %s UNIQUE_ID %s\n", dev.Spec, m.Name, id)
 		}
 	}
-	return nvmem.FormatOD(e.stdout, b)
+	var od bytes.Buffer
+	if err := nvmem.FormatOD(&od, b); err != nil {
+		return err
+	}
+	return deliver(c, e, od.Bytes())
 }
 
 // hideHelpCommand drops urfave's implicit "help" (alias "h") subcommand
@@ -726,7 +750,7 @@ func cmdWrite(ctx context.Context, c *cli.Context, e env) (err error) {
 	if err != nil {
 		return err
 	}
-	defer func() { err = st.finish(ctx, err) }()
+	defer func() { err = st.finish(ctx, settle(e, err)) }()
 	value, err1 := parseNumber(a[2])
 	mask, err2 := parseNumber(c.String("mask"))
 	if err := errors.Join(err1, err2); err != nil {

@@ -41,8 +41,7 @@ func cmdCompletion(ctx context.Context, c *cli.Context, e env) error {
 	default:
 		return &exit{code: exitError, err: usageError{fmt.Sprintf("no completion for shell %s", yamldoc.Quote(a[0]))}, hint: hint}
 	}
-	_, err = fmt.Fprint(e.stdout, script)
-	return err
+	return deliver(c, e, []byte(script))
 }
 
 // shQuote quotes s for sh, bash and zsh: inside single quotes nothing is

@@ -1,11 +1,12 @@
 package main
 
 import (
-	"bufio"
 	"io"
 	"os"
 
 	"golang.org/x/term"
+
+	"github.com/otpprov/otpprov/internal/output"
 )
 
 // env is everything run needs from the process, so that tests can run the
@@ -17,48 +18,34 @@ type env struct {
 	stdoutTTY      bool // colour is allowed
 	getenv         func(string) string
 	environ        func() []string // for OTPPROV_VAR_name
-	// flush sends what stdout holds; apply calls it before the first
-	// burn, so the plan is on the screen however long the burn takes.
-	flush func()
+	// flush sends what stdout holds and returns its first failure, an
+	// *output.Error; nil where stdout is not buffered (a test's buffer).
+	flush func() error
 }
 
-// Flush sends buffered stdout, if any.
-func (e env) Flush() {
+// Flush sends what stdout holds and returns its first failure: apply
+// calls it before the first burn, so the plan is on the screen however
+// long the burn takes, and run at the end.
+func (e env) Flush() error {
 	if e.flush != nil {
-		e.flush()
+		return e.flush()
 	}
+	return nil
 }
 
-// terminal is the process's env. Stdout is buffered: a report of
-// hundreds of lines becomes a few writes instead of one per line. It is
-// flushed before anything is written to stderr or read from stdin, before
-// a burn, and at exit (the caller's Flush), so the order the operator
-// sees is the order of the program.
+// terminal is the process's env. Stdout is buffered (output.Stdout): a
+// report of hundreds of lines becomes a few writes instead of one per
+// line. It is flushed before anything is written to stderr or read from
+// stdin, before a burn, and at the end of run, so the order the operator
+// sees is the order of the program, and a failed write is reported.
 func terminal(stdin, stdout, stderr *os.File) env {
-	out := bufio.NewWriterSize(stdout, 32<<10)
-	flush := func() { _ = out.Flush() } // a reader that went away is no error of ours (SIGPIPE is ignored)
+	out := output.New(stdout)
 	return env{
-		stdin: flushFirst{stdin, flush}, stdout: out, stderr: flushFirst{stderr, flush},
+		stdin: out.Before(stdin), stdout: out, stderr: out.BeforeWrite(stderr),
 		stdinTTY:  term.IsTerminal(int(stdin.Fd())),
 		stdoutTTY: term.IsTerminal(int(stdout.Fd())),
 		getenv:    os.Getenv,
 		environ:   os.Environ,
-		flush:     flush,
+		flush:     out.Flush,
 	}
-}
-
-// flushFirst flushes stdout before each read or write of the file.
-type flushFirst struct {
-	f     *os.File
-	flush func()
-}
-
-func (f flushFirst) Read(p []byte) (int, error) {
-	f.flush()
-	return f.f.Read(p)
-}
-
-func (f flushFirst) Write(p []byte) (int, error) {
-	f.flush()
-	return f.f.Write(p)
 }

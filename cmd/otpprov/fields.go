@@ -12,7 +12,6 @@ import (
 
 	"github.com/otpprov/otpprov/fusemap"
 	"github.com/otpprov/otpprov/importer"
-	"github.com/otpprov/otpprov/internal/atomicfile"
 	"github.com/otpprov/otpprov/internal/inputfile"
 	"github.com/otpprov/otpprov/internal/yamldoc"
 	"github.com/otpprov/otpprov/manifest"
@@ -89,11 +88,9 @@ func confirmed(c *cli.Context, p *planner.Plan) error {
 func cmdSchema(c *cli.Context, e env) error {
 	switch c.Args().First() {
 	case "", "manifest":
-		_, err := e.stdout.Write(schemas.Manifest)
-		return err
+		return deliver(c, e, schemas.Manifest)
 	case "fusemap":
-		_, err := e.stdout.Write(schemas.Fusemap)
-		return err
+		return deliver(c, e, schemas.Fusemap)
 	}
 	return usageError{fmt.Sprintf("unknown schema %s: manifest or fusemap", yamldoc.Quote(c.Args().First()))}
 }
@@ -131,13 +128,13 @@ func fieldDef(f *fusemap.Field) jsonFieldDef {
 	return d
 }
 
-func writeJSON(e env, doc any) error {
+// writeJSON writes a document, indented, to standard output or --out.
+func writeJSON(c *cli.Context, e env, doc any) error {
 	b, err := json.MarshalIndent(doc, "", "  ")
 	if err != nil {
 		return err
 	}
-	_, err = e.stdout.Write(append(b, '\n'))
-	return err
+	return deliver(c, e, append(b, '\n'))
 }
 
 func cmdFusemapList(c *cli.Context, e env) error {
@@ -167,7 +164,7 @@ func cmdFusemapList(c *cli.Context, e env) error {
 		socs = append(socs, socDoc{n, m.Description, m.Words, len(m.Fields), w})
 	}
 	if c.Bool("json") {
-		return writeJSON(e, map[string]any{"format": "otpprov-fusemaps", "formatVersion": 1, "socs": socs})
+		return writeJSON(c, e, map[string]any{"format": "otpprov-fusemaps", "formatVersion": 1, "socs": socs})
 	}
 	tw := view.NewTable(e.stdout, "SOC", "WORDS", "FIELDS", "WRITES", "DESCRIPTION")
 	for _, s := range socs {
@@ -197,7 +194,7 @@ func cmdFusemapShow(c *cli.Context, e env) error {
 		for _, f := range fields {
 			defs = append(defs, fieldDef(f))
 		}
-		return writeJSON(e, map[string]any{"format": "otpprov-fusemap", "formatVersion": 1, "soc": m.Name,
+		return writeJSON(c, e, map[string]any{"format": "otpprov-fusemap", "formatVersion": 1, "soc": m.Name,
 			"description": m.Description, "words": m.Words, "wordsPerBank": m.WordsPerBank,
 			"compatible": m.Compatible, "socIds": m.SoCIDs,
 			"overlays": append([]string{}, m.Overlays...), "fields": defs})
@@ -331,11 +328,16 @@ func cmdShow(c *cli.Context, e env) error {
 			out = append(out, jsonFieldState{Name: fs.Field.Name, Where: fs.Field.Where(), Value: fs.Value, Blank: fs.Blank,
 				ReadProtected: fs.ReadProtected, WriteLockedBy: fs.WriteLockedBy, OverrideLockedBy: fs.OverrideLockedBy})
 		}
-		return writeJSON(e, map[string]any{"format": "otpprov-show", "formatVersion": 1, "soc": m.Name,
+		return writeJSON(c, e, map[string]any{"format": "otpprov-show", "formatVersion": 1, "soc": m.Name,
 			"device": dev.Spec, "uniqueId": id, "fields": out})
 	}
-	style(c, e).Show(e.stdout, m, dev.Spec, id, fields)
-	return nil
+	if c.String("out") == "" {
+		style(c, e).Show(e.stdout, m, dev.Spec, id, fields)
+		return nil
+	}
+	var b bytes.Buffer
+	view.Style{}.Show(&b, m, dev.Spec, id, fields) // a file gets no colour
+	return deliver(c, e, b.Bytes())
 }
 
 func cmdImport(c *cli.Context, e env) error {
@@ -397,13 +399,11 @@ func cmdImport(c *cli.Context, e env) error {
 	if err := importer.Manifest(&b, m, state, importer.Options{Name: c.String("name"), Fields: fields, Source: source}); err != nil {
 		return err
 	}
-	if out := c.String("out"); out != "" {
-		if err := atomicfile.Write(out, b.Bytes(), 0o644); err != nil {
-			return err
-		}
-		fmt.Fprintf(e.stderr, "otpprov: wrote %s; check it with: otpprov plan %s\n", out, out)
-		return nil
+	if err := deliver(c, e, b.Bytes()); err != nil {
+		return err
 	}
-	_, err := e.stdout.Write(b.Bytes())
-	return err
+	if out := c.String("out"); out != "" {
+		fmt.Fprintf(e.stderr, "otpprov: wrote %s; check it with: otpprov plan %s\n", out, out)
+	}
+	return nil
 }

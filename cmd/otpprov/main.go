@@ -18,11 +18,9 @@ func main() {
 	// A reader that went away (otpprov apply | tee log, tee killed) must
 	// not kill the process mid-apply: with SIGPIPE ignored, writes to
 	// stdout fail with EPIPE and the burn, the read-back and the journal
-	// go on.
+	// go on; run reports the lost output at the end (internal/output).
 	signal.Ignore(syscall.SIGPIPE)
-	e := terminal(os.Stdin, os.Stdout, os.Stderr)
-	code := run(ctx, os.Args, e)
-	e.Flush()
+	code := run(ctx, os.Args, terminal(os.Stdin, os.Stdout, os.Stderr))
 	stop()
 	os.Exit(code)
 }

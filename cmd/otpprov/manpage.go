@@ -23,8 +23,7 @@ func cmdMan(ctx context.Context, c *cli.Context, e env) error {
 	if _, err := args(c); err != nil {
 		return err
 	}
-	_, err := fmt.Fprint(e.stdout, manPage(commandTree(newApp(ctx, env{}, nil)), toolVersion()))
-	return err
+	return deliver(c, e, []byte(manPage(commandTree(newApp(ctx, env{}, nil)), toolVersion())))
 }
 
 // roffText escapes s for roff text lines: a backslash is \e; a hyphen is

@@ -27,6 +27,9 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
+	if errors.Is(e.Err, ErrNotRegular) {
+		return fmt.Sprintf("cannot write %s: %v; left as it is", e.Path, e.Err)
+	}
 	if e.Existed {
 		return fmt.Sprintf("cannot write %s: %v; it keeps its old content", e.Path, e.Err)
 	}
@@ -83,7 +86,7 @@ func target(path string) (string, fs.FileInfo, error) {
 	case err != nil:
 		return fail(true, unwrapPath(err))
 	case !fi.Mode().IsRegular():
-		return fail(true, fmt.Errorf("%w: it is %s", ErrNotRegular, kind(fi.Mode())))
+		return fail(true, fmt.Errorf("it is %s, %w", kind(fi.Mode()), ErrNotRegular))
 	}
 	dir := filepath.Dir(real)
 	if di, err := os.Stat(dir); err != nil {

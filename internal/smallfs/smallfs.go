@@ -64,3 +64,17 @@ func Fill(t testing.TB, dir string, leave int64) {
 		t.Fatalf("%s: %d bytes free after filling, want %d", dir, got, leave)
 	}
 }
+
+// Unfill removes what Fill took, so that the next case starts with room.
+func Unfill(t testing.TB, dir string) {
+	t.Helper()
+	fillers, err := filepath.Glob(filepath.Join(dir, "filler*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fillers {
+		if err := os.Remove(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
