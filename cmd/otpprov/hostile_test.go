@@ -7,7 +7,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -40,7 +42,9 @@ import (
 // A case's name starts with the input channel it attacks: manifest-,
 // extends- (a base of a chain), valuefrom-, var- (--var), varfile-
 // (--var-file), env- (OTPPROV_VAR_), overlay- (--fusemap), plan- (a saved
-// plan, or --state), journal- (--journal, which must keep its records).
+// plan, or --state), journal- (--journal, which must keep its records),
+// output- (standard output that fails: a full disk, a reader gone), out-
+// (an --out FILE that cannot be written whole).
 //
 // The comment's first line says what the case attacks. Then, one per line:
 //
@@ -57,6 +61,13 @@ import (
 //	board SOC            the board is a blank SOC (with UNIQUE_ID
 //	                     0x0123456789abcdef where the map has one), not the
 //	                     Digi document's i.MX8MM
+//	stdout full N        standard output takes N bytes, then every write
+//	                     fails with ENOSPC (buffered as the process's is);
+//	                     stdout then holds at most those N bytes
+//	stdout gone          standard output's reader went away: every write
+//	                     fails with EPIPE
+//	keeps NAME           NAME holds the same bytes after the run as before
+//	absent NAME          NAME does not exist after the run
 //	gen KIND ARGS...     make an input that cannot or must not be committed:
 //	  fifo NAME              a named pipe with no writer
 //	  symlink NAME TARGET    a symbolic link (loops, /dev/zero, escapes)
@@ -113,6 +124,9 @@ type hostileCase struct {
 	gens     [][]string
 	anyReads bool
 	board    string // the board's SoC; "" for the Digi i.MX8MM
+	stdout   *brokenStdout
+	keeps    []string
+	absent   []string
 	archive  *txtar.Archive
 }
 
@@ -162,6 +176,12 @@ func readHostileCase(t *testing.T, file string) *hostileCase {
 			c.anyReads = rest == "any"
 		case "board":
 			c.board = rest
+		case "stdout":
+			c.stdout = parseBrokenStdout(t, file, rest)
+		case "keeps":
+			c.keeps = append(c.keeps, rest)
+		case "absent":
+			c.absent = append(c.absent, rest)
 		case "gen":
 			c.gens = append(c.gens, splitArgs(t, rest))
 		default:
@@ -283,7 +303,12 @@ func runHostileCase(t *testing.T, c *hostileCase, img *nvmem.Image, wd string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	kept := map[string][]byte{}
+	for _, name := range c.keeps {
+		kept[name] = readCaseFile(t, name)
+	}
 
+	s.brokenStdout = c.stdout // the gen runs above had a working one
 	code, panicked, alloc, elapsed := runGuarded(t, s, args)
 	t.Logf("%s: exit %d in %v, %d KiB allocated", c.attacks, code, elapsed.Round(time.Millisecond), alloc>>10)
 	if panicked != "" {
@@ -321,8 +346,18 @@ func runHostileCase(t *testing.T, c *hostileCase, img *nvmem.Image, wd string) {
 	if len(stderr) > hostileMaxStderr {
 		t.Errorf("stderr is %d bytes: a flood, not a message", len(stderr))
 	}
-	if s.stdout.Len() > 0 {
-		t.Errorf("stdout is not empty:\n%s", clip(s.stdout.String()))
+	if room := c.stdout.room(); s.stdout.Len() > room {
+		t.Errorf("stdout holds %d bytes, want at most %d:\n%s", s.stdout.Len(), room, clip(s.stdout.String()))
+	}
+	for name, b := range kept {
+		if !bytes.Equal(readCaseFile(t, name), b) {
+			t.Errorf("%s changed", name)
+		}
+	}
+	for _, name := range c.absent {
+		if _, err := os.Lstat(name); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s exists: %v", name, err)
+		}
 	}
 	if elapsed > hostileBudget {
 		t.Errorf("took %v to refuse the input: work that grows faster than the input?", elapsed.Round(time.Millisecond))
@@ -353,6 +388,45 @@ func runHostileCase(t *testing.T, c *hostileCase, img *nvmem.Image, wd string) {
 // runGuarded runs otpprov in-process, turning a panic into a report and a
 // hang into a failure (the blocked goroutine is left behind: it cannot be
 // killed, and the test binary ends soon anyway).
+// brokenStdout is a case's failing standard output.
+type brokenStdout struct {
+	limit int   // bytes it takes
+	err   error // then
+	w     io.Writer
+	took  int
+}
+
+func parseBrokenStdout(t *testing.T, file, rest string) *brokenStdout {
+	if rest == "gone" {
+		return &brokenStdout{err: syscall.EPIPE}
+	}
+	if n, ok := strings.CutPrefix(rest, "full "); ok {
+		if k, err := strconv.Atoi(n); err == nil && k >= 0 {
+			return &brokenStdout{limit: k, err: syscall.ENOSPC}
+		}
+	}
+	t.Fatalf("%s: stdout full N, or stdout gone", file)
+	return nil
+}
+
+// room is what the case's stdout may hold: nothing, unless it is full.
+func (b *brokenStdout) room() int {
+	if b == nil {
+		return 0
+	}
+	return b.limit
+}
+
+func (b *brokenStdout) Write(p []byte) (int, error) {
+	if b.took+len(p) <= b.limit {
+		b.took += len(p)
+		return b.w.Write(p)
+	}
+	n, _ := b.w.Write(p[:b.limit-b.took])
+	b.took = b.limit
+	return n, &os.PathError{Op: "write", Path: "/dev/stdout", Err: b.err}
+}
+
 func runGuarded(t *testing.T, s *session, args []string) (code int, panicked string, alloc uint64, elapsed time.Duration) {
 	type result struct {
 		code     int

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -349,5 +350,72 @@ func TestOutFullDisk(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// lostAfter takes its first write call (the plan, flushed before the
+// first burn) and fails every later one (the report) with ENOSPC.
+type lostAfter struct {
+	calls int
+	got   bytes.Buffer
+}
+
+func (l *lostAfter) Write(p []byte) (int, error) {
+	l.calls++
+	if l.calls > 1 {
+		return 0, &os.PathError{Op: "write", Path: "/dev/stdout", Err: syscall.ENOSPC}
+	}
+	return l.got.Write(p)
+}
+
+// The fault matrix again, with the report lost after the burn: whatever
+// the device did, the exit code is the one the device's state gives (3,
+// or 1 only when the device proved nothing changed), never 0 and never
+// changed by the lost output; stderr says the output is incomplete, and
+// the journal's outcome records the same code.
+func TestFaultsWithOutputLost(t *testing.T) {
+	for _, kind := range nvmem.FaultKinds {
+		for pos := 1; pos <= len(matrixWords); pos++ {
+			t.Run(fmt.Sprintf("%s/word%d", kind, pos), func(t *testing.T) {
+				s := newSession(t)
+				if err := os.WriteFile(s.manifest, []byte(matrixManifest), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				fault := fmt.Sprintf("{kind: %s, write: %d}", kind, pos)
+				switch kind {
+				case nvmem.FaultStuckBit:
+					fault = fmt.Sprintf("{kind: stuck-bit, bank: 14, word: %d, bit: %d}", pos-1, lowestBit(matrixWords[pos-1]))
+				case nvmem.FaultMisdirect:
+					fault = fmt.Sprintf("{kind: misdirect, write: %d, bank: 15, word: 3}", pos)
+				}
+				setFaults(t, s.sim, fault)
+				journalPath := filepath.Join(s.dir, "journal.jsonl")
+				w := &lostAfter{}
+				var errb bytes.Buffer
+				out := output.New(w)
+				e := env{stdout: out, stderr: out.BeforeWrite(&errb), getenv: func(string) string { return "" }, environ: func() []string { return nil }, flush: out.Flush}
+				code := run(context.Background(), []string{"otpprov", "apply", "--auto-approve", "--device", "sim:" + s.sim,
+					"--journal", journalPath, s.manifest}, e)
+				if !strings.Contains(w.got.String(), "bank 14 word 3") || w.calls < 2 {
+					t.Fatalf("the plan did not reach stdout before the burn, or the report was not written: %d calls:\n%s", w.calls, &w.got)
+				}
+				if strings.Count(errb.String(), outputLost) != 1 {
+					t.Errorf("stderr does not say once that the output is incomplete:\n%s", &errb)
+				}
+				changed := !slices.Equal(simFuses(t, s.sim), make([]uint32, 256))
+				switch {
+				case code == exitOK:
+					t.Errorf("exit 0 with a fault and the report lost")
+				case code == exitError && changed:
+					t.Errorf("exit 1 (nothing written) but the fuses changed")
+				case code != exitError && code != exitPartial:
+					t.Errorf("exit %d", code)
+				}
+				records := journalRecords(t, journalPath)
+				if last := records[len(records)-1]; last.ExitCode == nil || *last.ExitCode != code {
+					t.Errorf("the journal's outcome records exit %v, the process exits %d", last.ExitCode, code)
+				}
+			})
+		}
 	}
 }

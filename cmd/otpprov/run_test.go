@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/otpprov/otpprov/fusemap"
+	"github.com/otpprov/otpprov/internal/output"
 	"github.com/otpprov/otpprov/nvmem"
 )
 
@@ -32,6 +33,9 @@ type session struct {
 	stdout, stderr      bytes.Buffer
 	stdinTTY, stdoutTTY bool
 	environ             map[string]string
+	// brokenStdout, if set, is a failing standard output in front of
+	// stdout, buffered as the process's is.
+	brokenStdout *brokenStdout
 }
 
 func newSession(t *testing.T) *session {
@@ -59,6 +63,11 @@ func (s *session) run(ctx context.Context, stdin io.Reader, args ...string) int 
 			}
 			return kv
 		}}
+	if s.brokenStdout != nil {
+		s.brokenStdout.w = &s.stdout
+		out := output.New(s.brokenStdout)
+		e.stdout, e.stderr, e.flush = out, out.BeforeWrite(&s.stderr), out.Flush
+	}
 	return run(ctx, append([]string{"otpprov"}, args...), e)
 }
 
