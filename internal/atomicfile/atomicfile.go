@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+
+	"github.com/otpprov/otpprov/internal/inputfile"
 )
 
 // ErrNotRegular: the path names something other than a regular file (a
@@ -86,7 +88,7 @@ func target(path string) (string, fs.FileInfo, error) {
 	case err != nil:
 		return fail(true, unwrapPath(err))
 	case !fi.Mode().IsRegular():
-		return fail(true, fmt.Errorf("it is %s, %w", kind(fi.Mode()), ErrNotRegular))
+		return fail(true, fmt.Errorf("it is %s, %w", inputfile.What(fi.Mode()), ErrNotRegular))
 	}
 	dir := filepath.Dir(real)
 	if di, err := os.Stat(dir); err != nil {
@@ -172,20 +174,4 @@ func unwrapPath(err error) error {
 		return le.Err
 	}
 	return err
-}
-
-func kind(m fs.FileMode) string {
-	switch {
-	case m.IsDir():
-		return "a directory"
-	case m&fs.ModeCharDevice != 0:
-		return "a character device"
-	case m&fs.ModeDevice != 0:
-		return "a block device"
-	case m&fs.ModeNamedPipe != 0:
-		return "a named pipe (FIFO)"
-	case m&fs.ModeSocket != 0:
-		return "a socket"
-	}
-	return "not a regular file"
 }

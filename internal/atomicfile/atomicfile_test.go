@@ -125,8 +125,8 @@ func TestWriteTargets(t *testing.T) {
 	}
 	for path, want := range map[string]string{
 		dir:      "it is a directory",
-		fifo:     "it is a named pipe (FIFO)",
-		toFifo:   "it is a named pipe (FIFO)",
+		fifo:     "it is a FIFO",
+		toFifo:   "it is a FIFO",
 		dangling: "a symbolic link that cannot be followed",
 	} {
 		before, _ := os.Lstat(path)
