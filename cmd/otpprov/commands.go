@@ -372,16 +372,19 @@ func exportPlan(c *cli.Context, e env, p *planner.Plan, f export.Format) error {
 	if d := c.String("device"); c.IsSet("device") && !strings.HasPrefix(d, "sim:") {
 		device = d // the sh script's default NVMEM; the emulator is not a path
 	}
+	opts := export.Options{ToolVersion: toolVersion(), Device: device}
+	out := c.String("out")
+	if out == "" {
+		return export.Write(e.stdout, f, p, opts) // one write of the whole script
+	}
 	var b bytes.Buffer
-	if err := export.Write(&b, f, p, export.Options{ToolVersion: toolVersion(), Device: device}); err != nil {
+	if err := export.Write(&b, f, p, opts); err != nil {
 		return err
 	}
-	if err := deliver(c, e, b.Bytes()); err != nil {
+	if err := saveFile(out, b.Bytes()); err != nil {
 		return err
 	}
-	if out := c.String("out"); out != "" {
-		fmt.Fprintf(e.stderr, "otpprov: wrote the %s script to %s\n", f, out)
-	}
+	fmt.Fprintf(e.stderr, "otpprov: wrote the %s script to %s\n", f, out)
 	return nil
 }
 
