@@ -11,9 +11,10 @@ import (
 // it: the process's env (stdout buffered, on /dev/null) and the final
 // flush, against an image of the Digi board. It measures what the output
 // path costs a run: it is written against terminal, run and Flush as
-// they were before internal/output, so that the same file benchmarks both.
+// they were before internal/output, so that the same file benchmarks both
+// (with digiImage taking a *testing.T there).
 func BenchmarkPlanCommand(b *testing.B) {
-	img := digiImage(&testing.T{})
+	img := digiImage(b)
 	path := filepath.Join(b.TempDir(), "board.img")
 	if err := os.WriteFile(path, img.Bytes, 0o644); err != nil {
 		b.Fatal(err)

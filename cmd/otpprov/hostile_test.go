@@ -217,7 +217,7 @@ func splitArgs(t *testing.T, s string) []string {
 
 // digiImage is the Digi document's board: burned words, a UNIQUE_ID, a
 // MAC, so that a stray write would change something visible.
-func digiImage(t *testing.T) *nvmem.Image {
+func digiImage(t testing.TB) *nvmem.Image {
 	soc, err := fusemap.Load("imx8mm")
 	if err != nil {
 		t.Fatal(err)
