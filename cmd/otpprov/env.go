@@ -41,7 +41,7 @@ func (e env) Flush() error {
 func terminal(stdin, stdout, stderr *os.File) env {
 	out := output.New(stdout)
 	return env{
-		stdin: out.Before(stdin), stdout: out, stderr: out.BeforeWrite(stderr),
+		stdin: out.FlushFirstReader(stdin), stdout: out, stderr: out.FlushFirstWriter(stderr),
 		stdinTTY:  term.IsTerminal(int(stdin.Fd())),
 		stdoutTTY: term.IsTerminal(int(stdout.Fd())),
 		getenv:    os.Getenv,

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -173,10 +174,16 @@ func (f *full) Write(p []byte) (int, error) {
 // on w.
 func runOut(w *full, args []string) (code int, stderr string) {
 	var errb bytes.Buffer
-	out := output.New(w)
-	e := env{stdout: out, stderr: out.BeforeWrite(&errb), getenv: func(string) string { return "" }, environ: func() []string { return nil }, flush: out.Flush}
-	code = run(context.Background(), append([]string{"otpprov"}, args...), e)
+	code = run(context.Background(), append([]string{"otpprov"}, args...), processEnv(w, &errb))
 	return code, errb.String()
+}
+
+// processEnv is the env of a process whose standard output is w, buffered
+// as terminal buffers it, and whose standard error is errb.
+func processEnv(w io.Writer, errb *bytes.Buffer) env {
+	out := output.New(w)
+	return env{stdout: out, stderr: out.FlushFirstWriter(errb), getenv: func(string) string { return "" }, environ: func() []string { return nil },
+		flush: out.Flush}
 }
 
 func TestOutputLostInProcess(t *testing.T) {
@@ -392,10 +399,8 @@ func TestFaultsWithOutputLost(t *testing.T) {
 				journalPath := filepath.Join(s.dir, "journal.jsonl")
 				w := &lostAfter{}
 				var errb bytes.Buffer
-				out := output.New(w)
-				e := env{stdout: out, stderr: out.BeforeWrite(&errb), getenv: func(string) string { return "" }, environ: func() []string { return nil }, flush: out.Flush}
 				code := run(context.Background(), []string{"otpprov", "apply", "--auto-approve", "--device", "sim:" + s.sim,
-					"--journal", journalPath, s.manifest}, e)
+					"--journal", journalPath, s.manifest}, processEnv(w, &errb))
 				if !strings.Contains(w.got.String(), "bank 14 word 3") || w.calls < 2 {
 					t.Fatalf("the plan did not reach stdout before the burn, or the report was not written: %d calls:\n%s", w.calls, &w.got)
 				}

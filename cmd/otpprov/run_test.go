@@ -66,7 +66,7 @@ func (s *session) run(ctx context.Context, stdin io.Reader, args ...string) int 
 	if s.brokenStdout != nil {
 		s.brokenStdout.w = &s.stdout
 		out := output.New(s.brokenStdout)
-		e.stdout, e.stderr, e.flush = out, out.BeforeWrite(&s.stderr), out.Flush
+		e.stdout, e.stderr, e.flush = out, out.FlushFirstWriter(&s.stderr), out.Flush
 	}
 	return run(ctx, append([]string{"otpprov"}, args...), e)
 }

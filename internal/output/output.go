@@ -87,14 +87,14 @@ func (s *Stdout) fail(err error) {
 	s.err = &Error{Err: err}
 }
 
-// Before returns r, which flushes s before each read: a prompt's question
-// is on the screen before the answer is read.
-func (s *Stdout) Before(r io.Reader) io.Reader { return beforeRead{r, s} }
+// FlushFirstReader returns r, which flushes s before each read: a
+// prompt's question is on the screen before the answer is read.
+func (s *Stdout) FlushFirstReader(r io.Reader) io.Reader { return beforeRead{r, s} }
 
-// BeforeWrite returns w, which flushes s before each write: what goes to
-// standard error comes after what went to standard output before it. A
-// failed flush is not w's error: Flush reports it.
-func (s *Stdout) BeforeWrite(w io.Writer) io.Writer { return beforeWrite{w, s} }
+// FlushFirstWriter returns w, which flushes s before each write: what goes
+// to standard error comes after what went to standard output before it.
+// A failed flush is not w's error: Flush reports it.
+func (s *Stdout) FlushFirstWriter(w io.Writer) io.Writer { return beforeWrite{w, s} }
 
 type beforeRead struct {
 	r io.Reader

@@ -138,10 +138,10 @@ func TestDevFull(t *testing.T) {
 func TestBefore(t *testing.T) {
 	var log bytes.Buffer
 	s := New(&log)
-	stderr := s.BeforeWrite(&log)
+	stderr := s.FlushFirstWriter(&log)
 	s.Write([]byte("plan\n"))
 	stderr.Write([]byte("question? "))
-	stdin := s.Before(strings.NewReader("yes\n"))
+	stdin := s.FlushFirstReader(strings.NewReader("yes\n"))
 	s.Write([]byte("more\n"))
 	answer, _ := io.ReadAll(stdin)
 	s.Flush()
