@@ -50,7 +50,7 @@ test-fuse:
 
 # The exported sh scripts cut at every byte, each prefix run by dash and by
 # busybox sh (export.TestShellCutAtEveryByte with CUTS=all): a process per
-# cut, about 110,000, so minutes; make test cuts four of the scripts where
+# cut, about 122,000, so minutes; make test cuts four of the scripts where
 # a prefix can be a whole program. CI runs this.
 test-cuts:
 	CUTS=all $(GO) test -count=1 -timeout 60m -run TestShellCutAtEveryByte ./export

@@ -30,7 +30,7 @@ import (
 // the same way, does exactly what the plan says.
 //
 // CUTS=all (make test-cuts, which CI runs) cuts every script at every
-// byte: about 110,000 processes, minutes on a 2-core machine where one
+// byte: about 122,000 processes, minutes on a 2-core machine where one
 // costs 2-8 ms. Without it (make test) four of the scripts (the Digi
 // board's, the secure-boot one, the i.MX6 one and the one with nothing to
 // burn) are cut where a prefix can be a whole program (after every
