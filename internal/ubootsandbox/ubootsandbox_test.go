@@ -103,12 +103,17 @@ func TestFuseLocksAndStuckBits(t *testing.T) {
 func TestScriptCutMidValueBurns(t *testing.T) {
 	s := Require(t)
 	b := blank(t)
-	r, err := s.Script(b, []byte("echo start\nfuse prog -y 14 3 0x000012"))
+	r, err := s.Script(b, []byte("echo start\nfuse prog -y 14 3 0x000012"), "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if r.Exit != 0 || r.Words[59] != 0x12 || !strings.Contains(r.Console, "## Executing script at") {
 		t.Errorf("exit %d, word 59 0x%08x\n%s", r.Exit, r.Words[59], r.Console)
+	}
+	// An empty script is no image: mkimage refuses it.
+	r, err = s.Script(b, nil, "")
+	if err != nil || r.Exit != 1 || !strings.Contains(r.Console, "empty") || r.Burned(b) != "" {
+		t.Errorf("empty script: %v, exit %d\n%s", err, r.Exit, r.Console)
 	}
 }
 
