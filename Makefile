@@ -12,7 +12,7 @@ BUILDVCS := $(shell git status --porcelain >/dev/null 2>&1 && echo auto || echo 
 GOBUILD  := $(GO) build -trimpath -buildvcs=$(BUILDVCS) -tags urfave_cli_no_docs
 export CGO_ENABLED := 0
 
-.PHONY: all build test test-fuse lint demo cross qemu-smoke man bench bench-go bench-process clean fuzz fuzz-ci soak uboot-sandbox
+.PHONY: all build test test-fuse lint demo cross qemu-smoke man bench bench-go bench-process clean fuzz fuzz-ci soak uboot-sandbox test-uboot-cuts
 
 all: build
 
@@ -51,6 +51,19 @@ test-fuse:
 # dependencies: `internal/ubootsandbox/build.sh --deps` (root) adds them.
 uboot-sandbox:
 	internal/ubootsandbox/build.sh >/dev/null
+
+# Every prefix of the exported U-Boot scripts and uuu lists of the
+# example plans (board.yaml, secure-boot.yaml, a multi-word plan), each run
+# in the sandbox from a fresh board: none may burn a bit, and the whole
+# script burns exactly the plan (export/sandbox_test.go). make test runs
+# the prefixes of each script's last line and a seeded sample of the rest;
+# this runs every byte, about 35,000 U-Boot runs (CI runs it). Prints the
+# result lines; the whole log is in bin/test-uboot-cuts.log.
+CUTS_LOG := $(BIN)/test-uboot-cuts.log
+test-uboot-cuts: uboot-sandbox
+	@mkdir -p $(BIN)
+	@$(GO) test -count=1 -timeout 0 -v -run '^TestSandboxCutScriptsBurnNothing$$' ./export -args -cuts.all >$(CUTS_LOG) 2>&1; \
+	rc=$$?; grep -E '^\s*--- (PASS|FAIL|SKIP)|prefixes run|^(ok|FAIL)' $(CUTS_LOG); exit $$rc
 
 lint:
 	$(GO) vet ./...
