@@ -97,7 +97,7 @@ func boardOf(p *planner.Plan) ubootsandbox.Board { return ubootsandbox.NewBoard(
 // runIn runs a script of format f in the sandbox.
 func runIn(s *ubootsandbox.Sandbox, f Format, b ubootsandbox.Board, script []byte, c sandboxCase) (ubootsandbox.Result, error) {
 	if f == UUU {
-		return s.UUU(b, script, c.env...)
+		return s.UUU(b, script, "", c.env...)
 	}
 	return s.Script(b, script, c.setup)
 }
@@ -107,7 +107,7 @@ func runIn(s *ubootsandbox.Sandbox, f Format, b ubootsandbox.Board, script []byt
 // runs (TestSandboxScriptTextMatchesSource holds the two together).
 func runFast(s *ubootsandbox.Sandbox, f Format, b ubootsandbox.Board, script []byte, c sandboxCase) (ubootsandbox.Result, error) {
 	if f == UUU {
-		return s.UUU(b, script, c.env...)
+		return s.UUU(b, script, "", c.env...)
 	}
 	return s.ScriptText(b, script, c.setup)
 }
@@ -123,10 +123,11 @@ func wantWords(t *testing.T, what string, b ubootsandbox.Board, r ubootsandbox.R
 	}
 }
 
-// The whole script burns exactly the plan, and exits 0.
+// The whole script burns exactly the plan, and exits 0; with 40 words,
+// through a tree of run variables.
 func TestSandboxWholeScriptBurnsThePlan(t *testing.T) {
 	s := ubootsandbox.Require(t)
-	for _, c := range sandboxCases(t) {
+	for _, c := range append(sandboxCases(t), sandboxCase{name: "many-words", plan: manyPlan(t)}) {
 		for _, f := range []Format{UBoot, UUU} {
 			t.Run(c.name+"."+string(f), func(t *testing.T) {
 				b := boardOf(c.plan)
@@ -327,8 +328,7 @@ func TestSandboxSessionAlreadyBurnedBurnsNothing(t *testing.T) {
 		t.Errorf("uboot: exit %d\n%s", r.Exit, r.Console)
 	}
 	wantWords(t, "uboot", b, r, b.Words)
-	list := bytes.Replace(render(t, UUU, c.plan, opts), []byte("\nFB: ucmd "), []byte("\nFB: ucmd setenv otpprov_burned yes\nFB: ucmd "), 1)
-	r, err = s.UUU(b, list)
+	r, err = s.UUU(b, render(t, UUU, c.plan, opts), "setenv otpprov_burned yes")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -430,4 +430,65 @@ func TestSandboxScriptTextMatchesSource(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Every variable takes an entry of U-Boot's environment table, which is
+// sized when the environment is imported and may fill up: with the table
+// full but for 0, 1, 2... entries, and the variables of an earlier script
+// still there, a script burns the whole plan or nothing, never part of
+// it (otpprov_go is deleted first and defined last, so it is missing
+// whenever a step could not be defined).
+func TestSandboxFullEnvironmentBurnsAllOrNothing(t *testing.T) {
+	s := ubootsandbox.Require(t)
+	c := sandboxCases(t)[2]
+	var fill, free strings.Builder
+	for i := 1; i <= 300; i++ {
+		fmt.Fprintf(&fill, " %d", i)
+	}
+	for _, f := range []Format{UBoot, UUU} {
+		t.Run(string(f), func(t *testing.T) {
+			b := boardOf(c.plan)
+			script := render(t, f, c.plan, opts)
+			free.Reset()
+			nothing, plan := 0, 0
+			for j := 0; j <= 40; j++ {
+				if j > 0 {
+					fmt.Fprintf(&free, "; setenv fill%d", j)
+				}
+				// Left by an earlier script in this session, then the table filled.
+				stale := "setenv otpprov_go true; setenv otpprov_run true; setenv otpprov_stopped true; "
+				setup := stale + "for i in" + fill.String() + "; do setenv fill$i x; done" + free.String()
+				var r ubootsandbox.Result
+				var err error
+				if f == UUU {
+					r, err = s.UUU(b, script, setup, c.env...)
+				} else {
+					r, err = s.ScriptText(b, script, setup+"; "+c.setup)
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				switch burned := r.Burned(b); {
+				case burned == "":
+					nothing++
+				case equalWords(r.Words, c.plan.After()):
+					plan++
+				default:
+					t.Errorf("%d entries free: burned part of the plan:\n%s\n%s", j, burned, tail(r.Console, 10))
+				}
+			}
+			if nothing == 0 || plan == 0 {
+				t.Errorf("burned nothing %d times, the plan %d times: the table never ran out, or never sufficed", nothing, plan)
+			}
+		})
+	}
+}
+
+func equalWords(a, b []uint32) bool {
+	for k := range b {
+		if a[k] != b[k] {
+			return false
+		}
+	}
+	return len(a) == len(b)
 }

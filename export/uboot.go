@@ -132,27 +132,53 @@ func (s *steps) addAll(cmds []string) {
 
 // chain defines runVar, which runs the steps in order: `run` takes as
 // many variables as CONFIG_SYS_MAXARGS allows and stops at the first one
-// that fails, so more steps than fit one run (or one line) are run by
-// variables that run groups of them, a tree.
+// that fails. Each variable takes an entry of U-Boot's environment table,
+// which is sized when the environment is imported (CONFIG_ENV_MIN_ENTRIES
+// + size/8: a few hundred on a board with its default environment), so
+// the chain spends few: more steps than fit one run (or one line) are run
+// by a tree of variables that run groups of them (U-Boot scripts), or, in
+// a uuu list, whose 59 bytes hold only 3 names to a group, by runs joined
+// with && and appended to runVar a line at a time (old hush skips the
+// rest of an && list after a false operand).
 func (s *steps) chain() {
+	fits := func(cmd string) bool { return len(cmd) <= s.limit }
+	run := func(names []string) string { return "run " + strings.Join(names, " ") }
+	if !s.escape {
+		var group []string
+		first := true
+		text := func(group []string) string {
+			if first {
+				return s.set(runVar, run(group))
+			}
+			return "setenv " + runVar + " \"${" + runVar + "} && " + run(group) + "\""
+		}
+		for _, name := range s.names {
+			if len(group) > 0 && (len(group) == maxRun || !fits(text(append(group, name)))) {
+				s.line(text(group))
+				first, group = false, nil
+			}
+			group = append(group, name)
+		}
+		s.line(text(group))
+		return
+	}
 	level := s.names
 	for {
 		var groups [][]string
 		for _, name := range level {
-			if n := len(groups); n > 0 && len(groups[n-1]) < maxRun &&
-				len(s.set(runVar, "run "+strings.Join(append(groups[n-1], name), " "))) <= s.limit {
+			if n := len(groups); n > 0 && len(groups[n-1]) < maxRun && fits(s.set(runVar, run(append(groups[n-1], name)))) {
 				groups[n-1] = append(groups[n-1], name)
 				continue
 			}
 			groups = append(groups, []string{name})
 		}
 		if len(groups) <= 1 {
-			s.line(s.set(runVar, "run "+strings.Join(level, " ")))
+			s.line(s.set(runVar, run(level)))
 			return
 		}
 		level = nil
 		for _, g := range groups {
-			level = append(level, s.define("run "+strings.Join(g, " ")))
+			level = append(level, s.define(run(g)))
 		}
 	}
 }

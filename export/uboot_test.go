@@ -39,6 +39,7 @@ type decoded struct {
 var (
 	setenvEscaped = regexp.MustCompile(`^setenv (\S+)(?: (.*))?$`)
 	setenvQuoted  = regexp.MustCompile(`^setenv (\S+) '([^']*)'$`)
+	setenvAppend  = regexp.MustCompile(`^setenv (\S+) "\$\{(\S+)\} && ([^"$]*)"$`)
 )
 
 func decode(t *testing.T, f Format, script []byte) decoded {
@@ -57,6 +58,9 @@ func decode(t *testing.T, f Format, script []byte) decoded {
 			}
 			if m := setenvQuoted.FindStringSubmatch(cmd); m != nil {
 				d.vars[m[1]] = m[2]
+			}
+			if m := setenvAppend.FindStringSubmatch(cmd); m != nil && m[1] == m[2] {
+				d.vars[m[1]] += " && " + m[3]
 			}
 		} else if m := setenvEscaped.FindStringSubmatch(cmd); m != nil {
 			d.vars[m[1]] = unescape(m[2])
@@ -80,26 +84,31 @@ func unescape(s string) string {
 	return b.String()
 }
 
-// order expands `run` of variables, as U-Boot runs them, into the step
-// commands in the order they run; it fails the test on a run of more
-// variables than CONFIG_SYS_MAXARGS allows, or of one undefined.
+// order expands `run` of variables (and runs joined by &&), as U-Boot
+// runs them, into the step commands in the order they run; it fails the
+// test on a run of more variables than CONFIG_SYS_MAXARGS allows, or of
+// one undefined.
 func (d decoded) order(t *testing.T, name string) []string {
 	t.Helper()
 	v, ok := d.vars[name]
 	if !ok {
 		t.Fatalf("%s is not defined", name)
 	}
-	args, isRun := strings.CutPrefix(v, "run ")
-	if !isRun {
-		return []string{v}
-	}
-	names := strings.Fields(args)
-	if len(names) > maxRun {
-		t.Errorf("%q: run of %d variables, more than CONFIG_SYS_MAXARGS 16 allows", v, len(names))
+	runs := strings.Split(v, " && ")
+	for _, r := range runs {
+		if !strings.HasPrefix(r, "run ") {
+			return []string{v} // a step
+		}
 	}
 	var out []string
-	for _, n := range names {
-		out = append(out, d.order(t, n)...)
+	for _, r := range runs {
+		names := strings.Fields(strings.TrimPrefix(r, "run "))
+		if len(names) > maxRun {
+			t.Errorf("%q: run of %d variables, more than CONFIG_SYS_MAXARGS 16 allows", r, len(names))
+		}
+		for _, n := range names {
+			out = append(out, d.order(t, n)...)
+		}
 	}
 	return out
 }

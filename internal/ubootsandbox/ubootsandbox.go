@@ -223,10 +223,11 @@ func (s *Sandbox) Command(b Board, cmd string, env ...string) (Result, error) {
 }
 
 // UUU runs a uuu list as uuu does against the board's U-Boot in fastboot
-// mode (see the package comment). A list uuu refuses runs nothing: the
-// result has exit status 1, uuu's error as its console and the board's
-// words.
-func (s *Sandbox) UUU(b Board, list []byte, env ...string) (Result, error) {
+// mode (see the package comment), after the U-Boot commands of setup (""
+// for none: the session the board is in). A list uuu refuses runs
+// nothing: the result has exit status 1, uuu's error as its console and
+// the board's words.
+func (s *Sandbox) UUU(b Board, list []byte, setup string, env ...string) (Result, error) {
 	cmds, err := ParseUUU(list)
 	if errors.Is(err, ErrUUURefuses) {
 		return Result{Exit: 1, Console: "uuu: " + err.Error(), Words: append([]uint32(nil), b.Words...)}, nil
@@ -241,6 +242,9 @@ func (s *Sandbox) UUU(b Board, list []byte, env ...string) (Result, error) {
 		}
 		if err := os.WriteFile(filepath.Join(dir, "fbrun.txt"), run.Bytes(), 0o644); err != nil {
 			return "", nil, err
+		}
+		if setup != "" {
+			return setup + "; fbrun fbrun.txt", nil, nil
 		}
 		return "fbrun fbrun.txt", nil, nil
 	})

@@ -2,6 +2,8 @@ package ubootsandbox
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -30,6 +32,23 @@ func run(t *testing.T, s *Sandbox, b Board, cmd string, env ...string) Result {
 		t.Fatal(err)
 	}
 	return r
+}
+
+// The sandbox is what the tests assume of NXP's U-Boot: the old hush
+// parser, the fuse command, legacy script images, and the least console
+// buffer and argument count of U-Boot's i.MX defconfigs.
+func TestConfig(t *testing.T) {
+	Require(t)
+	b, err := os.ReadFile(filepath.Join(Dir(), "config"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"CONFIG_HUSH_PARSER=y", "CONFIG_CMD_FUSE=y", "CONFIG_LEGACY_IMAGE_FORMAT=y",
+		"CONFIG_SYS_CBSIZE=256", "CONFIG_SYS_MAXARGS=16", "CONFIG_CMD_ENV_EXISTS=y", "CONFIG_CMD_RUN=y"} {
+		if !strings.Contains(string(b), "\n"+want+"\n") {
+			t.Errorf("the sandbox's .config lacks %s", want)
+		}
+	}
 }
 
 // The fuse backend keeps the controller's rules: prog ORs bits into the
@@ -137,14 +156,14 @@ func TestUUURunsInOrderAndStops(t *testing.T) {
 	b := blank(t)
 	list := "uuu_version 1.0.1\r\n# comment\nFB: ucmd setenv x 0x1\nFB: sh echo host $OTPPROV_T\n" +
 		"FB: ucmd fuse prog -y 14 0 ${x}\nFB: sh test -n \"$OTPPROV_T\"\nFB: ucmd fuse prog -y 14 1 0x2\nFB: done\nFB: ucmd fuse prog -y 14 2 0x4"
-	r, err := s.UUU(b, []byte(list), "OTPPROV_T=yes")
+	r, err := s.UUU(b, []byte(list), "", "OTPPROV_T=yes")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if r.Exit != 0 || r.Words[56] != 1 || r.Words[57] != 2 || r.Words[58] != 0 || !strings.Contains(r.Console, "host yes") {
 		t.Errorf("exit %d, burned %s\n%s", r.Exit, r.Burned(b), r.Console)
 	}
-	r, err = s.UUU(b, []byte(list)) // no OTPPROV_T: the second sh fails
+	r, err = s.UUU(b, []byte(list), "") // no OTPPROV_T: the second sh fails
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,10 +171,10 @@ func TestUUURunsInOrderAndStops(t *testing.T) {
 		t.Errorf("failing sh: exit %d, burned %s\n%s", r.Exit, r.Burned(b), r.Console)
 	}
 	long := "uuu_version 1.0.1\nFB: ucmd echo " + strings.Repeat("x", 55) + "\nFB: ucmd fuse prog -y 14 0 1\n"
-	if r, err := s.UUU(b, []byte(long)); err != nil || r.Exit != 1 || r.Burned(b) != "" || !strings.Contains(r.Console, "longer than a fastboot command") {
+	if r, err := s.UUU(b, []byte(long), ""); err != nil || r.Exit != 1 || r.Burned(b) != "" || !strings.Contains(r.Console, "longer than a fastboot command") {
 		t.Errorf("65-byte command: %v, exit %d, burned %s\n%s", err, r.Exit, r.Burned(b), r.Console)
 	}
-	if r, err := s.UUU(b, []byte("uuu_version 1.0.1\nFB: ucmd if env exists y; then false; fi\nFB: ucmd fuse prog -y 14 0 1\n")); err != nil || r.Exit != 1 || r.Burned(b) != "" {
+	if r, err := s.UUU(b, []byte("uuu_version 1.0.1\nFB: ucmd if env exists y; then false; fi\nFB: ucmd fuse prog -y 14 0 1\n"), ""); err != nil || r.Exit != 1 || r.Burned(b) != "" {
 		t.Errorf("if without else stops uuu: %v, exit %d, burned %s", err, r.Exit, r.Burned(b))
 	}
 }
