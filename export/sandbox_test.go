@@ -37,6 +37,17 @@ type sandboxCase struct {
 	plan  *planner.Plan
 	setup string
 	env   []string
+	// session: U-Boot commands run before the script in its session
+	// (both formats).
+	session string
+}
+
+// uboot is what a U-Boot script's session runs before it.
+func (c sandboxCase) uboot() string {
+	if c.session == "" || c.setup == "" {
+		return c.session + c.setup
+	}
+	return c.session + "; " + c.setup
 }
 
 func examplePlan(t *testing.T, file string, state func(n int) []uint32) *planner.Plan {
@@ -97,9 +108,23 @@ func boardOf(p *planner.Plan) ubootsandbox.Board { return ubootsandbox.NewBoard(
 // runIn runs a script of format f in the sandbox.
 func runIn(s *ubootsandbox.Sandbox, f Format, b ubootsandbox.Board, script []byte, c sandboxCase) (ubootsandbox.Result, error) {
 	if f == UUU {
-		return s.UUU(b, script, "", c.env...)
+		return s.UUU(b, script, c.session, c.env...)
 	}
-	return s.Script(b, script, c.setup)
+	return s.Script(b, script, c.uboot())
+}
+
+// mustRun is runIn of the case's whole script, failing the test on a run
+// that did not finish, and on exit status 0 when wantFail.
+func mustRun(t *testing.T, s *ubootsandbox.Sandbox, f Format, b ubootsandbox.Board, c sandboxCase, wantFail bool) ubootsandbox.Result {
+	t.Helper()
+	r, err := runIn(s, f, b, render(t, f, c.plan, opts), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if (r.Exit != 0) != wantFail {
+		t.Errorf("%s: exit %d\n%s", f, r.Exit, r.Console)
+	}
+	return r
 }
 
 // runFast is runIn with a U-Boot script's text run as source runs its
@@ -107,9 +132,9 @@ func runIn(s *ubootsandbox.Sandbox, f Format, b ubootsandbox.Board, script []byt
 // runs (TestSandboxScriptTextMatchesSource holds the two together).
 func runFast(s *ubootsandbox.Sandbox, f Format, b ubootsandbox.Board, script []byte, c sandboxCase) (ubootsandbox.Result, error) {
 	if f == UUU {
-		return s.UUU(b, script, "", c.env...)
+		return s.UUU(b, script, c.session, c.env...)
 	}
-	return s.ScriptText(b, script, c.setup)
+	return s.ScriptText(b, script, c.uboot())
 }
 
 // wantWords fails the test unless the run left exactly want.
@@ -131,13 +156,7 @@ func TestSandboxWholeScriptBurnsThePlan(t *testing.T) {
 		for _, f := range []Format{UBoot, UUU} {
 			t.Run(c.name+"."+string(f), func(t *testing.T) {
 				b := boardOf(c.plan)
-				r, err := runIn(s, f, b, render(t, f, c.plan, opts), c)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if r.Exit != 0 {
-					t.Errorf("exit %d\n%s", r.Exit, r.Console)
-				}
+				r := mustRun(t, s, f, b, c, false)
 				wantWords(t, "whole script", b, r, c.plan.After())
 			})
 		}
@@ -301,13 +320,7 @@ func TestSandboxChangedBoardBurnsNothing(t *testing.T) {
 				b := boardOf(c.plan)
 				o := originals(c.plan)
 				b.Words[o[len(o)-1].Index] |= 0x80000000 // the last word checked
-				r, err := runIn(s, f, b, render(t, f, c.plan, opts), c)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if r.Exit == 0 {
-					t.Errorf("exit 0\n%s", r.Console)
-				}
+				r := mustRun(t, s, f, b, c, true)
 				wantWords(t, "changed board", b, r, b.Words)
 			})
 		}
@@ -318,24 +331,16 @@ func TestSandboxChangedBoardBurnsNothing(t *testing.T) {
 // registers stale: the script then checks nothing and burns nothing.
 func TestSandboxSessionAlreadyBurnedBurnsNothing(t *testing.T) {
 	s := ubootsandbox.Require(t)
-	c := sandboxCases(t)[0]
+	c := sandboxCases(t)[1]
+	c.session = "setenv otpprov_burned yes"
 	b := boardOf(c.plan)
-	r, err := s.Script(b, render(t, UBoot, c.plan, opts), "setenv otpprov_burned yes")
-	if err != nil {
-		t.Fatal(err)
+	for _, f := range []Format{UBoot, UUU} {
+		r := mustRun(t, s, f, b, c, true)
+		if f == UBoot && !strings.Contains(r.Console, "reset first") {
+			t.Errorf("uboot: no reset first\n%s", r.Console)
+		}
+		wantWords(t, string(f), b, r, b.Words)
 	}
-	if r.Exit == 0 || !strings.Contains(r.Console, "reset first") {
-		t.Errorf("uboot: exit %d\n%s", r.Exit, r.Console)
-	}
-	wantWords(t, "uboot", b, r, b.Words)
-	r, err = s.UUU(b, render(t, UUU, c.plan, opts), "setenv otpprov_burned yes")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r.Exit == 0 {
-		t.Errorf("uuu: exit 0\n%s", r.Console)
-	}
-	wantWords(t, "uuu", b, r, b.Words)
 }
 
 // A burn the controller refuses (a write-locked word) stops the script:
@@ -353,12 +358,9 @@ func TestSandboxRefusedBurnStops(t *testing.T) {
 		t.Run(string(f), func(t *testing.T) {
 			b := boardOf(c.plan)
 			b.Locked = append(b.Locked, refused.WriteIndex)
-			r, err := runIn(s, f, b, render(t, f, c.plan, opts), c)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if r.Exit == 0 || !strings.Contains(r.Console, "Access protect error") {
-				t.Errorf("exit %d\n%s", r.Exit, r.Console)
+			r := mustRun(t, s, f, b, c, true)
+			if !strings.Contains(r.Console, "Access protect error") {
+				t.Errorf("no error from the controller\n%s", r.Console)
 			}
 			if f == UBoot && !strings.Contains(r.Console, "otpprov: error: stopped") {
 				t.Errorf("no stop message\n%s", r.Console)
@@ -413,11 +415,11 @@ func TestSandboxScriptTextMatchesSource(t *testing.T) {
 				cuts = append(cuts, 1+rng.IntN(len(script)-1))
 			}
 			for _, n := range cuts {
-				src, err := s.Script(b, script[:n], c.setup)
+				src, err := s.Script(b, script[:n], c.uboot())
 				if err != nil {
 					t.Fatal(err)
 				}
-				txt, err := s.ScriptText(b, script[:n], c.setup)
+				txt, err := s.ScriptText(b, script[:n], c.uboot())
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -458,13 +460,8 @@ func TestSandboxFullEnvironmentBurnsAllOrNothing(t *testing.T) {
 				// Left by an earlier script in this session, then the table filled.
 				stale := "setenv otpprov_go true; setenv otpprov_run true; setenv otpprov_stopped true; "
 				setup := stale + "for i in" + fill.String() + "; do setenv fill$i x; done" + free.String()
-				var r ubootsandbox.Result
-				var err error
-				if f == UUU {
-					r, err = s.UUU(b, script, setup, c.env...)
-				} else {
-					r, err = s.ScriptText(b, script, setup+"; "+c.setup)
-				}
+				c.session = setup
+				r, err := runFast(s, f, b, script, c)
 				if err != nil {
 					t.Fatal(err)
 				}
