@@ -193,8 +193,8 @@ func writeUBoot(b *bytes.Buffer, p *planner.Plan, opts Options) error {
 	comment(b, "",
 		"Run it with `source` (mkimage -A arm -T script -C none -d FILE FILE.scr, load",
 		"it, source ADDR) or paste it at the U-Boot prompt. It needs the hush parser",
-		"(CONFIG_HUSH_PARSER), `env exists` and `run`; `test`, `true` and `false` come",
-		"with hush. No line is longer than 254 characters, which a console keeps",
+		"(CONFIG_HUSH_PARSER) and `run`; `test`, `true` and `false` come with hush.",
+		"No line is longer than 254 characters, which a console keeps",
 		"(CONFIG_SYS_CBSIZE 256).",
 		"",
 		"How it runs: every step is only defined here, into a variable "+stepVar+"N;",
@@ -219,13 +219,13 @@ func writeUBoot(b *bytes.Buffer, p *planner.Plan, opts Options) error {
 	comment(b, "A cut script leaves no "+goVar+" behind to run by hand.")
 	s.line("setenv " + goVar)
 	comment(b, "", "Fuses programmed earlier in this U-Boot session leave the shadow registers stale:")
-	s.add(fmt.Sprintf(`if env exists %s; then echo "otpprov: error: fuses were programmed since the last reset (stale shadow registers): reset first"; false; else true; fi`, burnedVar))
+	s.add(fmt.Sprintf(`if test x$%s = x; then true; else echo "otpprov: error: fuses were programmed since the last reset (stale shadow registers): reset first"; false; fi`, burnedVar))
 	if sec := securityNames(p); len(sec) > 0 {
 		list := strings.Join(sec, ",")
 		comment(b, "Security fuses: name each one first, as with otpprov apply --confirm-security:",
 			"  setenv "+confirmVar+" "+list)
-		// x$name: test with the variable unset gets no empty argument, and
-		// `test = LIST` is true in U-Boot's test (too few arguments).
+		// x$name: with the variable unset, `test $name = LIST` would get no
+		// empty argument, and `test = LIST` is true in U-Boot's test.
 		s.add(fmt.Sprintf(`if test x$%s = x%s; then true; else echo "otpprov: error: this script burns security fuses: confirm them in %s"; false; fi`,
 			confirmVar, list, confirmVar))
 	}
@@ -248,7 +248,7 @@ func writeUBoot(b *bytes.Buffer, p *planner.Plan, opts Options) error {
 	b.WriteString("\n")
 	comment(b, "The order; run stops at the first step that fails.")
 	s.chain()
-	s.line(s.set(stoppedVar, fmt.Sprintf(`if env exists %s; then echo "otpprov: error: stopped after a burn: reset, then see otpprov plan"; else echo "otpprov: error: nothing was burned"; fi; false`,
+	s.line(s.set(stoppedVar, fmt.Sprintf(`if test x$%s = x; then echo "otpprov: error: nothing was burned"; else echo "otpprov: error: stopped after a burn: reset, then see otpprov plan"; fi; false`,
 		burnedVar)))
 	s.line(s.set(goVar, fmt.Sprintf(`if run %s; then echo "otpprov: %d %s done: compare each sensed value above, then reset and check"; else run %s; fi`,
 		runVar, len(writes), plural(len(writes), "burn", "burns"), stoppedVar)))
@@ -301,8 +301,9 @@ func writeUUU(b *bytes.Buffer, p *planner.Plan, opts Options) error {
 	comment(b, "A cut list leaves no "+goVar+" behind to run by hand.")
 	s.line("setenv " + goVar)
 	comment(b, "Fuses programmed earlier in this U-Boot session leave stale shadow registers.",
-		"(Old hush: an if whose test fails returns that failure unless it has an else.)")
-	s.line(fmt.Sprintf("if env exists %s; then false; else true; fi", burnedVar))
+		"(Not `if env exists ...; then false; fi`: in old hush an if without else whose",
+		"test fails returns that failure, and uuu would stop here on every board.)")
+	s.line(fmt.Sprintf("test x$%s = x", burnedVar))
 	if sec := securityNames(p); len(sec) > 0 {
 		list := strings.Join(sec, ",")
 		comment(b, "Security fuses: name each one first, as with otpprov apply --confirm-security:",
