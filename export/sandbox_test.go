@@ -176,7 +176,7 @@ func TestSandboxCutScriptsBurnNothing(t *testing.T) {
 		for _, f := range []Format{UBoot, UUU} {
 			script := render(t, f, c.plan, opts)
 			arm := armed(t, f, script)
-			cuts := cutPoints(script, arm)
+			cuts := sandboxCutPoints(script, arm)
 			runs += len(cuts)
 			t.Run(c.name+"."+string(f), func(t *testing.T) {
 				b := boardOf(c.plan)
@@ -213,11 +213,11 @@ func armed(t *testing.T, f Format, script []byte) int {
 	return len(script) - len(after)
 }
 
-// cutPoints are the prefix lengths to run: all of [0, len) with
+// sandboxCutPoints are the prefix lengths to run: all of [0, len) with
 // -cuts.all, else every cut from the start of the line that runs the
 // burns and a seeded sample of those before. The whole script is run
 // by TestSandboxWholeScriptBurnsThePlan.
-func cutPoints(script []byte, arm int) []int {
+func sandboxCutPoints(script []byte, arm int) []int {
 	n := len(script)
 	if *cutsAll {
 		cuts := make([]int, n)
@@ -281,7 +281,7 @@ func runCuts(s *ubootsandbox.Sandbox, f Format, b ubootsandbox.Board, script []b
 				for k := range want {
 					if r.Words[k] != want[k] {
 						fail("cut at byte %d of %d (%s): burned %s, want %s\n--- the prefix ends:\n%s\n--- console:\n%s", n, len(script),
-							tailLine(prefix), r.Burned(b), what, tail(string(prefix), 3), tail(r.Console, 8))
+							lastLineOf(prefix), r.Burned(b), what, lastLines(string(prefix), 3), lastLines(r.Console, 8))
 						break
 					}
 				}
@@ -297,12 +297,12 @@ func runCuts(s *ubootsandbox.Sandbox, f Format, b ubootsandbox.Board, script []b
 	return failures
 }
 
-func tailLine(b []byte) string {
+func lastLineOf(b []byte) string {
 	i := bytes.LastIndexByte(b, '\n')
 	return fmt.Sprintf("%q", b[i+1:])
 }
 
-func tail(s string, lines int) string {
+func lastLines(s string, lines int) string {
 	l := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	if len(l) > lines {
 		l = l[len(l)-lines:]
@@ -471,7 +471,7 @@ func TestSandboxFullEnvironmentBurnsAllOrNothing(t *testing.T) {
 				case equalWords(r.Words, c.plan.After()):
 					plan++
 				default:
-					t.Errorf("%d entries free: burned part of the plan:\n%s\n%s", j, burned, tail(r.Console, 10))
+					t.Errorf("%d entries free: burned part of the plan:\n%s\n%s", j, burned, lastLines(r.Console, 10))
 				}
 			}
 			if nothing == 0 || plan == 0 {
