@@ -12,7 +12,7 @@ BUILDVCS := $(shell git status --porcelain >/dev/null 2>&1 && echo auto || echo 
 GOBUILD  := $(GO) build -trimpath -buildvcs=$(BUILDVCS) -tags urfave_cli_no_docs
 export CGO_ENABLED := 0
 
-.PHONY: all build test test-fuse test-cuts test-cuts-all lint demo cross qemu-smoke man bench bench-go bench-process clean fuzz fuzz-ci soak
+.PHONY: all build test test-fuse test-cuts test-cuts-all lint demo cross qemu-smoke man bench bench-go bench-process clean fuzz fuzz-ci soak uboot-sandbox test-uboot-cuts test-uboot-cuts-all
 
 all: build
 
@@ -59,6 +59,34 @@ test-cuts:
 
 test-cuts-all:
 	CUTS=all $(GO) test -count=1 -timeout 60m -run TestShellCutAtEveryByte ./export
+
+# U-Boot's sandbox, in which the exported U-Boot scripts and uuu lists
+# run (internal/ubootsandbox): Debian's u-boot 2023.01 source with our
+# fuse backend patched in, built once (about 4 minutes on 2 cores) into
+# ${XDG_CACHE_HOME:-~/.cache}/otpprov/ and reused while build.sh, the
+# patch and the config are unchanged. Needs a deb-src entry and the build
+# dependencies: `internal/ubootsandbox/build.sh --deps` (root) adds them.
+uboot-sandbox:
+	internal/ubootsandbox/build.sh >/dev/null
+
+# Every prefix of the exported U-Boot scripts and uuu lists, each run in
+# the sandbox from a fresh board: none may burn a bit, and the whole
+# script burns exactly the plan (export/sandbox_test.go). make test runs
+# the prefixes of each script's last line and a seeded sample of the rest;
+# test-uboot-cuts (CI) also every byte of secure-boot.yaml's U-Boot script
+# (security confirmation, a lock, the close: about 7,000 runs, 80 s here);
+# test-uboot-cuts-all every byte of all three plans' scripts and lists
+# (about 35,000 runs, 7 to 13 minutes). They print the result lines; the whole log is in
+# bin/test-uboot-cuts.log.
+CUTS_LOG := $(BIN)/test-uboot-cuts.log
+UBOOT_CUTS = @mkdir -p $(BIN); \
+	$(GO) test -count=1 -timeout 0 -v -run '^TestSandboxCutScriptsBurnNothing$$' ./export -args $(1) >$(CUTS_LOG) 2>&1; \
+	rc=$$?; grep -E '^\s*--- (PASS|FAIL|SKIP)|prefixes run|^(ok|FAIL)' $(CUTS_LOG); exit $$rc
+test-uboot-cuts: uboot-sandbox
+	$(call UBOOT_CUTS,-cuts.every=secure-boot.uboot)
+
+test-uboot-cuts-all: uboot-sandbox
+	$(call UBOOT_CUTS,-cuts.all)
 
 lint:
 	$(GO) vet ./...

@@ -16,13 +16,18 @@
 //     burn compares the stale value: the only automatic checks a U-Boot
 //     script can make are of the state before its first burn.
 //   - U-Boot's hush parser does not stop a script at a failed command, and
-//     old hush skips the rest of an && / || list after a false && operand:
-//     the U-Boot script gates every burn on one variable instead.
+//     runs a script as it reads it; old hush skips the rest of an && / ||
+//     list after a false && operand, and an if whose test fails and that
+//     has no else returns that failure. `run A B` stops at the first
+//     variable that fails. The U-Boot and uuu scripts define every step
+//     into a variable and burn only from their last line (uboot.go).
 //   - uuu (libuuu/cmd.cpp): a list must start with "uuu_version", or uuu
-//     takes the file for a boot image; '#' lines are comments; the first
-//     command that fails ends the run. U-Boot's fastboot (fb_command.c
-//     run_ucmd) fails the command when run_command fails, and a fastboot
-//     command is at most 64 bytes, "UCmd:" included.
+//     takes the file for a boot image; '#' lines are comments; every line
+//     is parsed before any runs, and an unknown command fails the list;
+//     the first command that fails ends the run; FB: done ends it (without
+//     it uuu waits for the next device, usbhotplug.cpp). U-Boot's fastboot
+//     (fb_command.c run_ucmd) fails the command when run_command fails,
+//     and a fastboot command is at most 64 bytes, "UCmd:" included.
 //   - sh: the Digi document's recipe, dd at the word's offset with bs=4. Its
 //     printf '\xNN' is not POSIX: dash prints the four characters, which
 //     would burn 0x3330785c for '\x03'. The script uses octal escapes.

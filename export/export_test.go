@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -404,82 +403,6 @@ func TestShellPrintfBytes(t *testing.T) {
 		if !strings.Contains(script, want) {
 			t.Errorf("script lacks %s", want)
 		}
-	}
-}
-
-// Every format burns in the plan's order, closing last, with the deltas.
-func TestBurnOrder(t *testing.T) {
-	p := securePlan(t)
-	var want []string
-	for _, c := range p.Writes() {
-		want = append(want, fmtProg(c))
-	}
-	progs := regexp.MustCompile(`fuse prog -y \d+ \d+ 0x[0-9a-f]{8}`)
-	for _, f := range []Format{UBoot, UUU} {
-		got := progs.FindAllString(string(render(t, f, p, opts)), -1)
-		if strings.Join(got, "\n") != strings.Join(want, "\n") {
-			t.Errorf("%s burns\n%s\nwant\n%s", f, strings.Join(got, "\n"), strings.Join(want, "\n"))
-		}
-	}
-	if last := want[len(want)-1]; last != "fuse prog -y 1 3 0x02000000" {
-		t.Errorf("last burn %q, want the close", last)
-	}
-}
-
-func fmtProg(c planner.Change) string {
-	return fmt.Sprintf("fuse prog -y %d %d 0x%08x", c.Bank, c.Word, c.Delta)
-}
-
-// The uuu list starts with uuu_version (else uuu boots the file), and each
-// U-Boot command fits in a fastboot command.
-func TestUUUShape(t *testing.T) {
-	for name, p := range map[string]*planner.Plan{"gp": gpPlan(t), "secure": securePlan(t)} {
-		s := string(render(t, UUU, p, opts))
-		if !strings.HasPrefix(s, "uuu_version ") {
-			t.Errorf("%s: starts with %q", name, strings.SplitN(s, "\n", 2)[0])
-		}
-		n := 0
-		for _, line := range strings.Split(s, "\n") {
-			cmd, ok := strings.CutPrefix(line, "FB: ucmd ")
-			if !ok {
-				if line != "" && !strings.HasPrefix(line, "#") && !strings.HasPrefix(line, "uuu_version ") &&
-					!strings.HasPrefix(line, "FB: sh ") && line != "FB: done" {
-					t.Errorf("%s: line %q is not a uuu command", name, line)
-				}
-				continue
-			}
-			n++
-			if len("UCmd:"+cmd) > 64 {
-				t.Errorf("%s: %q is longer than a fastboot command", name, cmd)
-			}
-		}
-		// One cmp per word, the session guard, the marker, prog and sense per burn.
-		if want := len(originals(p)) + 2 + 2*len(p.Writes()); n != want {
-			t.Errorf("%s: %d ucmd lines, want %d", name, n, want)
-		}
-	}
-}
-
-// The U-Boot script checks every word against its value when planned
-// before the first burn (fuse cmp reads the shadow registers, which a burn
-// does not reload), and gates every burn.
-func TestUBootChecksFirst(t *testing.T) {
-	p := securePlan(t)
-	s := string(render(t, UBoot, p, opts))
-	firstProg := strings.Index(s, "\nenv exists otpprov_ok && fuse prog")
-	for _, o := range originals(p) {
-		cmp := fmt.Sprintf("fuse cmp %d %d 0x%08x || setenv otpprov_ok\n", o.Bank, o.Word, o.Before)
-		if i := strings.Index(s, cmp); i < 0 || i > firstProg {
-			t.Errorf("no %q before the first burn", strings.TrimSpace(cmp))
-		}
-	}
-	for _, line := range strings.Split(s, "\n") {
-		if strings.Contains(line, "fuse prog") && !strings.HasPrefix(line, "#") && !strings.HasPrefix(line, "env exists otpprov_ok && fuse prog -y ") {
-			t.Errorf("ungated burn: %q", line)
-		}
-	}
-	if !strings.Contains(s, `test "${otpprov_confirm_security}" = "SRK_LOCK,SEC_CONFIG_CLOSE" || setenv otpprov_ok`) {
-		t.Error("no security confirmation")
 	}
 }
 

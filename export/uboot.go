@@ -8,36 +8,199 @@ import (
 	"github.com/otpprov/otpprov/planner"
 )
 
-// okVar gates every burn of a U-Boot script: set once the checks pass,
-// cleared by any failure. burnedVar marks a U-Boot session in which fuses
-// were programmed: its shadow registers are stale until the next reset, so
-// no `fuse cmp` check can be trusted in it any more.
+// The U-Boot variables of the scripts. Every step is defined into a
+// variable otpprov_N first; runVar chains them in order; goVar, defined
+// last, runs the chain, and the script's last command alone runs goVar.
+// burnedVar marks a U-Boot session in which fuses were programmed: its
+// shadow registers are stale until the next reset, so no `fuse cmp`
+// check can be trusted in it any more.
 const (
-	okVar      = "otpprov_ok"
+	stepVar    = "otpprov_"
+	runVar     = "otpprov_run"
+	goVar      = "otpprov_go"
+	stoppedVar = "otpprov_stopped"
 	burnedVar  = "otpprov_burned"
 	confirmVar = "otpprov_confirm_security"
 )
+
+// maxLine is the longest command line of a U-Boot script: pasted at the
+// prompt, a line keeps CONFIG_SYS_CBSIZE-2 characters (cli_readline.c),
+// and 256 is the smallest CBSIZE of U-Boot's i.MX defconfigs.
+const maxLine = 256 - 2
 
 // maxUCmd is the longest U-Boot command a uuu FB: ucmd line can carry: a
 // fastboot command is at most 64 bytes, and uuu sends "UCmd:" first.
 const maxUCmd = 64 - len("UCmd:")
 
+// maxRun is how many variables one `run` takes: CONFIG_SYS_MAXARGS is at
+// least 16 in U-Boot's defconfigs, "run" included.
+const maxRun = 15
+
 // uuuVersion is the oldest uuu the list needs: FB: ucmd and FB: sh.
 const uuuVersion = "1.0.1"
+
+// steps writes the part of a script that burns: each step is a command
+// defined into its own variable, and nothing runs until the last line.
+// A hush script and a uuu list run as they are read, so a script cut
+// short (a full disk) runs its prefix: with every burn deferred, a prefix
+// only defines variables.
+type steps struct {
+	b      *bytes.Buffer
+	limit  int    // the longest command a line may carry
+	prefix string // what a line starts with before its command
+	// escape: a value is one word of backslash-escaped characters, never
+	// in quotes. Old hush, sourcing a script that ends inside a quote (one
+	// cut there), reports a syntax error and then reads through a NULL
+	// pointer (cli_hush.c parse_stream_outer, after inp->p = NULL): the
+	// sandbox crashes, and a board reads whatever lies at address 0 as
+	// the rest of the script. A script cut after a backslash is no syntax
+	// error. uuu sends each line whole to run_command, which stops at a
+	// syntax error: its values are quoted, which is shorter.
+	escape bool
+	names  []string
+	err    error
+}
+
+// line writes one command, refusing one longer than a line can carry:
+// cut by the console or by fastboot, it would run differently.
+func (s *steps) line(cmd string) {
+	if s.err != nil {
+		return
+	}
+	if len(cmd) > s.limit {
+		s.err = fmt.Errorf("%q is %d bytes, more than the %d a line can carry", cmd, len(cmd), s.limit)
+		return
+	}
+	s.b.WriteString(s.prefix + cmd + "\n")
+}
+
+// hushSpecial are the characters old hush splits or reads specially
+// outside quotes, and that a step's value may hold: a backslash before
+// each keeps it in the one word of the value. One word, because a
+// command takes at most CONFIG_SYS_MAXARGS (16) arguments.
+const hushSpecial = ` ;&|"'$\#`
+
+// set is the command that sets variable name to value, as one argument.
+func (s *steps) set(name, value string) string {
+	if !s.escape {
+		if strings.ContainsRune(value, '\'') && s.err == nil {
+			s.err = fmt.Errorf("%q holds a single quote", value)
+		}
+		return "setenv " + name + " '" + value + "'"
+	}
+	var b strings.Builder
+	for _, r := range value {
+		if strings.ContainsRune(hushSpecial, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return "setenv " + name + " " + b.String()
+}
+
+// next names the next variable.
+func (s *steps) next() string { return fmt.Sprintf("%s%d", stepVar, len(s.names)+1) }
+
+// define sets the next variable to cmd and returns its name.
+func (s *steps) define(cmd string) string {
+	name := s.next()
+	s.names = append(s.names, name)
+	s.line(s.set(name, cmd))
+	return name
+}
+
+// add defines cmd as the next step.
+func (s *steps) add(cmd string) { s.define(cmd) }
+
+// addAll defines cmds as steps, joined by && into as few as fit a line.
+func (s *steps) addAll(cmds []string) {
+	cur := ""
+	for _, c := range cmds {
+		if try := cur + " && " + c; cur != "" && len(s.set(s.next(), try)) <= s.limit {
+			cur = try
+			continue
+		}
+		if cur != "" {
+			s.add(cur)
+		}
+		cur = c
+	}
+	if cur != "" {
+		s.add(cur)
+	}
+}
+
+// chain defines runVar, which runs the steps in order: `run` takes as
+// many variables as CONFIG_SYS_MAXARGS allows and stops at the first one
+// that fails. Each variable takes an entry of U-Boot's environment table,
+// which is sized when the environment is imported (CONFIG_ENV_MIN_ENTRIES
+// + size/8: a few hundred on a board with its default environment), so
+// the chain spends few: more steps than fit one run (or one line) are run
+// by a tree of variables that run groups of them (U-Boot scripts), or, in
+// a uuu list, whose 59 bytes hold only 3 names to a group, by runs joined
+// with && and appended to runVar a line at a time (old hush skips the
+// rest of an && list after a false operand).
+func (s *steps) chain() {
+	fits := func(cmd string) bool { return len(cmd) <= s.limit }
+	run := func(names []string) string { return "run " + strings.Join(names, " ") }
+	if !s.escape {
+		var group []string
+		first := true
+		text := func(group []string) string {
+			if first {
+				return s.set(runVar, run(group))
+			}
+			return "setenv " + runVar + " \"${" + runVar + "} && " + run(group) + "\""
+		}
+		for _, name := range s.names {
+			if len(group) > 0 && (len(group) == maxRun || !fits(text(append(group, name)))) {
+				s.line(text(group))
+				first, group = false, nil
+			}
+			group = append(group, name)
+		}
+		s.line(text(group))
+		return
+	}
+	level := s.names
+	for {
+		var groups [][]string
+		for _, name := range level {
+			if n := len(groups); n > 0 && len(groups[n-1]) < maxRun && fits(s.set(runVar, run(append(groups[n-1], name)))) {
+				groups[n-1] = append(groups[n-1], name)
+				continue
+			}
+			groups = append(groups, []string{name})
+		}
+		if len(groups) <= 1 {
+			s.line(s.set(runVar, run(level)))
+			return
+		}
+		level = nil
+		for _, g := range groups {
+			level = append(level, s.define(run(g)))
+		}
+	}
+}
 
 func writeUBoot(b *bytes.Buffer, p *planner.Plan, opts Options) error {
 	comment(b, header(p, opts, "U-Boot script")...)
 	writes := p.Writes()
 	if len(writes) == 0 {
-		b.WriteString("\necho \"otpprov: nothing to burn: this board already satisfies " + echoSafe(p.Source.Name) + "\"\n")
+		b.WriteString("\necho otpprov: nothing to burn: this board already satisfies " + echoSafe(p.Source.Name) + "\n")
 		return nil
 	}
 	comment(b, "",
 		"Run it with `source` (mkimage -A arm -T script -C none -d FILE FILE.scr, load",
 		"it, source ADDR) or paste it at the U-Boot prompt. It needs the hush parser",
-		"(CONFIG_HUSH_PARSER): with the simple parser every line fails, and nothing",
-		"is burned. It also uses `env exists` and, for security fuses, `test`; where",
-		"they are missing, the checks fail and nothing is burned.",
+		"(CONFIG_HUSH_PARSER) and `run`; `test`, `true` and `false` come with hush.",
+		"No line is longer than 254 characters, which a console keeps",
+		"(CONFIG_SYS_CBSIZE 256).",
+		"",
+		"How it runs: every step is only defined here, into a variable "+stepVar+"N;",
+		"the last line alone runs them, in order, and `run` stops at the first one",
+		"that fails. A script cut short (a full disk, a lost paste) never reaches",
+		"its last line, and burns nothing.",
 		"",
 		"How it checks (U-Boot cmd/fuse.c, drivers/misc/mxc_ocotp.c):",
 		"- `fuse cmp` compares with the shadow registers, which hold the fuses as they",
@@ -46,46 +209,55 @@ func writeUBoot(b *bytes.Buffer, p *planner.Plan, opts Options) error {
 		"  burn, never after.",
 		"- `fuse sense` reads the fuse itself, but only prints it: after each burn,",
 		"  compare what it prints with the value echoed just before it.",
-		"- A failed command does not stop a hush script: every burn runs only while",
-		"  "+okVar+" is set, and any failure clears it.",
 		"- After the burns, reset: the shadow registers then hold the new fuses, and",
-		"  the `fuse cmp` lines at the end of this file (or otpprov verify) check them.",
+		"  the `fuse cmp` lines below (or otpprov verify) check them.",
 	)
 	comment(b, sense8MQ(p)...)
 
-	b.WriteString("\nsetenv " + okVar + " yes\n")
-	fmt.Fprintf(b, "if env exists %s; then setenv %s; echo \"otpprov: error: fuses were programmed since the last reset, so the shadow registers are stale: reset first\"; fi\n", burnedVar, okVar)
+	s := &steps{b: b, limit: maxLine, escape: true}
+	b.WriteString("\n")
+	comment(b, "A cut script leaves no "+goVar+" behind to run by hand.")
+	s.line("setenv " + goVar)
+	comment(b, "", "Fuses programmed earlier in this U-Boot session leave the shadow registers stale:")
+	s.add(fmt.Sprintf(`if test x$%s = x; then true; else echo "otpprov: error: fuses were programmed since the last reset (stale shadow registers): reset first"; false; fi`, burnedVar))
 	if sec := securityNames(p); len(sec) > 0 {
 		list := strings.Join(sec, ",")
-		comment(b, "",
-			"Security fuses: name each one first, as with otpprov apply --confirm-security:",
+		comment(b, "Security fuses: name each one first, as with otpprov apply --confirm-security:",
 			"  setenv "+confirmVar+" "+list)
-		fmt.Fprintf(b, "test \"${%s}\" = \"%s\" || setenv %s\n", confirmVar, list, okVar)
-		fmt.Fprintf(b, "env exists %s || echo \"otpprov: error: this script burns security fuses: setenv %s %s to confirm them\"\n", okVar, confirmVar, list)
+		// x$name: with the variable unset, `test $name = LIST` would get no
+		// empty argument, and `test = LIST` is true in U-Boot's test.
+		s.add(fmt.Sprintf(`if test x$%s = x%s; then true; else echo "otpprov: error: this script burns security fuses: confirm them in %s"; false; fi`,
+			confirmVar, list, confirmVar))
 	}
 	orig := originals(p)
-	fmt.Fprintf(b, "echo \"otpprov: checking that %d %s still hold the values the plan was made from\"\n", len(orig), plural(len(orig), "word", "words"))
+	comment(b, "The words hold the values the plan was made from:")
+	cmps := []string{fmt.Sprintf(`echo "otpprov: checking that %d %s still hold the values the plan was made from"`, len(orig), plural(len(orig), "word", "words"))}
 	for _, o := range orig {
-		fmt.Fprintf(b, "fuse cmp %d %d 0x%08x || setenv %s\n", o.Bank, o.Word, o.Before, okVar)
+		cmps = append(cmps, fmt.Sprintf("fuse cmp %d %d 0x%08x", o.Bank, o.Word, o.Before))
 	}
-	fmt.Fprintf(b, "env exists %s || echo \"otpprov: error: nothing was burned\"\n", okVar)
-	fmt.Fprintf(b, "env exists %s && setenv %s yes\n", okVar, burnedVar)
+	s.addAll(cmps)
+	s.add("setenv " + burnedVar + " yes")
 
 	for i, c := range writes {
 		b.WriteString("\n")
 		comment(b, burnComment(p, c, i, len(writes), "sense")...)
-		fmt.Fprintf(b, "env exists %s && fuse prog -y %d %d 0x%08x || setenv %s\n", okVar, c.Bank, c.Word, c.Delta, okVar)
-		fmt.Fprintf(b, "env exists %s && echo \"otpprov: bank %d word %d must now sense 0x%08x:\" && fuse sense %d %d || setenv %s\n",
-			okVar, c.Bank, c.Word, c.After(), c.Bank, c.Word, okVar)
+		s.add(fmt.Sprintf(`fuse prog -y %d %d 0x%08x && echo "otpprov: bank %d word %d must now sense 0x%08x:" && fuse sense %d %d`,
+			c.Bank, c.Word, c.Delta, c.Bank, c.Word, c.After(), c.Bank, c.Word))
 	}
 
 	b.WriteString("\n")
-	fmt.Fprintf(b, "env exists %s || echo \"otpprov: error: stopped: the board may be partially programmed: reset, then run otpprov plan to see what remains\"\n", okVar)
-	fmt.Fprintf(b, "env exists %s && echo \"otpprov: %d %s done: compare each sensed value above, then reset and check\"\n",
-		okVar, len(writes), plural(len(writes), "burn", "burns"))
+	comment(b, "The order; run stops at the first step that fails.")
+	s.chain()
+	s.line(s.set(stoppedVar, fmt.Sprintf(`if test x$%s = x; then echo "otpprov: error: nothing was burned"; else echo "otpprov: error: stopped after a burn: reset, then see otpprov plan"; fi; false`,
+		burnedVar)))
+	s.line(s.set(goVar, fmt.Sprintf(`if run %s; then echo "otpprov: %d %s done: compare each sensed value above, then reset and check"; else run %s; fi`,
+		runVar, len(writes), plural(len(writes), "burn", "burns"), stoppedVar)))
 	b.WriteString("\n")
 	comment(b, afterReset(p)...)
-	return nil
+	comment(b, "", "The last line: it alone burns. No newline follows it: sourcing a script",
+		"that ends with one, U-Boot runs an empty line last and returns its status, 0.")
+	b.WriteString("run " + goVar)
+	return s.err
 }
 
 func writeUUU(b *bytes.Buffer, p *planner.Plan, opts Options) error {
@@ -103,6 +275,12 @@ func writeUUU(b *bytes.Buffer, p *planner.Plan, opts Options) error {
 		"(`fastboot usb 0`), or put your SDP: boot lines first. Each FB: ucmd line",
 		"runs one U-Boot command; uuu stops at the first one that fails.",
 		"",
+		"How it runs: the checks run as they are read; the burns are only defined,",
+		"into variables "+stepVar+"N, and the last FB: ucmd line alone runs them,",
+		"in order (`run` stops at the first one that fails). A list cut short never",
+		"reaches that line, and burns nothing; cut inside the final FB: done, uuu",
+		"refuses the whole list. uuu needs FB: done to end.",
+		"",
 		"For "+p.SoC.Name+" only. No chip guard: uuu's CFG: lines only tell uuu which USB",
 		"IDs speak which protocol, and U-Boot has no variable naming the SoC that",
 		"every board sets (soc_type is set by some board files only). The checks",
@@ -114,23 +292,18 @@ func writeUUU(b *bytes.Buffer, p *planner.Plan, opts Options) error {
 		"  before the first burn, never after.",
 		"- `fuse sense` reads the fuse itself, but prints it on the board's serial",
 		"  console, not in uuu: compare it there with the value in the comment.",
-		"- After the burns, reset: the `fuse cmp` lines at the end of this file (or",
-		"  otpprov verify) then check the fuses.",
+		"- After the burns, reset: the `fuse cmp` lines below (or otpprov verify)",
+		"  then check the fuses.",
 	)
 	comment(b, sense8MQ(p)...)
-	ucmd := func(format string, args ...any) error {
-		cmd := fmt.Sprintf(format, args...)
-		if len(cmd) > maxUCmd {
-			return fmt.Errorf("uuu: %q is %d bytes, more than the %d a fastboot command can carry", cmd, len(cmd), maxUCmd)
-		}
-		b.WriteString("FB: ucmd " + cmd + "\n")
-		return nil
-	}
+	s := &steps{b: b, limit: maxUCmd, prefix: "FB: ucmd "}
 	b.WriteString("\n")
-	comment(b, "Fuses programmed earlier in this U-Boot session leave stale shadow registers.")
-	if err := ucmd("if env exists %s; then false; fi", burnedVar); err != nil {
-		return err
-	}
+	comment(b, "A cut list leaves no "+goVar+" behind to run by hand.")
+	s.line("setenv " + goVar)
+	comment(b, "Fuses programmed earlier in this U-Boot session leave stale shadow registers.",
+		"(Not `if env exists ...; then false; fi`: in old hush an if without else whose",
+		"test fails returns that failure, and uuu would stop here on every board.)")
+	s.line(fmt.Sprintf("test x$%s = x", burnedVar))
 	if sec := securityNames(p); len(sec) > 0 {
 		list := strings.Join(sec, ",")
 		comment(b, "Security fuses: name each one first, as with otpprov apply --confirm-security:",
@@ -143,26 +316,27 @@ func writeUUU(b *bytes.Buffer, p *planner.Plan, opts Options) error {
 	}
 	comment(b, "The words hold the values the plan was made from:")
 	for _, o := range originals(p) {
-		if err := ucmd("fuse cmp %d %d 0x%08x", o.Bank, o.Word, o.Before); err != nil {
-			return err
-		}
+		s.line(fmt.Sprintf("fuse cmp %d %d 0x%08x", o.Bank, o.Word, o.Before))
 	}
-	if err := ucmd("setenv %s yes", burnedVar); err != nil {
-		return err
-	}
+	b.WriteString("\n")
+	comment(b, "The burns, defined here, run by the last FB: ucmd line.")
+	s.add("setenv " + burnedVar + " yes")
 	for i, c := range writes {
 		b.WriteString("\n")
 		comment(b, burnComment(p, c, i, len(writes), "sense")...)
-		if err := ucmd("fuse prog -y %d %d 0x%08x", c.Bank, c.Word, c.Delta); err != nil {
-			return err
-		}
-		if err := ucmd("fuse sense %d %d", c.Bank, c.Word); err != nil {
-			return err
-		}
+		s.add(fmt.Sprintf("fuse prog -y %d %d 0x%08x", c.Bank, c.Word, c.Delta))
+		s.add(fmt.Sprintf("fuse sense %d %d", c.Bank, c.Word))
 	}
-	b.WriteString("\nFB: done\n\n")
+	b.WriteString("\n")
+	comment(b, "The order; run stops at the first step that fails.")
+	s.chain()
+	s.line(s.set(goVar, "run "+runVar))
+	b.WriteString("\n")
 	comment(b, afterReset(p)...)
-	return nil
+	comment(b, "", "The last FB: ucmd line: it alone burns.")
+	s.line("run " + goVar)
+	b.WriteString("FB: done\n")
+	return s.err
 }
 
 // burnComment describes burn i of n.
@@ -198,14 +372,14 @@ func afterReset(p *planner.Plan) []string {
 	return lines
 }
 
-// echoSafe keeps text inside a double-quoted U-Boot echo: no quotes,
-// variables, separators or control characters.
+// echoSafe keeps text an unquoted argument of a U-Boot echo: letters,
+// digits and a few marks; '?' for anything hush might read otherwise.
 func echoSafe(s string) string {
 	return strings.Map(func(r rune) rune {
 		switch {
-		case r < 0x20 || r == 0x7f, strings.ContainsRune("\"'$;\\`", r):
-			return '?'
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', strings.ContainsRune(" ._,:/+=@-", r):
+			return r
 		}
-		return r
+		return '?'
 	}, s)
 }
