@@ -37,6 +37,7 @@ func (o *Overlay) Apply(base *Map) (*Map, error) {
 		return nil, diags
 	}
 	m := &Map{SoC: base.SoC, Description: base.Description, Sources: base.Sources, File: base.File,
+		Compatible: base.Compatible, SoCIDs: base.SoCIDs,
 		Overlays: append(append([]string(nil), base.Overlays...), o.File)}
 	// Fields are copied, so that renaming one does not rename it in the
 	// shared base map.

@@ -58,6 +58,11 @@ func TestOverlayApply(t *testing.T) {
 	if !slices.Equal(m.Overlays, []string{"testdata/overlay/acme.yaml"}) || m.File != base.File || !reflect.DeepEqual(m.SoC, base.SoC) {
 		t.Errorf("applied map: overlays %v file %q soc %+v", m.Overlays, m.File, m.SoC)
 	}
+	// How the map is told from a board's: an overlay changes fields, not
+	// which chip the map is for.
+	if len(base.Compatible) == 0 || !slices.Equal(m.Compatible, base.Compatible) || !slices.Equal(m.SoCIDs, base.SoCIDs) {
+		t.Errorf("applied map: compatible %q soc ids %q, want the base's %q %q", m.Compatible, m.SoCIDs, base.Compatible, base.SoCIDs)
+	}
 	if len(m.Fields) != fieldsBefore+4 {
 		t.Errorf("%d fields, want %d", len(m.Fields), fieldsBefore+4)
 	}
