@@ -11,8 +11,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/otpprov/otpprov/fusemap"
+	"github.com/otpprov/otpprov/internal/termtext"
 	"github.com/otpprov/otpprov/internal/yamldoc"
 )
 
@@ -234,6 +236,15 @@ func (d *decl) convert(text, dir string, diags *Diagnostics, pos Pos, from strin
 	case VarFile:
 		if text == "" {
 			return bad("is not a file path")
+		}
+		// The path is shown in the plan and written into exported
+		// scripts: a control character would act on the terminal, and
+		// bytes that are not UTF-8 would be shown as another name.
+		if !utf8.ValidString(text) {
+			return bad("is a path with bytes that are not UTF-8: rename the file")
+		}
+		if r, ok := termtext.First(text); ok {
+			return bad("is a path holding control character %s: rename the file", termtext.Name(r))
 		}
 		if !filepath.IsAbs(text) {
 			text = filepath.Join(dir, text)

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/urfave/cli/v2"
 
@@ -17,6 +18,12 @@ import (
 // a value without showing a secret one; their names are checked here.
 func refuseUnsafe(app *cli.App, args []string, e env) error {
 	bad := func(what, text string, r rune) error {
+		if r == utf8.RuneError {
+			// Output escapes such bytes as \xNN: a path in a script on
+			// standard output would then name another file than with --out.
+			return &exit{code: exitError, err: fmt.Errorf("%s %s holds bytes that are not UTF-8: nothing was read or written", what, yamldoc.Quote(text)),
+				hint: "rename the file, or give its name in UTF-8: otpprov shows and writes names as UTF-8 text"}
+		}
 		return &exit{code: exitError, err: fmt.Errorf("%s %s holds control character %s: nothing was read or written", what, yamldoc.Quote(text), termtext.Name(r)),
 			hint: "retype it without that character: names and paths are shown on terminals, where it would act"}
 	}
@@ -32,12 +39,12 @@ func refuseUnsafe(app *cli.App, args []string, e env) error {
 				value = args[i]
 			}
 			v, _, _ := strings.Cut(value, "=")
-			if r, ok := termtext.First(v); ok {
+			if r, ok := unsafeOrNotUTF8(v); ok {
 				return bad("--var name", v, r)
 			}
 			continue
 		}
-		if r, ok := termtext.First(a); ok {
+		if r, ok := unsafeOrNotUTF8(a); ok {
 			return bad(fmt.Sprintf("argument %d", i), a, r)
 		}
 	}
@@ -64,9 +71,18 @@ func refuseUnsafe(app *cli.App, args []string, e env) error {
 		} else if !envs[k] {
 			continue
 		}
-		if r, ok := termtext.First(text); ok {
+		if r, ok := unsafeOrNotUTF8(text); ok {
 			return bad(k, text, r)
 		}
 	}
 	return nil
+}
+
+// unsafeOrNotUTF8 is termtext.First, and utf8.RuneError for text that is
+// not UTF-8.
+func unsafeOrNotUTF8(text string) (rune, bool) {
+	if !utf8.ValidString(text) {
+		return utf8.RuneError, true
+	}
+	return termtext.First(text)
 }
