@@ -212,6 +212,7 @@ func (t *tree) fieldFromFile(fd *fusemap.Field, v any, fromVar bool) ([]uint32, 
 		return nil, fmt.Errorf("valueFrom %s: %w", name, err)
 	}
 	defer fh.Close()
+	t.valueFiles = append(t.valueFiles, path)
 	want := 4 * len(fd.Parts)
 	b, err := io.ReadAll(io.LimitReader(fh, int64(want)+1))
 	if err != nil {

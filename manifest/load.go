@@ -28,6 +28,7 @@ const MaxSize = 1 << 20
 type Manifest struct {
 	File        string
 	Files       []string // the files read: the bases it extends first, File last
+	ValueFiles  []string // the files valueFrom read, as opened, in entry order
 	Digest      string   // "sha256:" and the hex digest of the file's bytes (of every file's digest, for a chain)
 	Variables   []Variable
 	Unresolved  []string // variables left without a value (Options.Check)
@@ -152,6 +153,7 @@ func ParseOpts(file string, b []byte, o Options) (*Manifest, error) {
 		diags = append(diags, vars.substitute(t)...)
 		diags = append(diags, t.validateSchema()...)
 		m.Fuses = append(m.Fuses, t.decodeFuses(fm, &diags)...)
+		m.ValueFiles = append(m.ValueFiles, t.valueFiles...)
 		h.Write(l.digest[:])
 	}
 	diags = append(diags, vars.unused()...)
@@ -183,6 +185,8 @@ type tree struct {
 	// from a file variable: a path the operator gave, or a default that
 	// was checked where it was declared.
 	fileVar map[string]bool
+	// valueFiles are the files valueFrom read: --out must not replace one.
+	valueFiles []string
 }
 
 var (

@@ -208,6 +208,9 @@ func planManifest(c *cli.Context, e env) (planned, error) {
 	if err != nil {
 		return planned{}, err
 	}
+	if err := outClashManifest(c, m); err != nil {
+		return planned{}, err
+	}
 	if where, state, err := offlineState(c, e, m); where != "" || err != nil {
 		if err != nil {
 			return planned{}, err
