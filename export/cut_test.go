@@ -250,8 +250,8 @@ func imx6MultiPlan(t *testing.T) *planner.Plan {
 		}
 	}
 	p := makePlan(t, planner.Source{Name: "imx6-board", File: "imx6.yaml"}, m, make([]uint32, m.Words), targets...)
-	if len(p.Writes()) != 6 || len(p.Security()) != 1 {
-		t.Fatalf("imx6 plan: %d writes, %d security fields; want 6 and 1", len(p.Writes()), len(p.Security()))
+	if len(p.Writes()) != 6 || len(p.Security()) != 2 {
+		t.Fatalf("imx6 plan: %d writes, %d fields to acknowledge; want 6 and 2 (GP1_LOCK, SJC_DISABLE)", len(p.Writes()), len(p.Security()))
 	}
 	return p
 }

@@ -100,7 +100,8 @@ func sandboxCases(t *testing.T) []sandboxCase {
 		{name: "board", plan: examplePlan(t, "board.yaml", digi)},
 		{name: "secure-boot", plan: examplePlan(t, "secure-boot.yaml", blank),
 			setup: "setenv otpprov_confirm_security " + security, env: []string{"OTPPROV_CONFIRM_SECURITY=" + security}},
-		{name: "multi-word", plan: planManifest(t, m, blank(m.SoC.Words))},
+		{name: "multi-word", plan: planManifest(t, m, blank(m.SoC.Words)),
+			setup: "setenv otpprov_confirm_security GP1_LOCK", env: []string{"OTPPROV_CONFIRM_SECURITY=GP1_LOCK"}},
 	}
 }
 

@@ -217,6 +217,7 @@ func decodeField(doc *yamldoc.Doc, ptr string, o map[string]any) *Field {
 	f.Identity, _ = o["identity"].(bool)
 	f.Secret, _ = o["secret"].(bool)
 	f.Factory, _ = o["factory"].(bool)
+	f.PerUnit, _ = o["perUnit"].(bool)
 	if ps, ok := o["parts"].([]any); ok {
 		for _, p := range ps {
 			f.Parts = append(f.Parts, part(p.(map[string]any)))

@@ -70,6 +70,7 @@ type Field struct {
 	Identity       bool
 	Secret         bool
 	Factory        bool // programmed by NXP at test (tester words): never part of a product's manifest
+	PerUnit        bool // different on every unit: see Varies
 	Lock           *Lock
 	Security       *Security
 	Pos            yamldoc.Pos // where the field is defined
@@ -359,6 +360,9 @@ func (m *Map) index() yamldoc.Diagnostics {
 			bad(f, "encoding hash needs whole words")
 		case f.Encoding == Uint && w > 64:
 			bad(f, "encoding uint holds at most 64 bits, the field has %d: use hash", w)
+		case f.PerUnit && (f.Encoding == Hash || w > 32):
+			// A per-unit value is a manifest variable: mac, bool or u32.
+			bad(f, "perUnit takes a mac, bool or uint field of at most 32 bits (a variable holds it); the field is %s of %d bits", f.Encoding, w)
 		}
 	}
 	for key, wi := range m.words {
@@ -377,6 +381,36 @@ func (m *Map) index() yamldoc.Diagnostics {
 		})
 	}
 	return errs
+}
+
+// Varies reports whether the field's value differs on every unit: a MAC
+// address, or a field the map marks perUnit. Copied from one board into a
+// manifest, such a value would be burned into every unit of a line: import
+// writes it as a variable.
+func (f *Field) Varies() bool { return f.PerUnit || f.Encoding == MAC }
+
+// Acknowledged reports whether burning the field needs the operator's
+// acknowledgement (--confirm-security): a security field, or a lock, which
+// freezes the region it protects for ever. A manifest cannot tell a lock
+// its author chose from one `import` copied from a golden board, where it
+// would lock that region on every unit of a line: so it goes by bit, as
+// security does.
+func (f *Field) Acknowledged() bool { return f.Security != nil || f.Lock != nil }
+
+// Effect says what burning the field does for ever, for the operator who
+// must acknowledge it: the security effect, or what a lock freezes. Any
+// other field is acknowledged only for lock bits the map does not
+// describe.
+func (f *Field) Effect() string {
+	switch {
+	case f.Security != nil:
+		return f.Security.Effect
+	case f.Lock != nil && len(f.Lock.Protects) > 0:
+		return "locks " + strings.Join(f.Lock.Protects, ", ") + " for ever (see the warnings for which bits)"
+	case f.Lock != nil:
+		return "locks a fuse region the map does not place, for ever"
+	}
+	return "burns lock bits no field of the map describes: they may lock fuse regions for ever"
 }
 
 // MaskIn is the mask of the field's bits in bank/word.

@@ -63,6 +63,13 @@ func TestOverlayApply(t *testing.T) {
 	if len(base.Compatible) == 0 || !slices.Equal(m.Compatible, base.Compatible) || !slices.Equal(m.SoCIDs, base.SoCIDs) {
 		t.Errorf("applied map: compatible %q soc ids %q, want the base's %q %q", m.Compatible, m.SoCIDs, base.Compatible, base.SoCIDs)
 	}
+	// What differs on every unit: a MAC by its encoding, a field the
+	// overlay marks perUnit; not the rest.
+	for name, want := range map[string]bool{"ACME_SERIAL": true, "MAC_ADDR0": true, "ACME_BOARD_REV": false, "ACME_CAL": false} {
+		if f := m.Field(name); f == nil || f.Varies() != want {
+			t.Errorf("%s varies per unit: %v, want %v", name, f != nil && f.Varies(), want)
+		}
+	}
 	if len(m.Fields) != fieldsBefore+4 {
 		t.Errorf("%d fields, want %d", len(m.Fields), fieldsBefore+4)
 	}

@@ -54,15 +54,22 @@ func digiState(t testing.TB) []uint32 {
 func imported(t testing.TB, m *fusemap.Map, state []uint32, opts Options) (string, *manifest.Manifest) {
 	t.Helper()
 	var b bytes.Buffer
-	if err := Manifest(&b, m, state, opts); err != nil {
+	res, err := Manifest(&b, m, state, opts)
+	if err != nil {
 		t.Fatalf("Manifest: %v", err)
 	}
-	man, err := manifest.ParseWith("imported.yaml", b.Bytes(), func(soc string) (*fusemap.Map, error) {
+	// Per-unit fields are variables: given the board's own values, the
+	// manifest is that board's.
+	vars := map[string]manifest.VarValue{}
+	for _, v := range res.Variables {
+		vars[v.Name] = manifest.VarValue{Text: v.Value, From: "--var"}
+	}
+	man, err := manifest.ParseOpts("imported.yaml", b.Bytes(), manifest.Options{Vars: vars, Maps: func(soc string) (*fusemap.Map, error) {
 		if soc != m.Name {
 			return nil, fmt.Errorf("manifest soc %s, imported from %s", soc, m.Name)
 		}
 		return m, nil
-	})
+	}})
 	if err != nil {
 		t.Fatalf("the imported manifest does not parse: %v\n%s", err, numbered(b.String()))
 	}
@@ -109,7 +116,7 @@ func exportable(m *fusemap.Map, state []uint32, k int) uint32 {
 	}
 	keep := ^uint32(0)
 	for _, f := range m.Fields {
-		if f.Identity || f.Factory || f.Secret {
+		if f.Identity || f.Factory || f.Secret || (f.Varies() && !unitValue(m, f, state)) {
 			keep &^= f.MaskIn(bank, word)
 		}
 	}
@@ -180,4 +187,19 @@ func checkSecurityNote(t testing.TB, m *fusemap.Map, man *manifest.Manifest, tex
 	if got != strings.Join(want, ",") {
 		t.Errorf("the header names --confirm-security %q; a blank board's plan needs %q", got, strings.Join(want, ","))
 	}
+}
+
+// unitValue reports whether a per-unit field's value, as read, is one a
+// variable holds: a MAC must be an interface address.
+func unitValue(m *fusemap.Map, f *fusemap.Field, state []uint32) bool {
+	parts, ok := m.Parts(f, state)
+	if !ok {
+		return false
+	}
+	if f.Encoding == fusemap.MAC {
+		n, _ := f.Number(parts)
+		_, err := fusemap.ParseMAC(fusemap.FormatMAC(n))
+		return err == nil
+	}
+	return true
 }

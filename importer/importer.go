@@ -11,6 +11,12 @@
 //     (and so of any field that shares them), of factory fields and of
 //     secret fields, and every bit of a word that is read-protected
 //     (0xBADABADA) or that the driver cannot program.
+//   - A field whose value differs on every unit (fusemap.Field.Varies: a
+//     MAC address, a field the map marks perUnit) is never a literal: a
+//     golden board's MAC, copied into a manifest applied across a line,
+//     would give every unit the same. When it is set and a variable can
+//     hold it, its entry's value is a variable named after it (MAC_ADDR0:
+//     ${mac_addr0}); otherwise its bits are skipped and a note says why.
 //   - A leaf field is one that contains no other field of the map in any of
 //     its words (of two fields with the same bits, the narrower one overall,
 //     then the first in the map, is the leaf). Every non-blank leaf that
@@ -53,15 +59,30 @@ type Options struct {
 // manifestName is the manifest schema's pattern for metadata.name.
 var manifestName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`) })
 
+// Variable is a per-unit field the manifest gives as a variable.
+type Variable struct {
+	Name  string // the manifest variable: the field's name in lower case
+	Field string
+	Type  manifest.VarType
+	Value string // the value on the board read, as --var takes it
+}
+
+// Result says what the import wrote besides the manifest's text.
+type Result struct {
+	// Variables are the per-unit fields written as variables, in entry
+	// order: each unit needs its own value.
+	Variables []Variable
+}
+
 // Manifest writes a manifest (YAML) that reproduces the burned state of a
 // device. state is the device as read: one word per nvmem read index, with
 // 0xBADABADA for read-protected words. Nothing is written when it fails.
-func Manifest(w io.Writer, m *fusemap.Map, state []uint32, opts Options) error {
+func Manifest(w io.Writer, m *fusemap.Map, state []uint32, opts Options) (Result, error) {
 	if m == nil {
-		return fmt.Errorf("import: no fuse map")
+		return Result{}, fmt.Errorf("import: no fuse map")
 	}
 	if len(state) != m.Words {
-		return fmt.Errorf("import: the device has %d words (%d bytes) but %s has %d (%d bytes)",
+		return Result{}, fmt.Errorf("import: the device has %d words (%d bytes) but %s has %d (%d bytes)",
 			len(state), 4*len(state), m.Name, m.Words, m.Bytes())
 	}
 	name := opts.Name
@@ -69,20 +90,33 @@ func Manifest(w io.Writer, m *fusemap.Map, state []uint32, opts Options) error {
 		name = "imported-" + m.Name
 	}
 	if !manifestName().MatchString(name) {
-		return fmt.Errorf("import: manifest name %q: use letters, digits, '.', '_' and '-', at most 63, starting with a letter or digit", name)
+		return Result{}, fmt.Errorf("import: manifest name %q: use letters, digits, '.', '_' and '-', at most 63, starting with a letter or digit", name)
 	}
 	im := newImport(m, state)
 	if err := im.selectFields(opts.Fields); err != nil {
-		return err
+		return Result{}, err
 	}
 	im.assign()
 	if len(im.entries) == 0 {
-		return im.nothing()
+		return Result{}, im.nothing()
 	}
 	var b bytes.Buffer
 	im.render(&b, name, opts.Source)
-	_, err := w.Write(b.Bytes())
-	return err
+	if _, err := w.Write(b.Bytes()); err != nil {
+		return Result{}, err
+	}
+	return Result{Variables: im.variables()}, nil
+}
+
+// variables lists the variable entries, in entry order.
+func (im *importer) variables() []Variable {
+	var out []Variable
+	for _, e := range im.entries {
+		if e.variable != nil {
+			out = append(out, *e.variable)
+		}
+	}
+	return out
 }
 
 // word is one fuse word of the device.
@@ -107,6 +141,8 @@ type entry struct {
 	field *fusemap.Field
 	value string // the field's value as YAML
 
+	variable *Variable // a per-unit field: value is ${variable.Name}
+
 	raw   *word
 	mask  uint32
 	label string
@@ -124,8 +160,8 @@ type importer struct {
 	// fieldNotes go before the first entry of the field's first word.
 	fieldNotes map[*word][]string
 	// The fields left out, by reason, for the header.
-	identity, factory, secret []string
-	selected                  bool
+	identity, factory, secret, perUnit []string
+	selected                           bool
 }
 
 func newImport(m *fusemap.Map, state []uint32) *importer {
@@ -270,11 +306,27 @@ func (im *importer) assign() {
 	im.noteWords()
 	im.noteSkipped()
 	fields := map[*word][]entry{}
+	// Per-unit fields first: their bits are a variable's or nobody's, never
+	// a leaf's inside them nor a raw entry's.
+	var order []*fusemap.Field
 	for _, f := range im.m.Fields {
-		if !im.leaf[f] || f.Identity || f.Factory || f.Secret {
-			continue
+		if f.Varies() && !f.Identity && !f.Factory && !f.Secret {
+			order = append(order, f)
 		}
-		e, ok := im.fieldEntry(f)
+	}
+	for _, f := range im.m.Fields {
+		if !f.Varies() && im.leaf[f] && !f.Identity && !f.Factory && !f.Secret {
+			order = append(order, f)
+		}
+	}
+	for _, f := range order {
+		var e entry
+		var ok bool
+		if f.Varies() {
+			e, ok = im.unitEntry(f)
+		} else {
+			e, ok = im.fieldEntry(f)
+		}
 		if !ok {
 			continue
 		}
@@ -374,6 +426,69 @@ func (im *importer) noteSkipped() {
 		}
 		im.fieldNotes[first] = append(im.fieldNotes[first], note)
 	}
+}
+
+// unitEntry makes the entry of a per-unit field: a variable, when the field
+// is set, wholly exported and selected, and a variable can hold its value.
+// Otherwise its bits are skipped, so that no other entry states them, and a
+// note says why when one of them is set.
+func (im *importer) unitEntry(f *fusemap.Field) (entry, bool) {
+	parts := make([]uint32, len(f.Parts))
+	set, whole := false, true
+	for i, p := range f.Parts {
+		w := im.wordOf(p)
+		if w == nil {
+			whole = false
+			continue
+		}
+		if !w.exportable() || p.Mask()&w.skip != 0 || p.Mask()&^w.sel != 0 || p.Mask()&w.covered != 0 {
+			whole = false
+		}
+		if !w.protected && w.sel&p.Mask() != 0 {
+			parts[i] = (w.value & p.Mask()) >> p.Lsb
+			set = set || parts[i] != 0
+		}
+	}
+	skip := func(why string) {
+		first := (*word)(nil)
+		for _, p := range f.Parts {
+			if w := im.wordOf(p); w != nil {
+				w.skip |= p.Mask()
+				if first == nil || w.index < first.index {
+					first = w
+				}
+			}
+		}
+		if set && why != "" && first != nil && first.sel != 0 {
+			im.fieldNotes[first] = append(im.fieldNotes[first], fmt.Sprintf("%s (%s) differs on every unit %s: not exported", f.Name, f.Where(), why))
+			im.perUnit = append(im.perUnit, f.Name)
+		}
+	}
+	if !set || !whole {
+		skip("and is not wholly in words the import exports")
+		return entry{}, false
+	}
+	v := Variable{Name: strings.ToLower(f.Name), Field: f.Name}
+	switch f.Encoding {
+	case fusemap.MAC:
+		n, _ := f.Number(parts)
+		v.Type, v.Value = manifest.VarMAC, fusemap.FormatMAC(n)
+		if _, err := fusemap.ParseMAC(v.Value); err != nil {
+			skip(fmt.Sprintf("and reads %s, not an interface address a mac variable could hold", v.Value))
+			return entry{}, false
+		}
+	case fusemap.Bool:
+		v.Type, v.Value = manifest.VarBool, "true"
+	default: // uint of at most 32 bits: the map refuses perUnit on others
+		n, ok := f.Number(parts)
+		if !ok || f.Width() > 32 {
+			skip(fmt.Sprintf("and is %d bits wide, more than a u32 variable holds", f.Width()))
+			return entry{}, false
+		}
+		v.Type, v.Value = manifest.VarU32, fmt.Sprintf("0x%0*x", (f.Width()+3)/4, n)
+	}
+	return entry{field: f, value: strconv.Quote("${" + v.Name + "}"), variable: &v,
+		notes: []string{fmt.Sprintf("%s differs on every unit: the variable %s, never a literal (%s on the board read).", f.Name, v.Name, v.Value)}}, true
 }
 
 // fieldEntry makes the entry of a leaf field, if it can be one: every part

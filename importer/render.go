@@ -24,7 +24,18 @@ func (im *importer) render(b io.Writer, name, source string) {
 	if uid != "" {
 		c("Read from the board with UNIQUE_ID %s.", uid)
 	}
-	c("Planned against that board this manifest is a no-op; applied to a blank %s it burns the same fuses.", im.m.Name)
+	vars := im.variables()
+	if len(vars) == 0 {
+		c("Planned against that board this manifest is a no-op; applied to a blank %s it burns the same fuses.", im.m.Name)
+	} else {
+		var names, given []string
+		for _, v := range vars {
+			names = append(names, fmt.Sprintf("%s (%s)", v.Name, v.Field))
+			given = append(given, fmt.Sprintf("--var %s=%s", v.Name, v.Value))
+		}
+		c("Values that differ on every unit are variables, never literals: %s. Give each unit its own (--var NAME=VALUE, --var-file, OTPPROV_VAR_NAME).", strings.Join(names, ", "))
+		c("Planned against that board with %s this manifest is a no-op; applied to a blank %s with the same values it burns the same fuses.", strings.Join(given, " "), im.m.Name)
+	}
 	if len(im.m.Overlays) > 0 {
 		var files []string
 		for _, o := range im.m.Overlays {
@@ -46,6 +57,12 @@ func (im *importer) render(b io.Writer, name, source string) {
 		p("  description: %s", strconv.Quote("imported from a "+im.m.Name))
 	}
 	p("soc: %s", im.m.Name)
+	if len(vars) > 0 {
+		p("variables:")
+		for _, v := range vars {
+			p("  %s: {type: %s}", v.Name, v.Type)
+		}
+	}
 	p("fuses:")
 	for _, e := range im.entries {
 		for _, n := range e.notes {
@@ -105,6 +122,18 @@ func (im *importer) burned(f *fusemap.Field) bool {
 	return false
 }
 
+// burnsUnknownLockBits reports whether the manifest burns, in f, lock bits
+// no lock field describes (the LOCK word's): the plan asks for their
+// acknowledgement by f's name.
+func (im *importer) burnsUnknownLockBits(f *fusemap.Field) bool {
+	for _, p := range f.Parts {
+		if w := im.wordOf(p); w != nil && w.exported&p.Mask()&im.m.UnknownLockBits(p.Bank, p.Word) != 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // renderSafety says what applying the manifest to a blank board takes:
 // --confirm-security for its security fields, and what the plan will
 // refuse (a lock on the close word, a close without what it requires).
@@ -116,20 +145,20 @@ func (im *importer) renderSafety(c func(string, ...any)) {
 			continue
 		}
 		burned = append(burned, f)
-		switch {
-		case f.Security != nil:
+		if f.Acknowledged() || im.burnsUnknownLockBits(f) {
 			security = append(security, f.Name)
-		case f.Lock != nil:
+		}
+		if f.Lock != nil {
 			locks = append(locks, f.Name)
 		}
 	}
 	if len(security) > 0 {
 		c("It burns security fields and locks: applied to a blank board, apply needs --confirm-security %s", strings.Join(security, ","))
 	} else {
-		c("It burns no security field: applied to a blank board, apply needs no --confirm-security.")
+		c("It burns no security field and no lock: applied to a blank board, apply needs no --confirm-security.")
 	}
 	if len(locks) > 0 {
-		c("It burns the lock fields %s (apply burns them after the words they protect).", strings.Join(locks, ", "))
+		c("It burns the lock fields %s (apply burns them after the words they protect). Applied across a line, each locks its region on every unit for ever: keep only the locks this product needs.", strings.Join(locks, ", "))
 	}
 	for _, f := range burned {
 		if f.Security == nil {
@@ -176,6 +205,9 @@ func (im *importer) renderLeftOut(b io.Writer) {
 	}
 	if len(im.secret) > 0 {
 		out = append(out, "secret: "+strings.Join(im.secret, ", "))
+	}
+	if len(im.perUnit) > 0 {
+		out = append(out, "per unit, and no variable can hold the value read: "+strings.Join(im.perUnit, ", "))
 	}
 	var protected, unwritable int
 	for _, w := range im.words {

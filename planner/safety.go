@@ -248,16 +248,30 @@ func (p *Plan) burns(f *fusemap.Field) bool {
 	return false
 }
 
-// Security returns the security fields the plan burns: apply needs the
-// operator to acknowledge each by name.
+// Security returns the fields the plan burns that apply needs the operator
+// to acknowledge by name (fusemap.Field.Acknowledged: security fields and
+// locks), and the field holding any lock bits the map does not describe
+// (the LOCK word): an unknown lock bit may lock a region for ever too.
 func (p *Plan) Security() []*fusemap.Field {
 	var out []*fusemap.Field
 	for _, f := range p.Burned() {
-		if f.Security != nil {
+		if f.Acknowledged() || p.burnsUnknownLockBits(f) {
 			out = append(out, f)
 		}
 	}
 	return out
+}
+
+func (p *Plan) burnsUnknownLockBits(f *fusemap.Field) bool {
+	for _, part := range f.Parts {
+		unknown := p.Map.UnknownLockBits(part.Bank, part.Word) & part.Mask()
+		for _, c := range p.Changes {
+			if (c.Action == Program || c.Action == Refused) && c.Bank == part.Bank && c.Word == part.Word && c.Delta&unknown != 0 {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Warning is something irreversible the plan does besides burning data.

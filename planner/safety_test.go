@@ -228,8 +228,16 @@ func TestSecurityAndWarnings(t *testing.T) {
 	for _, f := range p.Security() {
 		names = append(names, f.Name)
 	}
-	if strings.Join(names, ",") != "SJC_DISABLE" {
-		t.Errorf("Security() = %v, want [SJC_DISABLE]", names)
+	// A lock needs the operator's word like a security field: it freezes
+	// its region for ever.
+	if strings.Join(names, ",") != "GP1_LOCK,SJC_DISABLE" {
+		t.Errorf("Security() = %v, want [GP1_LOCK SJC_DISABLE]", names)
+	}
+	// Lock bits no lock field describes (bit 31 of the i.MX8MM's LOCK word)
+	// are acknowledged by the field that holds them.
+	unknown := manifest.NewTarget(imx8mm.SoC, 0, 0, 1<<31, 1<<31)
+	if p := mustMake(t, blank(), []manifest.Target{unknown}); len(p.Security()) != 1 || p.Security()[0].Name != "LOCK" {
+		t.Errorf("an unknown lock bit: Security() = %v, want [LOCK]", p.Security())
 	}
 	var text []string
 	for _, w := range p.Warnings() {

@@ -13,6 +13,7 @@ import (
 	"github.com/otpprov/otpprov/fusemap"
 	"github.com/otpprov/otpprov/importer"
 	"github.com/otpprov/otpprov/internal/inputfile"
+	"github.com/otpprov/otpprov/internal/shquote"
 	"github.com/otpprov/otpprov/internal/yamldoc"
 	"github.com/otpprov/otpprov/manifest"
 	"github.com/otpprov/otpprov/nvmem"
@@ -75,13 +76,13 @@ func confirmed(c *cli.Context, p *planner.Plan) error {
 	for _, f := range p.Security() {
 		if !given[f.Name] {
 			missing = append(missing, f.Name)
-			effects = append(effects, fmt.Sprintf("  %s: %s", f.Name, f.Security.Effect))
+			effects = append(effects, fmt.Sprintf("  %s: %s", f.Name, f.Effect()))
 		}
 	}
 	if len(missing) == 0 {
 		return nil
 	}
-	return &exit{code: exitError, err: fmt.Errorf("the plan burns security fuses, which needs the operator's acknowledgement; nothing was written:\n%s", strings.Join(effects, "\n")),
+	return &exit{code: exitError, err: fmt.Errorf("the plan burns security fuses or locks, which need the operator's acknowledgement; nothing was written:\n%s", strings.Join(effects, "\n")),
 		hint: "if this is intended, run again with --confirm-security " + strings.Join(missing, ",")}
 }
 
@@ -396,14 +397,26 @@ func cmdImport(c *cli.Context, e env) error {
 		}
 	}
 	var b bytes.Buffer
-	if err := importer.Manifest(&b, m, state, importer.Options{Name: c.String("name"), Fields: fields, Source: source}); err != nil {
+	res, err := importer.Manifest(&b, m, state, importer.Options{Name: c.String("name"), Fields: fields, Source: source})
+	if err != nil {
 		return err
 	}
 	if err := deliver(c, e, b.Bytes()); err != nil {
 		return err
 	}
+	var names, given []string
+	for _, v := range res.Variables {
+		names = append(names, fmt.Sprintf("%s (%s)", v.Name, v.Field))
+		given = append(given, "--var="+v.Name+"="+v.Value)
+	}
+	if len(names) > 0 {
+		// Said on stderr too: a golden manifest applied across a line must
+		// get each unit's own values.
+		fmt.Fprintf(e.stderr, "otpprov: per-unit values written as variables, not copied: %s; give each unit its own\n", strings.Join(names, ", "))
+	}
 	if out := c.String("out"); out != "" {
-		fmt.Fprintf(e.stderr, "otpprov: wrote %s; check it with: otpprov plan %s\n", out, out)
+		check := append(append([]string{"otpprov", "plan"}, given...), out)
+		fmt.Fprintf(e.stderr, "otpprov: wrote %s; check it against the board it came from with: %s\n", out, shquote.Join(check...))
 	}
 	return nil
 }
