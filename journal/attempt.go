@@ -3,8 +3,10 @@ package journal
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -19,14 +21,16 @@ import (
 type Attempt struct {
 	Record
 	j      *File
-	intent *Open // the intent written; nil before Intend
+	intent *written // the intent written; nil before Intend
 }
 
-// graceAfterSignal is how long the outcome of a burn waits for the
-// journal's lock when the signal that stopped the burn has already ended
-// the command's context: long enough for another station's append, short
-// enough that a lock held by something else does not keep the operator.
-const graceAfterSignal = 3 * time.Second
+// outcomeWait bounds how long the outcome of a burn waits for the
+// journal's lock. No signal ends this wait (the fuses are burned, and
+// only the outcome says how), so it must end by itself: long enough for
+// other stations' appends (milliseconds each), short enough that a lock
+// held by something else (a copy, a stuck script) does not keep the
+// operator for good. A variable so that tests need not wait it out.
+var outcomeWait = 30 * time.Second
 
 // maxErrorText caps the error an outcome after a burn carries, so that
 // the room reserved for it before the burn is enough.
@@ -40,6 +44,10 @@ const maxErrorText = 2048
 // having recorded them as interrupted, so that the next apply says so
 // once. rec gives the attempt's host, tool version, command and device.
 func Begin(ctx context.Context, path string, rec Record, notify func(string)) (*Attempt, []Unfinished, error) {
+	// The host name as a record read back holds it, so that this
+	// station knows its own intents: JSON writes a byte of invalid UTF-8
+	// as U+FFFD.
+	rec.Host = asRead(rec.Host)
 	j, err := openFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND, notify)
 	if err != nil {
 		return nil, nil, err
@@ -53,7 +61,7 @@ func Begin(ctx context.Context, path string, rec Record, notify func(string)) (*
 		a.Words = []Word{}
 	}
 	var found []Unfinished
-	err = j.locked(ctx, func(t *tail) error {
+	err = j.locked(ctx, nil, func(t *tail) error {
 		dead, err := j.dead(t, rec.Host)
 		if err != nil {
 			return err
@@ -66,7 +74,7 @@ func Begin(ctx context.Context, path string, rec Record, notify func(string)) (*
 				Outcome: OutcomeInterrupted,
 				Error: fmt.Sprintf("no outcome was written: the process (pid %d) ended during the attempt (killed, or the station lost power); found by pid %d",
 					d.intent.Process.PID, os.Getpid())}
-			if _, err := j.write(t, r, 0, 0); err != nil {
+			if _, err := j.write(t, r, 0, false); err != nil {
 				return err
 			}
 			u := d.Unfinished
@@ -144,7 +152,7 @@ func (a *Attempt) Intend(ctx context.Context) error {
 		w.Status, w.After = Planned, ""
 		r.Words[i] = w
 	}
-	return a.j.locked(ctx, func(t *tail) error {
+	return a.j.locked(ctx, nil, func(t *tail) error {
 		// The outcome repeats the intent, plus a read-back and a longer
 		// status per word, the outcome's own fields, an error and
 		// intents other stations may open meanwhile.
@@ -154,15 +162,11 @@ func (a *Attempt) Intend(ctx context.Context) error {
 			return err
 		}
 		need := int64(len(line) + 32*len(r.Words) + 256 + 6*maxErrorText + 64*64)
-		room := need
-		for _, o := range t.last.carried() {
-			room += o.Need
-		}
-		at, err := a.j.write(t, &r, need, room)
+		at, err := a.j.write(t, &r, need, false)
 		if err != nil {
 			return err
 		}
-		a.intent = &Open{Seq: r.Seq, At: at, Need: need}
+		a.intent = &written{seq: r.Seq, at: at, line: append(slices.Clip(t.lastLine), '\n')}
 		return nil
 	})
 }
@@ -171,27 +175,48 @@ func (a *Attempt) Intend(ctx context.Context) error {
 // may change.
 func (a *Attempt) Intended() bool { return a.intent != nil }
 
+// IntentSeq is the seq of the intent written, 0 before Intend.
+func (a *Attempt) IntentSeq() int {
+	if a.intent == nil {
+		return 0
+	}
+	return a.intent.seq
+}
+
+// Path is the journal's file name.
+func (a *Attempt) Path() string { return a.j.path }
+
 // Finish writes the attempt's outcome: after the intent, chained to it;
 // without one (a refusal, an error before any burn), as the attempt's
-// only record. After a burn a signal may already have ended ctx; the
-// outcome then still waits a little for the lock.
+// only record. After the intent no signal ends the wait for the lock
+// (ctx's cancellation is ignored): it is bounded by outcomeWait alone,
+// and the outcome is written only if the journal is still the file the
+// intent went to, with the intent where it was written.
 func (a *Attempt) Finish(ctx context.Context, outcome string, exitCode int, errText string) error {
 	r := a.Record
 	end := time.Now().UTC()
 	r.Kind, r.Process, r.End, r.Outcome, r.ExitCode, r.Error = KindOutcome, nil, &end, outcome, &exitCode, errText
 	if a.intent != nil {
-		r.IntentSeq = a.intent.Seq
+		r.IntentSeq = a.intent.seq
 		r.Error = capText(errText, maxErrorText)
-		if ctx.Err() != nil {
-			var cancel context.CancelFunc
-			ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), graceAfterSignal)
-			defer cancel()
-		}
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), outcomeWait)
+		defer cancel()
 	}
-	return a.j.locked(ctx, func(t *tail) error {
-		_, err := a.j.write(t, &r, 0, 0)
+	return a.j.locked(ctx, a.intent, func(t *tail) error {
+		_, err := a.j.write(t, &r, 0, a.intent != nil)
 		return err
 	})
+}
+
+// asRead is s as a record read back holds it.
+func asRead(s string) string {
+	b, _ := json.Marshal(s)
+	var back string
+	if json.Unmarshal(b, &back) != nil {
+		return s
+	}
+	return back
 }
 
 // Close releases the journal.

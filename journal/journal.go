@@ -311,8 +311,11 @@ func Verify(rd io.Reader) (Report, error) {
 		complete := bytes.HasSuffix(b, []byte("\n"))
 		text := trimEOL(b)
 		if !complete {
-			if kind := tornKind(b); kind != "" {
-				return rep.with(intents), &Error{Line: line, Torn: true, Reason: tornReason(kind, len(b))}
+			switch kind := tornKind(b); {
+			case kind == "nul" && last == nil:
+				return rep.with(intents), &Error{Line: line, NotJournal: true, Reason: onlyNUL(len(b))}
+			case kind != "":
+				return rep.with(intents), &Error{Line: line, Torn: true, NoRecord: last == nil && kind != "complete", Reason: tornReason(kind, len(b))}
 			}
 		}
 		if len(bytes.TrimSpace(text)) == 0 {

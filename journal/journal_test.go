@@ -47,6 +47,21 @@ func attempt(t *testing.T, path string, i int, burns bool) {
 	}
 }
 
+// intended begins an attempt of record(0) on path and writes its intent.
+func intended(t *testing.T, path string) *Attempt {
+	t.Helper()
+	a, _, err := Begin(context.Background(), path, record(0), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Words = record(0).Words
+	if err := a.Intend(context.Background()); err != nil {
+		a.Close()
+		t.Fatal(err)
+	}
+	return a
+}
+
 func write(t *testing.T, n int) (string, []string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "journal.jsonl")
@@ -467,15 +482,8 @@ func TestVersion1JournalAppendable(t *testing.T) {
 func TestVersion1BetweenIntentAndOutcome(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "j.jsonl")
 	ctx := context.Background()
-	a, _, err := Begin(ctx, path, record(0), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := intended(t, path)
 	defer a.Close()
-	a.Words = record(0).Words
-	if err := a.Intend(ctx); err != nil {
-		t.Fatal(err)
-	}
 	// The older otpprov's Append, as it was: chain, seal as version 1.
 	old := record(5)
 	end, zero := old.Start.Add(time.Second), 0

@@ -1,6 +1,7 @@
 package journal
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -18,6 +19,9 @@ type Repaired struct {
 	Side      string // the file they were moved to
 	NUL       bool   // they were all NUL: the filesystem lost the end of the file
 	Completed bool   // a whole record had lost only its newline, which was added
+	// Unreserved: the room for the outcomes of the attempts still in
+	// progress could not be reserved again after the cut (nil if it was).
+	Unreserved error
 }
 
 // ErrNothingToRepair: the journal ends with a complete record.
@@ -35,7 +39,7 @@ func Repair(ctx context.Context, path string, notify func(string)) (*Repaired, e
 		return nil, err
 	}
 	defer j.Close()
-	if err := j.lock(ctx); err != nil {
+	if err := j.lock(ctx, false); err != nil {
 		return nil, err
 	}
 	defer unix.Flock(int(j.f.Fd()), unix.LOCK_UN)
@@ -60,6 +64,12 @@ func Repair(ctx context.Context, path string, notify func(string)) (*Repaired, e
 	if n == 0 {
 		return &Repaired{Records: rep.Records}, ErrNothingToRepair
 	}
+	if rep.Records == 0 && tornKind(s.buf[s.torn-s.base:]) != "complete" {
+		// Nothing before the bytes to move: what would be left is an
+		// empty file, and a file of NULs is no torn journal but none.
+		_, err := s.check(j.f, path, size)
+		return nil, fmt.Errorf("%w; the file holds no complete record, and journal repair keeps records: it was left as it is", err)
+	}
 	// The same judgement as an apply's: the bytes after the last record
 	// must be NULs or the beginning of a record that chains.
 	if _, err := s.check(j.f, path, size); err != nil {
@@ -70,26 +80,45 @@ func Repair(ctx context.Context, path string, notify func(string)) (*Repaired, e
 	}
 	torn := s.buf[s.torn-s.base:]
 	kind := tornKind(torn)
+	cut := s.torn // where the journal is cut back to
 	if kind == "complete" {
-		if _, err := j.f.WriteAt([]byte("\n"), size); err != nil {
+		// A whole record is never moved aside: only the NULs after it,
+		// if any, then the newline it lost.
+		cut += int64(len(bytes.TrimRight(torn, "\x00")))
+	}
+	side := ""
+	if cut < size {
+		if side, err = keepAside(path, s.buf[cut-s.base:]); err != nil {
 			return nil, err
 		}
-		if err := j.f.Sync(); err != nil {
+		if err := j.f.Truncate(cut); err != nil {
+			return nil, fmt.Errorf("journal %s: the torn bytes are kept in %s, but the journal could not be cut back: %w", path, side, err)
+		}
+	}
+	out := &Repaired{Records: rep.Records, Torn: size - cut, Side: side, NUL: kind == "nul"}
+	if kind == "complete" {
+		if _, err := j.f.WriteAt([]byte("\n"), cut); err != nil {
 			return nil, err
 		}
-		return &Repaired{Records: rep.Records + 1, Completed: true}, nil
-	}
-	side, err := keepAside(path, torn)
-	if err != nil {
-		return nil, err
-	}
-	if err := j.f.Truncate(s.torn); err != nil {
-		return nil, fmt.Errorf("journal %s: the torn bytes are kept in %s, but the journal could not be cut back: %w", path, side, err)
+		out.Records++
+		out.Completed = true
 	}
 	if err := j.f.Sync(); err != nil {
 		return nil, err
 	}
-	return &Repaired{Records: rep.Records, Torn: n, Side: side, NUL: kind == "nul"}, nil
+	if side != "" {
+		// The cut freed the blocks reserved beyond the end, those of the
+		// attempts still in progress too: reserve them again.
+		st, err := j.f.Stat()
+		if err == nil {
+			var t *tail
+			if t, err = readTail(j.f, path); err == nil {
+				err = reserve(j.f, st.Size(), needs(t.last.carried()))
+			}
+		}
+		out.Unreserved = err
+	}
+	return out, nil
 }
 
 // keepAside writes b to a new file beside path (path.torn, or

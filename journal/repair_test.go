@@ -116,3 +116,73 @@ func TestRepairRefusesOtherDamage(t *testing.T) {
 		t.Error("a journal that does not exist was repaired (created?)")
 	}
 }
+
+// A file of NUL bytes alone (preallocated, or zeroed by a crash) is no
+// journal: an apply refuses it as "not an otpprov journal", journal
+// verify says the same, and journal repair leaves it as it is. A file
+// holding only the start of a first record has nothing to repair to
+// either. Repair used to cut both to nothing.
+func TestNoRecordIsNotRepaired(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "j.jsonl")
+	_, good := write(t, 1)
+	for name, content := range map[string]string{
+		"only NULs":           strings.Repeat("\x00", 4096),
+		"a torn first record": good[0][:200],
+		"torn and NULs":       good[0][:200] + strings.Repeat("\x00", 300),
+	} {
+		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		os.Remove(path + ".torn")
+		nul := name == "only NULs"
+		a, _, err := Begin(context.Background(), path, record(1), nil)
+		var te *Error
+		switch {
+		case err == nil:
+			a.Close()
+			t.Errorf("%s: Begin accepted it", name)
+		case !errors.As(err, &te) || te.NotJournal != nul || te.NoRecord == nul || te.Torn == nul:
+			t.Errorf("%s: Begin: %v (%+v)", name, err, te)
+		case nul && !strings.Contains(err.Error(), "not an otpprov journal: the file holds only 4096 NUL bytes and no record"):
+			t.Errorf("%s: Begin: %v", name, err)
+		case !nul && strings.Contains(te.Hint(), "journal repair"):
+			t.Errorf("%s: the hint sends to a repair that will refuse: %s", name, te.Hint())
+		}
+		if _, err := Verify(strings.NewReader(content)); !errors.As(err, &te) || te.NotJournal != nul || te.NoRecord == nul {
+			t.Errorf("%s: Verify: %v", name, err)
+		}
+		if r, err := Repair(context.Background(), path, nil); err == nil || !strings.Contains(err.Error(), "the file holds no complete record, and journal repair keeps records: it was left as it is") {
+			t.Errorf("%s: Repair: %+v, %v", name, r, err)
+		}
+		if b, _ := os.ReadFile(path); string(b) != content {
+			t.Errorf("%s: the file changed", name)
+		}
+		if _, err := os.Stat(path + ".torn"); err == nil {
+			t.Errorf("%s: a side file was written", name)
+		}
+	}
+}
+
+// A whole record that lost its newline and has NULs after it (the
+// filesystem extended the file over blocks it never wrote) stays in the
+// journal: only the NULs go aside, and the newline is added.
+func TestRepairKeepsRecordBeforeNULs(t *testing.T) {
+	path, good := write(t, 2)
+	whole := strings.Join(good, "")
+	content := strings.TrimSuffix(whole, "\n") + strings.Repeat("\x00", 700)
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Repair(context.Background(), path, nil)
+	if err != nil || !r.Completed || r.Records != 3 || r.Torn != 700 || r.Side != path+".torn" {
+		t.Fatalf("Repair: %+v, %v", r, err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != whole {
+		t.Errorf("journal %q, want the three records whole", b)
+	}
+	if b, _ := os.ReadFile(path + ".torn"); string(b) != strings.Repeat("\x00", 700) {
+		t.Errorf("side file %q", b)
+	}
+	attempt(t, path, 7, true)
+	verifyFile(t, path)
+}

@@ -32,8 +32,11 @@ type Error struct {
 	Line       int // 1-based, the line at fault
 	Torn       bool
 	NotJournal bool // no line of the file is a journal record
-	Newer      bool
-	Reason     string
+	// NoRecord: the file holds the start of a record and no whole one;
+	// there is nothing to repair it to.
+	NoRecord bool
+	Newer    bool
+	Reason   string
 }
 
 func (e *Error) Error() string {
@@ -50,6 +53,8 @@ func (e *Error) Hint() string {
 		path = "FILE"
 	}
 	switch {
+	case e.NoRecord:
+		return fmt.Sprintf("the file holds no complete record, so there is nothing to repair it to: move it aside for the audit (mv %s %s.torn) and run again, which starts a new journal", shquote.Arg(path), shquote.Arg(path))
 	case e.Torn:
 		return fmt.Sprintf("otpprov journal repair %s moves the torn bytes to a side file and keeps every complete record; then run again", shquote.Arg(path))
 	case e.NotJournal:
@@ -66,8 +71,8 @@ var recordStart = []byte(`{"format":"otpprov-journal","formatVersion":`)
 
 // tornKind says what bytes after a journal's last newline are: "nul"
 // (the filesystem lost the end of the file: power loss), "complete" (a
-// whole record whose newline was lost), "record" (the start of one), or
-// "" (something else: not a torn write).
+// whole record whose newline was lost, perhaps with NUL bytes after it),
+// "record" (the start of one), or "" (something else: not a torn write).
 func tornKind(b []byte) string {
 	t := bytes.TrimRight(b, "\x00")
 	switch {
@@ -75,12 +80,17 @@ func tornKind(b []byte) string {
 		return "nul"
 	case !bytes.HasPrefix(t, recordStart) && !bytes.HasPrefix(recordStart, t):
 		return ""
-	case len(t) == len(b):
-		if _, err := parse(trimEOL(t)); err == nil {
-			return "complete"
-		}
+	}
+	if _, err := parse(trimEOL(t)); err == nil {
+		return "complete"
 	}
 	return "record"
+}
+
+// onlyNUL says what a file of n NUL bytes and no record is: not a
+// journal (a preallocated or zeroed file), whatever a crash left.
+func onlyNUL(n int) string {
+	return fmt.Sprintf("not an otpprov journal: the file holds only %d NUL bytes and no record (a zeroed or preallocated file)", n)
 }
 
 func tornReason(kind string, n int) string {
@@ -216,7 +226,7 @@ func (s *scanned) check(f *os.File, path string, size int64) (*tail, error) {
 		if kind == "complete" {
 			// A whole record without its newline must also chain, or it is
 			// not a write cut short but something put there.
-			r, _ := parse(trimEOL(torn))
+			r, _ := parse(trimEOL(bytes.TrimRight(torn, "\x00")))
 			var prev []byte
 			if last != nil {
 				prev = trimEOL(s.bytes(s.last))
@@ -233,8 +243,14 @@ func (s *scanned) check(f *os.File, path string, size int64) (*tail, error) {
 			}
 			return nil, e
 		}
+		if last == nil && kind == "nul" {
+			e := fail(s.torn, onlyNUL(int(n)))
+			e.NotJournal = true
+			return nil, e
+		}
 		e := fail(s.torn, tornReason(kind, int(n)))
 		e.Torn = true
+		e.NoRecord = last == nil && kind != "complete"
 		return nil, e
 	}
 	t := &tail{size: size, last: last}

@@ -104,8 +104,10 @@ func run(ctx context.Context, args []string, e env) int {
 // not reach its reader makes the exit code 1, since a command that
 // printed half a plan or half a script did not do its job; except after
 // a burn, where 0 or 3 says what the device holds, and 1 would say
-// nothing was written. The failure is reported once: an apply settles
-// before its journal's outcome, which then records the same code.
+// nothing was written. The failure is reported once: settle is
+// idempotent, since the error it returns holds the output's. An apply
+// settles before a refusal's outcome record, which then holds the same
+// code, and after a burn's, which the output must not hold up.
 func settle(e env, err error) error {
 	oerr := e.Flush()
 	if oerr == nil || errors.Is(err, oerr) {
@@ -119,8 +121,13 @@ func settle(e env, err error) error {
 		oerr = errors.Join(ex.err, oerr)
 	}
 	if ex.device {
-		return &exit{code: ex.code, device: true, err: oerr, hint: fmt.Sprintf(
-			"the device's outcome stands: exit %d says what it holds, not the output; run otpprov plan to see the board", ex.code)}
+		// The code says what the device holds, and stays; a hint that
+		// already says what to do (the journal's) stays too.
+		h := ex.hint
+		if h == "" {
+			h = fmt.Sprintf("the device's outcome stands: exit %d says what it holds, not the output; run otpprov plan to see the board", ex.code)
+		}
+		return &exit{code: ex.code, device: true, err: oerr, hint: h}
 	}
 	return &exit{code: exitError, err: oerr, hint: outputHint}
 }

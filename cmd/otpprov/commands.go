@@ -418,8 +418,7 @@ func cmdApply(ctx context.Context, c *cli.Context, e env) (err error) {
 	if err != nil {
 		return err
 	}
-	// settle first: the outcome records the code run will exit with.
-	defer func() { err = st.finish(ctx, settle(e, err)) }()
+	defer func() { err = st.finish(ctx, e, err) }()
 	b, err := inputfile.Read(a[0], max(planner.MaxPlanFile, manifest.MaxSize))
 	if err != nil {
 		return err
@@ -545,16 +544,18 @@ func applyPlan(ctx context.Context, c *cli.Context, e env, dev *nvmem.Device, de
 	default:
 		code = exitError
 	}
-	// From here the device may have changed: the code is the device's.
+	// From here the device may have changed: the code is the device's,
+	// and the journal records it before the report goes out.
+	done := st.burned(ctx, code)
 	if asJSON {
 		if err := writeApplyJSON(e, p, res, code); err != nil {
-			return err
+			return &exit{code: exitCode(done), device: true, err: errors.Join(unwrapExit(done), err)}
 		}
 	} else {
 		fmt.Fprintln(e.stdout)
 		style(c, e).Apply(e.stdout, res)
 	}
-	return &exit{code: code, device: true}
+	return done
 }
 
 // writeApplyJSON writes the apply document. A failed write is settle's
@@ -756,7 +757,7 @@ func cmdWrite(ctx context.Context, c *cli.Context, e env) (err error) {
 	if err != nil {
 		return err
 	}
-	defer func() { err = st.finish(ctx, settle(e, err)) }()
+	defer func() { err = st.finish(ctx, e, err) }()
 	value, err1 := parseNumber(a[2])
 	mask, err2 := parseNumber(c.String("mask"))
 	if err := errors.Join(err1, err2); err != nil {

@@ -305,6 +305,7 @@ type journalRecord struct {
 	IntentSeq int    `json:"intentSeq"`
 	Outcome   string `json:"outcome"`
 	ExitCode  *int   `json:"exitCode"`
+	Error     string `json:"error"`
 	Words     []struct {
 		Word   int    `json:"word"`
 		Delta  string `json:"delta"`

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -143,5 +144,83 @@ func TestApprovalDoesNotHoldJournal(t *testing.T) {
 	}
 	if code := s.run(context.Background(), nil, "journal", "verify", journal); code != exitOK || !strings.Contains(s.stdout.String(), "2 records, chain intact") {
 		t.Errorf("verify: %s%s", &s.stdout, &s.stderr)
+	}
+}
+
+// outcomeFirst is standard output that, at its first write after the
+// plan, looks at the journal: after a burn the outcome must be there
+// already, before the report goes out (a reader that blocks must not
+// keep the outcome from the disk).
+type outcomeFirst struct {
+	journal    string
+	calls      int
+	hadOutcome bool
+}
+
+func (o *outcomeFirst) Write(p []byte) (int, error) {
+	o.calls++
+	if o.calls == 2 {
+		b, _ := os.ReadFile(o.journal)
+		o.hadOutcome = strings.Contains(string(b), `"kind":"outcome"`)
+	}
+	return len(p), nil
+}
+
+// After a burn the outcome record is written before standard output is
+// flushed: it used to wait for settle's flush, so that a reader that
+// blocked (a full pipe) held the record back, with the signals that
+// would end the wait absorbed, and a kill -9 then left only the intent.
+func TestOutcomeBeforeReport(t *testing.T) {
+	s := newSession(t)
+	for _, json := range []bool{false, true} {
+		w := &outcomeFirst{journal: filepath.Join(s.dir, fmt.Sprintf("j%v.jsonl", json))}
+		if json {
+			w.calls = 1 // nothing goes out before the burn
+			s.sim = filepath.Join(s.dir, "board2")
+			soc, _ := fusemap.Load("imx8mm")
+			if err := nvmem.InitSim(s.sim, soc.SoC, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		args := []string{"otpprov", "apply", "--auto-approve", "--device", "sim:" + s.sim, "--journal", w.journal, s.manifest}
+		if json {
+			args = append(args, "--json")
+		}
+		var errb bytes.Buffer
+		if code := run(context.Background(), args, processEnv(w, &errb)); code != exitOK || s.writes() != 1 {
+			t.Fatalf("--json %v: exit %d, %d writes: %s", json, code, s.writes(), &errb)
+		}
+		if w.calls < 2 || !w.hadOutcome {
+			t.Errorf("--json %v: the report went out before the outcome was recorded (%d writes)", json, w.calls)
+		}
+	}
+}
+
+// An apply with nothing to do whose report is lost is recorded as
+// nothing-to-do, with exit 1 and the output's failure as its error; it
+// was recorded as "refused". An apply that burns records no error: its
+// outcome used to say "error":"exit 0".
+func TestOutcomeRecordedAsIs(t *testing.T) {
+	s := newSession(t)
+	path := filepath.Join(s.dir, "j.jsonl")
+	if code := s.run(context.Background(), nil, "apply", "--auto-approve", "--device", "sim:"+s.sim, "--journal", path, s.manifest); code != exitOK {
+		t.Fatalf("exit %d: %s", code, &s.stderr)
+	}
+	var errb bytes.Buffer
+	code := run(context.Background(), []string{"otpprov", "apply", "--auto-approve", "--device", "sim:" + s.sim, "--journal", path, s.manifest},
+		processEnv(&full{}, &errb))
+	if code != exitError || !strings.Contains(errb.String(), outputLost) {
+		t.Fatalf("exit %d: %s", code, &errb)
+	}
+	records := journalRecords(t, path)
+	if len(records) != 3 {
+		t.Fatalf("%d records, want 3", len(records))
+	}
+	if applied := records[1]; applied.Outcome != "applied" || applied.Error != "" {
+		t.Errorf("the apply's outcome: %q, error %q", applied.Outcome, applied.Error)
+	}
+	last := records[2]
+	if last.Outcome != "nothing-to-do" || last.ExitCode == nil || *last.ExitCode != exitError || !strings.Contains(last.Error, "writing standard output: no space left on device") {
+		t.Errorf("the last outcome: %q, exit %v, error %q", last.Outcome, last.ExitCode, last.Error)
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/otpprov/otpprov/applier"
 	"github.com/otpprov/otpprov/internal/inputfile"
+	"github.com/otpprov/otpprov/internal/shquote"
 	"github.com/otpprov/otpprov/internal/yamldoc"
 	"github.com/otpprov/otpprov/journal"
 	"github.com/otpprov/otpprov/manifest"
@@ -103,6 +104,10 @@ func loadManifest(c *cli.Context, e env, path string) (*manifest.Manifest, error
 // once the journal is open.
 type station struct {
 	a *journal.Attempt
+	// recorded: the outcome after the burn is written (or failed, and
+	// that failure is in the command's error): finish has only the
+	// output left to settle.
+	recorded bool
 }
 
 // openJournal opens --journal (or OTPPROV_JOURNAL) before anything else,
@@ -140,7 +145,7 @@ func interrupted(u journal.Unfinished) string {
 
 // nothingWritten says so of a journal error before the first burn.
 func nothingWritten(err error) error {
-	if errors.Is(err, journal.ErrInterrupted) || errors.Is(err, journal.ErrNoSpace) {
+	if errors.Is(err, journal.ErrInterrupted) || errors.Is(err, journal.ErrNoSpace) || errors.Is(err, journal.ErrMoved) {
 		return fmt.Errorf("%w; nothing was written", err)
 	}
 	return err
@@ -215,45 +220,109 @@ func (s *station) result(r *applier.Result) {
 	}
 }
 
-// finish writes the outcome record for err, and returns the error to
-// report. An outcome that cannot be written after the intent is reported
-// loudly: the board may be programmed, and only the intent says so.
-func (s *station) finish(ctx context.Context, err error) error {
+// burned records the outcome of a burn, before anything more goes to
+// standard output: a reader that blocks (a full pipe) must not keep the
+// record from the disk, where a kill -9 meanwhile would leave only the
+// intent. It returns what the command returns: the device's code, or
+// exit 3 when the outcome could not be recorded.
+func (s *station) burned(ctx context.Context, code int) error {
+	done := &exit{code: code, device: true}
 	if s == nil {
-		return err
+		return done
+	}
+	s.recorded = true
+	defer s.a.Close()
+	return s.record(ctx, done)
+}
+
+// finish writes the outcome record for err, if burned did not, and
+// settles standard output (settle): the error to report. Once the intent
+// is written the outcome goes to the journal first, as burned's does;
+// before it, the output is settled first, so that the record holds the
+// code the process exits with. The outcome is judged from err, the
+// command's own: an apply with nothing to do whose report was lost is
+// nothing-to-do, with the output's failure as its error.
+func (s *station) finish(ctx context.Context, e env, err error) error {
+	if s == nil || s.recorded {
+		return settle(e, err)
 	}
 	defer s.a.Close()
-	burned := s.a.Intended()
-	code := exitCode(err)
+	if s.a.Intended() {
+		return settle(e, s.record(ctx, err))
+	}
 	var outcome string
-	switch {
+	switch code := exitCode(err); {
 	case code == exitOK && len(s.a.Words) == 0:
 		outcome = "nothing-to-do"
 	case code == exitOK:
 		outcome = "applied"
-	case code == exitPartial:
-		outcome = "partial"
-	case burned:
-		outcome = "nothing-written"
 	case errors.Is(err, errNoApproval) || errors.As(err, new(*exit)) || refusedChip(err):
 		outcome = "refused"
 	default:
 		outcome = "error"
 	}
-	text := ""
-	if err != nil {
-		text = err.Error()
+	settled := settle(e, err)
+	if jerr := s.a.Finish(ctx, outcome, exitCode(settled), errorText(settled)); jerr != nil {
+		return errors.Join(settled, jerr)
 	}
-	if jerr := s.a.Finish(ctx, outcome, code, text); jerr != nil {
-		if burned {
-			what := "the apply finished"
-			if err != nil {
-				what = err.Error()
-			}
-			return &exit{code: exitPartial, err: fmt.Errorf("%s, but the outcome record was not written: %w", what, jerr),
-				hint: "the journal holds the attempt's intent, which the next apply and journal verify report as interrupted; check the board with otpprov plan, and the journal's disk"}
-		}
-		return errors.Join(err, jerr)
+	return settled
+}
+
+// record writes the outcome of an attempt whose intent is written. If
+// it cannot, the board may hold fuses no record speaks for: exit 3,
+// saying what was done, which record is missing and why, and what to do.
+func (s *station) record(ctx context.Context, err error) error {
+	code := exitCode(err)
+	outcome := "nothing-written"
+	switch code {
+	case exitOK:
+		outcome = "applied"
+	case exitPartial:
+		outcome = "partial"
+	}
+	jerr := s.a.Finish(ctx, outcome, code, errorText(err))
+	if jerr == nil {
+		return err
+	}
+	var what string
+	switch code {
+	case exitOK:
+		what = "the fuses were burned and verified"
+	case exitPartial:
+		what = "the apply stopped after writing"
+	default:
+		what = "the apply failed after its intent was recorded"
+	}
+	path, seq := shquote.Arg(s.a.Path()), s.a.IntentSeq()
+	hint := fmt.Sprintf("otpprov journal verify %s lists the attempt (seq %d) as interrupted, and the next apply of this station records it so; "+
+		"check the board with otpprov plan, and the journal's disk", path, seq)
+	switch {
+	case errors.Is(jerr, journal.ErrMoved):
+		hint = fmt.Sprintf("the intent (seq %d) went to the file that was %s when the attempt began: find that file and keep it for the audit "+
+			"(otpprov journal verify on it lists the attempt as interrupted); check the board with otpprov plan; "+
+			"do not move, cut or replace a journal while otpprov appends to it", seq, path)
+	case errors.Is(jerr, journal.ErrLockTimeout):
+		hint += "; find what holds the journal's lock (a copy, a script) and stop it"
+	}
+	out := fmt.Errorf("%s, but the outcome record (of the intent seq %d) was not written: %w; exit 3", what, seq, jerr)
+	return &exit{code: exitPartial, device: true, err: errors.Join(unwrapExit(err), out), hint: hint}
+}
+
+// errorText is what an outcome record says of err: nothing for an
+// exit with no message (an apply that succeeded, a partial one whose
+// words tell).
+func errorText(err error) string {
+	if inner := unwrapExit(err); inner != nil {
+		return inner.Error()
+	}
+	return ""
+}
+
+// unwrapExit is err without an *exit that carries only a code.
+func unwrapExit(err error) error {
+	var ex *exit
+	if errors.As(err, &ex) && ex == err {
+		return ex.err
 	}
 	return err
 }
@@ -312,13 +381,18 @@ func cmdJournalRepair(ctx context.Context, c *cli.Context, e env) error {
 		return nil
 	case err != nil:
 		return &exit{code: exitError, err: err, hint: "journal repair mends only a torn last line (a write cut short); keep this file as it is for the audit and start a new journal"}
-	case r.Completed:
+	case r.Completed && r.Side == "":
 		fmt.Fprintf(e.stdout, "%s: the last record had lost its newline, now added: %d records, chain intact\n", a[0], r.Records)
+	case r.Completed:
+		fmt.Fprintf(e.stdout, "%s: the last record had lost its newline, now added, and the %d NUL bytes after it moved to %s: %d records, chain intact\n", a[0], r.Torn, r.Side, r.Records)
 	default:
 		fmt.Fprintf(e.stdout, "%s: moved the torn %d bytes after record %d to %s: %d records, chain intact\n", a[0], r.Torn, r.Records, r.Side, r.Records)
 		if r.NUL {
 			fmt.Fprintf(e.stdout, "%s: the torn bytes were all NUL: the filesystem lost the end of the file (power loss); records after seq %d may be lost: re-plan the boards of that time\n", a[0], r.Records)
 		}
+	}
+	if r.Unreserved != nil {
+		fmt.Fprintf(e.stderr, "otpprov: warning: %s: the room kept for the outcomes of attempts in progress could not be reserved again: %v; free space on the journal's filesystem\n", a[0], r.Unreserved)
 	}
 	return nil
 }
