@@ -57,6 +57,49 @@ func maps(c *cli.Context) manifest.MapSource {
 	}
 }
 
+// unknownField is the error for a field name the map lacks: the closest
+// names are the hint (a typo, a name in lower case), else the command that
+// lists them.
+func unknownField(m *fusemap.Map, what, name string) error {
+	hint := fusemap.DidYouMean(m.SuggestField(name))
+	if hint == "" {
+		hint = "`otpprov fusemap show " + m.Name + "` lists the fields"
+	}
+	return &exit{code: exitError, err: fmt.Errorf("%s%s has no field %s", what, m.Name, yamldoc.Quote(name)), hint: hint}
+}
+
+// unknownSoC is the error for a SoC name otpprov has no map for.
+func unknownSoC(what, name string) error {
+	hint := fusemap.DidYouMean(fusemap.SuggestSoC(name))
+	if hint == "" {
+		hint = "`otpprov fusemap list` lists them"
+	}
+	return &exit{code: exitError, err: fmt.Errorf("%sunknown soc %s (supported: %s)", what, yamldoc.Quote(name), strings.Join(fusemap.Names(), ", ")), hint: hint}
+}
+
+// fieldList is the fields a comma-separated list names, in its order; a
+// name twice is shown once.
+func fieldList(m *fusemap.Map, what string, lists []string) ([]*fusemap.Field, error) {
+	var out []*fusemap.Field
+	seen := map[*fusemap.Field]bool{}
+	for _, list := range lists {
+		for _, n := range strings.Split(list, ",") {
+			if n = strings.TrimSpace(n); n == "" {
+				continue
+			}
+			f := m.Field(n)
+			if f == nil {
+				return nil, unknownField(m, what, n)
+			}
+			if !seen[f] {
+				seen[f] = true
+				out = append(out, f)
+			}
+		}
+	}
+	return out, nil
+}
+
 // confirmed checks that the operator acknowledged, by name, every security
 // field the plan burns. The manifest cannot do it: the person at the
 // station must say it, for this run.
@@ -66,7 +109,7 @@ func confirmed(c *cli.Context, p *planner.Plan) error {
 		for _, n := range strings.Split(v, ",") {
 			if n = strings.TrimSpace(n); n != "" {
 				if p.Map.Field(n) == nil {
-					return usageError{fmt.Sprintf("--confirm-security %s: %s has no field %s", n, p.Map.Name, n)}
+					return unknownField(p.Map, "--confirm-security: ", n)
 				}
 				given[n] = true
 			}
@@ -178,6 +221,9 @@ func cmdFusemapShow(c *cli.Context, e env) error {
 	if c.Args().Len() < 1 || c.Args().Len() > 2 {
 		return usageError{"fusemap show takes SOC [FIELD]"}
 	}
+	if soc := c.Args().First(); !fusemap.Known(soc) {
+		return unknownSoC("", soc)
+	}
 	m, err := maps(c)(c.Args().First())
 	if err != nil {
 		return err
@@ -186,7 +232,7 @@ func cmdFusemapShow(c *cli.Context, e env) error {
 	if name := c.Args().Get(1); name != "" {
 		f := m.Field(name)
 		if f == nil {
-			return fmt.Errorf("%s has no field %s", m.Name, name)
+			return unknownField(m, "", name)
 		}
 		fields = []*fusemap.Field{f}
 	}
@@ -315,12 +361,15 @@ func cmdShow(c *cli.Context, e env) error {
 		return fmt.Errorf("%w: the device has %d words but %s has %d", planner.ErrGeometry, len(state), m.Name, m.Words)
 	}
 	fields := m.Decode(state)
-	if name := c.String("field"); name != "" {
-		f := m.Field(name)
-		if f == nil {
-			return usageError{fmt.Sprintf("%s has no field %s", m.Name, name)}
+	if names := c.StringSlice("field"); len(names) > 0 {
+		only, err := fieldList(m, "--field: ", names)
+		if err != nil {
+			return err
 		}
-		fields = []fusemap.FieldState{m.DecodeField(f, state)}
+		fields = fields[:0]
+		for _, f := range only {
+			fields = append(fields, m.DecodeField(f, state))
+		}
 	}
 	id := planner.UniqueID(m, state)
 	if c.Bool("json") {
