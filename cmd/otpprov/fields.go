@@ -344,6 +344,56 @@ type jsonFieldState struct {
 	OverrideLockedBy string `json:"overrideLockedBy"`
 }
 
+// The summary in show --json: added in formatVersion 1 (new keys only).
+type jsonShowSummary struct {
+	Closed        bool            `json:"closed"`
+	ClosedBy      string          `json:"closedBy"`
+	ClosedUnknown bool            `json:"closedUnknown"`
+	Required      []jsonRequired  `json:"required"`
+	JTAG          string          `json:"jtag"`
+	Security      []string        `json:"securityBurned"`
+	Locks         []jsonLockState `json:"locks"`
+}
+
+type jsonRequired struct {
+	Field    string `json:"field"`
+	State    string `json:"state"`
+	LockedBy string `json:"lockedBy"`
+}
+
+type jsonLockState struct {
+	Field    string   `json:"field"`
+	Protects []string `json:"protects"`
+	Write    bool     `json:"write"`
+	Override bool     `json:"override"`
+	Read     bool     `json:"read"`
+}
+
+type jsonUnmapped struct {
+	Bank int    `json:"bank"`
+	Word int    `json:"word"`
+	Bits string `json:"bits"`
+}
+
+func jsonSummary(s *fusemap.Summary) (jsonShowSummary, []jsonUnmapped) {
+	d := jsonShowSummary{Closed: s.Closed, ClosedBy: s.ClosedBy, ClosedUnknown: s.ClosedUnknown, JTAG: s.JTAG,
+		Required: []jsonRequired{}, Security: []string{}, Locks: []jsonLockState{}}
+	for _, r := range s.Required {
+		d.Required = append(d.Required, jsonRequired{r.Field.Name, string(r.State), r.LockedBy})
+	}
+	for _, f := range s.Security {
+		d.Security = append(d.Security, f.Name)
+	}
+	for _, l := range s.Locks {
+		d.Locks = append(d.Locks, jsonLockState{l.Field.Name, append([]string{}, l.Field.Lock.Protects...), l.Write, l.Override, l.Read})
+	}
+	un := []jsonUnmapped{}
+	for _, u := range s.Unmapped {
+		un = append(un, jsonUnmapped{u.Bank, u.Word, fmt.Sprintf("0x%08x", u.Bits)})
+	}
+	return d, un
+}
+
 func cmdShow(c *cli.Context, e env) error {
 	if _, err := args(c); err != nil {
 		return err
@@ -361,7 +411,10 @@ func cmdShow(c *cli.Context, e env) error {
 		return fmt.Errorf("%w: the device has %d words but %s has %d", planner.ErrGeometry, len(state), m.Name, m.Words)
 	}
 	fields := m.Decode(state)
+	sum := m.Summarize(state)
+	summary := &sum
 	if names := c.StringSlice("field"); len(names) > 0 {
+		summary = nil // the fields asked for, nothing else
 		only, err := fieldList(m, "--field: ", names)
 		if err != nil {
 			return err
@@ -378,15 +431,19 @@ func cmdShow(c *cli.Context, e env) error {
 			out = append(out, jsonFieldState{Name: fs.Field.Name, Where: fs.Field.Where(), Value: fs.Value, Blank: fs.Blank,
 				ReadProtected: fs.ReadProtected, WriteLockedBy: fs.WriteLockedBy, OverrideLockedBy: fs.OverrideLockedBy})
 		}
-		return writeJSON(c, e, map[string]any{"format": "otpprov-show", "formatVersion": 1, "soc": m.Name,
-			"device": dev.Spec, "uniqueId": id, "fields": out})
+		doc := map[string]any{"format": "otpprov-show", "formatVersion": 1, "soc": m.Name,
+			"device": dev.Spec, "uniqueId": id, "fields": out}
+		if summary != nil {
+			doc["summary"], doc["unmapped"] = jsonSummary(summary)
+		}
+		return writeJSON(c, e, doc)
 	}
 	if c.String("out") == "" {
-		style(c, e).Show(e.stdout, m, dev.Spec, id, fields)
+		style(c, e).Show(e.stdout, m, dev.Spec, id, summary, fields)
 		return nil
 	}
 	var b bytes.Buffer
-	view.Style{}.Show(&b, m, dev.Spec, id, fields) // a file gets no colour
+	view.Style{}.Show(&b, m, dev.Spec, id, summary, fields) // a file gets no colour
 	return deliver(c, e, b.Bytes())
 }
 
