@@ -7,7 +7,6 @@ import (
 	"io"
 	"path/filepath"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -39,8 +38,8 @@ func (t *tree) decodeField(ptr string, obj map[string]any, fm *fusemap.Map, diag
 	fd := fm.Field(name)
 	if fd == nil {
 		hint := "`otpprov fusemap show " + fm.Name + "` lists the fields"
-		if s := suggest(name, fm); s != "" {
-			hint = "did you mean " + s + "?"
+		if s := fusemap.DidYouMean(fm.SuggestField(name)); s != "" {
+			hint = s
 		}
 		diags.Add(t.PosOf(ptr+"/field"), hint, "unknown field %s for %s", name, fm.Name)
 		return f, false
@@ -291,46 +290,6 @@ func show(v any) string {
 		return "null"
 	}
 	return fmt.Sprint(v)
-}
-
-// suggest returns the field names closest to a misspelt one.
-func suggest(name string, fm *fusemap.Map) string {
-	type cand struct {
-		name string
-		d    int
-	}
-	var cs []cand
-	for _, f := range fm.Fields {
-		if d := distance(name, f.Name); d <= 2 {
-			cs = append(cs, cand{f.Name, d})
-		}
-	}
-	if len(cs) == 0 {
-		return ""
-	}
-	sort.Slice(cs, func(i, j int) bool { return cs[i].d < cs[j].d || cs[i].d == cs[j].d && cs[i].name < cs[j].name })
-	return cs[0].name
-}
-
-// distance is the Levenshtein distance between a and b.
-func distance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur := make([]int, len(b)+1)
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev = cur
-	}
-	return prev[len(b)]
 }
 
 func plural(n int, unit string) string {

@@ -683,7 +683,7 @@ func TestFieldReportsAllAtOnce(t *testing.T) {
 func TestFieldSuggest(t *testing.T) {
 	for _, tt := range []struct{ name, hint string }{
 		{"MAC_ADR0", "did you mean MAC_ADDR0?"},
-		{"MAC_ADDR", "did you mean MAC_ADDR0?"}, // MAC_ADDR0 and MAC_ADDR1 tie: the first by name
+		{"MAC_ADDR", "did you mean MAC_ADDR0 or MAC_ADDR1?"}, // a tie: both
 		{"SRK_HAS", "did you mean SRK_HASH?"},
 		{"BOOTCFG", "did you mean BOOT_CFG?"},
 		{"SEC_CONFIG", "`otpprov fusemap show imx8mm` lists the fields"},
@@ -692,8 +692,14 @@ func TestFieldSuggest(t *testing.T) {
 		_, err := Parse("s.yaml", manifestOf("imx8mm", "  - {field: "+tt.name+", value: 1}\n"))
 		checkDiags(t, "s.yaml", diagsOf(t, err), []want{{Line: 6, Col: 13, Msg: "unknown field " + tt.name + " for imx8mm", Hint: tt.hint}})
 	}
+	// In lower case the schema refuses the name; the hint finds the field.
+	_, err := Parse("s.yaml", manifestOf("imx8mm", "  - {field: mac_addr0, value: \"00:04:9f:01:02:03\"}\n"))
+	checkDiags(t, "s.yaml", diagsOf(t, err), []want{{Line: 6, Col: 13, Msg: "fuses[0].field: a field name is upper case letters, digits and '_'", Hint: "did you mean MAC_ADDR0?"}})
+	// An unknown SoC one letter off a known one.
+	_, err = Parse("s.yaml", manifestOf("imx8mmm", "  - {bank: 14, word: 0, value: 1}\n"))
+	checkDiags(t, "s.yaml", diagsOf(t, err), []want{{Line: 4, Col: 6, Msg: "soc: unknown soc", Hint: "did you mean imx8mm?"}})
 	// A field of another SoC is unknown here: imx7ulp has no BOOT_CFG.
-	_, err := Parse("s.yaml", manifestOf("imx7ulp", "  - {field: BOOT_CFG, value: 1}\n"))
+	_, err = Parse("s.yaml", manifestOf("imx7ulp", "  - {field: BOOT_CFG, value: 1}\n"))
 	checkDiags(t, "s.yaml", diagsOf(t, err), []want{{Line: 6, Col: 13, Msg: "unknown field BOOT_CFG for imx7ulp"}})
 }
 

@@ -246,13 +246,18 @@ func (t *tree) schemaDiag(e yamldoc.SchemaError) (Diagnostics, bool) {
 			return ds, true
 		}
 		if strings.HasSuffix(loc, "/field") {
-			ds.Add(e.Pos, "`otpprov fusemap show SOC` lists the fields", "%s: a field name is upper case letters, digits and '_'", e.Where)
+			hint := "`otpprov fusemap show SOC` lists the fields"
+			if s := t.suggestField(loc); s != "" {
+				hint = s
+			}
+			ds.Add(e.Pos, hint, "%s: a field name is upper case letters, digits and '_'", e.Where)
 			return ds, true
 		}
 	case "const", "enum":
 		switch loc {
 		case "/soc":
-			ds.Add(e.Pos, "", "%s: unknown soc (supported: %s)", e.Where, strings.Join(fusemap.Names(), ", "))
+			name, _ := t.At(loc).(string)
+			ds.Add(e.Pos, fusemap.DidYouMean(fusemap.SuggestSoC(name)), "%s: unknown soc (supported: %s)", e.Where, strings.Join(fusemap.Names(), ", "))
 		case "/apiVersion":
 			ds.Add(e.Pos, "", "%s: must be otpprov/v1", e.Where)
 		case "/kind":
@@ -266,6 +271,21 @@ func (t *tree) schemaDiag(e yamldoc.SchemaError) (Diagnostics, bool) {
 		return ds, true
 	}
 	return nil, false
+}
+
+// suggestField is the "did you mean" hint for the field name at loc, from
+// the document's SoC map: "" when the SoC is unknown or nothing is close.
+func (t *tree) suggestField(loc string) string {
+	name, _ := t.At(loc).(string)
+	soc, _ := t.At("/soc").(string)
+	if t.maps == nil || !fusemap.Known(soc) {
+		return ""
+	}
+	fm, err := t.maps(soc)
+	if err != nil {
+		return ""
+	}
+	return fusemap.DidYouMean(fm.SuggestField(name))
 }
 
 // decodeFuses decodes the document's entries and checks what the schema

@@ -21,8 +21,7 @@ func operatorClaim(c *cli.Context) (nvmem.Claim, error) {
 		return nvmem.Claim{}, nil
 	}
 	if !fusemap.Known(soc) {
-		_, err := fusemap.Load(soc)
-		return nvmem.Claim{}, usageError{"--soc: " + err.Error()}
+		return nvmem.Claim{}, unknownSoC("--soc: ", soc)
 	}
 	return nvmem.Claim{SoC: soc, By: "--soc", Operator: true}, nil
 }

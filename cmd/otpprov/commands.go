@@ -85,7 +85,7 @@ func newApp(ctx context.Context, e env, notFound *error) *cli.App {
 					Action:       func(c *cli.Context) error { return cmdJournalRepair(ctx, c, e) }}}},
 		{Name: "show", Usage: "decode the device by field name: value, lock state, read protection",
 			Flags: []cli.Flag{deviceFlag, deviceKind, socFlag, jsonFlag, noColor, overlay,
-				&cli.StringFlag{Name: "field", Usage: "show only field `NAME`"}, outFlag(outUsage)},
+				&cli.StringSliceFlag{Name: "field", Usage: "show only field `NAME` (repeat, or NAME,NAME)"}, outFlag(outUsage)},
 			Before: checkOut, Action: func(c *cli.Context) error { return cmdShow(c, e) }},
 		{Name: "import", Usage: "write a manifest that reproduces a board's burned fuses (a golden board, or a dump)",
 			Flags: []cli.Flag{deviceFlag, deviceKind, socFlag, overlay,

@@ -57,6 +57,49 @@ func maps(c *cli.Context) manifest.MapSource {
 	}
 }
 
+// unknownField is the error for a field name the map lacks: the closest
+// names are the hint (a typo, a name in lower case), else the command that
+// lists them.
+func unknownField(m *fusemap.Map, what, name string) error {
+	hint := fusemap.DidYouMean(m.SuggestField(name))
+	if hint == "" {
+		hint = "`otpprov fusemap show " + m.Name + "` lists the fields"
+	}
+	return &exit{code: exitError, err: fmt.Errorf("%s%s has no field %s", what, m.Name, yamldoc.Quote(name)), hint: hint}
+}
+
+// unknownSoC is the error for a SoC name otpprov has no map for.
+func unknownSoC(what, name string) error {
+	hint := fusemap.DidYouMean(fusemap.SuggestSoC(name))
+	if hint == "" {
+		hint = "`otpprov fusemap list` lists them"
+	}
+	return &exit{code: exitError, err: fmt.Errorf("%sunknown soc %s (supported: %s)", what, yamldoc.Quote(name), strings.Join(fusemap.Names(), ", ")), hint: hint}
+}
+
+// fieldList is the fields a comma-separated list names, in its order; a
+// name twice is shown once.
+func fieldList(m *fusemap.Map, what string, lists []string) ([]*fusemap.Field, error) {
+	var out []*fusemap.Field
+	seen := map[*fusemap.Field]bool{}
+	for _, list := range lists {
+		for _, n := range strings.Split(list, ",") {
+			if n = strings.TrimSpace(n); n == "" {
+				continue
+			}
+			f := m.Field(n)
+			if f == nil {
+				return nil, unknownField(m, what, n)
+			}
+			if !seen[f] {
+				seen[f] = true
+				out = append(out, f)
+			}
+		}
+	}
+	return out, nil
+}
+
 // confirmed checks that the operator acknowledged, by name, every security
 // field the plan burns. The manifest cannot do it: the person at the
 // station must say it, for this run.
@@ -66,7 +109,7 @@ func confirmed(c *cli.Context, p *planner.Plan) error {
 		for _, n := range strings.Split(v, ",") {
 			if n = strings.TrimSpace(n); n != "" {
 				if p.Map.Field(n) == nil {
-					return usageError{fmt.Sprintf("--confirm-security %s: %s has no field %s", n, p.Map.Name, n)}
+					return unknownField(p.Map, "--confirm-security: ", n)
 				}
 				given[n] = true
 			}
@@ -178,6 +221,9 @@ func cmdFusemapShow(c *cli.Context, e env) error {
 	if c.Args().Len() < 1 || c.Args().Len() > 2 {
 		return usageError{"fusemap show takes SOC [FIELD]"}
 	}
+	if soc := c.Args().First(); !fusemap.Known(soc) {
+		return unknownSoC("", soc)
+	}
 	m, err := maps(c)(c.Args().First())
 	if err != nil {
 		return err
@@ -186,7 +232,7 @@ func cmdFusemapShow(c *cli.Context, e env) error {
 	if name := c.Args().Get(1); name != "" {
 		f := m.Field(name)
 		if f == nil {
-			return fmt.Errorf("%s has no field %s", m.Name, name)
+			return unknownField(m, "", name)
 		}
 		fields = []*fusemap.Field{f}
 	}
@@ -298,6 +344,56 @@ type jsonFieldState struct {
 	OverrideLockedBy string `json:"overrideLockedBy"`
 }
 
+// The summary in show --json: added in formatVersion 1 (new keys only).
+type jsonShowSummary struct {
+	Closed        bool            `json:"closed"`
+	ClosedBy      string          `json:"closedBy"`
+	ClosedUnknown bool            `json:"closedUnknown"`
+	Required      []jsonRequired  `json:"required"`
+	JTAG          string          `json:"jtag"`
+	Security      []string        `json:"securityBurned"`
+	Locks         []jsonLockState `json:"locks"`
+}
+
+type jsonRequired struct {
+	Field    string `json:"field"`
+	State    string `json:"state"`
+	LockedBy string `json:"lockedBy"`
+}
+
+type jsonLockState struct {
+	Field    string   `json:"field"`
+	Protects []string `json:"protects"`
+	Write    bool     `json:"write"`
+	Override bool     `json:"override"`
+	Read     bool     `json:"read"`
+}
+
+type jsonUnmapped struct {
+	Bank int    `json:"bank"`
+	Word int    `json:"word"`
+	Bits string `json:"bits"`
+}
+
+func jsonSummary(s *fusemap.Summary) (jsonShowSummary, []jsonUnmapped) {
+	d := jsonShowSummary{Closed: s.Closed, ClosedBy: s.ClosedBy, ClosedUnknown: s.ClosedUnknown, JTAG: s.JTAG,
+		Required: []jsonRequired{}, Security: []string{}, Locks: []jsonLockState{}}
+	for _, r := range s.Required {
+		d.Required = append(d.Required, jsonRequired{r.Field.Name, string(r.State), r.LockedBy})
+	}
+	for _, f := range s.Security {
+		d.Security = append(d.Security, f.Name)
+	}
+	for _, l := range s.Locks {
+		d.Locks = append(d.Locks, jsonLockState{l.Field.Name, append([]string{}, l.Field.Lock.Protects...), l.Write, l.Override, l.Read})
+	}
+	un := []jsonUnmapped{}
+	for _, u := range s.Unmapped {
+		un = append(un, jsonUnmapped{u.Bank, u.Word, fmt.Sprintf("0x%08x", u.Bits)})
+	}
+	return d, un
+}
+
 func cmdShow(c *cli.Context, e env) error {
 	if _, err := args(c); err != nil {
 		return err
@@ -315,12 +411,18 @@ func cmdShow(c *cli.Context, e env) error {
 		return fmt.Errorf("%w: the device has %d words but %s has %d", planner.ErrGeometry, len(state), m.Name, m.Words)
 	}
 	fields := m.Decode(state)
-	if name := c.String("field"); name != "" {
-		f := m.Field(name)
-		if f == nil {
-			return usageError{fmt.Sprintf("%s has no field %s", m.Name, name)}
+	sum := m.Summarize(state)
+	summary := &sum
+	if names := c.StringSlice("field"); len(names) > 0 {
+		summary = nil // the fields asked for, nothing else
+		only, err := fieldList(m, "--field: ", names)
+		if err != nil {
+			return err
 		}
-		fields = []fusemap.FieldState{m.DecodeField(f, state)}
+		fields = fields[:0]
+		for _, f := range only {
+			fields = append(fields, m.DecodeField(f, state))
+		}
 	}
 	id := planner.UniqueID(m, state)
 	if c.Bool("json") {
@@ -329,15 +431,19 @@ func cmdShow(c *cli.Context, e env) error {
 			out = append(out, jsonFieldState{Name: fs.Field.Name, Where: fs.Field.Where(), Value: fs.Value, Blank: fs.Blank,
 				ReadProtected: fs.ReadProtected, WriteLockedBy: fs.WriteLockedBy, OverrideLockedBy: fs.OverrideLockedBy})
 		}
-		return writeJSON(c, e, map[string]any{"format": "otpprov-show", "formatVersion": 1, "soc": m.Name,
-			"device": dev.Spec, "uniqueId": id, "fields": out})
+		doc := map[string]any{"format": "otpprov-show", "formatVersion": 1, "soc": m.Name,
+			"device": dev.Spec, "uniqueId": id, "fields": out}
+		if summary != nil {
+			doc["summary"], doc["unmapped"] = jsonSummary(summary)
+		}
+		return writeJSON(c, e, doc)
 	}
 	if c.String("out") == "" {
-		style(c, e).Show(e.stdout, m, dev.Spec, id, fields)
+		style(c, e).Show(e.stdout, m, dev.Spec, id, summary, fields)
 		return nil
 	}
 	var b bytes.Buffer
-	view.Style{}.Show(&b, m, dev.Spec, id, fields) // a file gets no colour
+	view.Style{}.Show(&b, m, dev.Spec, id, summary, fields) // a file gets no colour
 	return deliver(c, e, b.Bytes())
 }
 
