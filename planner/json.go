@@ -59,6 +59,9 @@ type jsonField struct {
 	Where  string `json:"where"`
 	Before string `json:"before"`
 	After  string `json:"after"`
+	// Wanted: only for a field the manifest wants where it can never be
+	// (a rejected plan, never saved).
+	Wanted string `json:"wanted,omitempty"`
 }
 
 type jsonSource struct {
@@ -141,7 +144,7 @@ func document(p *Plan, toolVersion string) jsonPlan {
 		doc.Writes = append(doc.Writes, jsonWrite{Bank: w.Bank, Word: w.Word, WriteOffset: w.WriteOffset(), Delta: w.Hex(w.Delta)})
 	}
 	for _, f := range p.Fields() {
-		doc.Fields = append(doc.Fields, jsonField{Name: f.Field.Name, Where: f.Field.Where(), Before: f.Before, After: f.After})
+		doc.Fields = append(doc.Fields, jsonField{Name: f.Field.Name, Where: f.Field.Where(), Before: f.Before, After: f.After, Wanted: f.Wanted})
 	}
 	for _, f := range p.Security() {
 		doc.Security = append(doc.Security, f.Name)
@@ -247,7 +250,7 @@ func Decode(b []byte, maps func(soc string) (*fusemap.Map, error)) (*Plan, error
 		if f == nil {
 			return fail("%s has no field %s (if the plan was made with a --fusemap overlay, pass it again)", m.Name, jf.Name)
 		}
-		p.savedFields = append(p.savedFields, FieldChange{Field: f, Before: jf.Before, After: jf.After})
+		p.savedFields = append(p.savedFields, FieldChange{Field: f, Before: jf.Before, After: jf.After, Wanted: jf.Wanted})
 	}
 	if !p.Rejected() {
 		p.order()

@@ -326,6 +326,10 @@ func (p *Plan) Warnings() []Warning {
 type FieldChange struct {
 	Field         *fusemap.Field
 	Before, After string
+	// Wanted is the field as the manifest wants it, set only where that
+	// can never be: a bit of it is burned where the manifest wants 0
+	// (Action Conflict). After is then the device's value unchanged.
+	Wanted string
 }
 
 // Fields returns the named fields the plan burns bits of, and the fields
@@ -340,10 +344,11 @@ func (p *Plan) Fields() []FieldChange {
 			named[n] = true
 		}
 	}
-	after := p.After()
+	after, wanted := p.After(), p.wanted()
 	var out []FieldChange
 	for _, f := range p.Map.Fields {
-		if !named[f.Name] && !p.burns(f) {
+		conflict := p.conflictsIn(f)
+		if !named[f.Name] && !p.burns(f) && !conflict {
 			continue
 		}
 		fc := FieldChange{Field: f, Before: "unreadable", After: "unreadable"}
@@ -366,6 +371,12 @@ func (p *Plan) Fields() []FieldChange {
 		if parts, ok := p.Map.Parts(f, after); ok {
 			fc.After = show(parts)
 		}
+		if conflict {
+			fc.Wanted = "unreadable"
+			if parts, ok := p.Map.Parts(f, wanted); ok {
+				fc.Wanted = show(parts)
+			}
+		}
 		out = append(out, fc)
 	}
 	// A whole word that only contains the fields shown adds nothing.
@@ -376,6 +387,42 @@ func (p *Plan) Fields() []FieldChange {
 		}
 	}
 	return kept
+}
+
+// Never says, in field terms, why the field can never be as the manifest
+// wants it: "MAC_ADDR0 is 00:04:9f:11:22:33 on the board; the manifest
+// wants 00:04:9f:11:22:34: can never match". "" when it does not conflict,
+// or is secret (the words say which bits, not the values).
+func (fc FieldChange) Never() string {
+	if fc.Wanted == "" || fc.Wanted == "secret" {
+		return ""
+	}
+	return fmt.Sprintf("%s is %s on the board; the manifest wants %s: can never match", fc.Field.Name, fc.Before, fc.Wanted)
+}
+
+// wanted is the device as the manifest wants it: each target's bits set to
+// the target's value, conflicts included (which After leaves as they are).
+func (p *Plan) wanted() []uint32 {
+	w := append([]uint32(nil), p.State...)
+	for _, c := range p.Changes {
+		if w[c.Index] != fusemap.ReadProtected {
+			w[c.Index] = w[c.Index]&^c.Mask | c.Value&c.Mask
+		}
+	}
+	return w
+}
+
+// conflictsIn reports whether a bit of f is burned where the manifest
+// wants 0.
+func (p *Plan) conflictsIn(f *fusemap.Field) bool {
+	for _, part := range f.Parts {
+		for _, c := range p.Changes {
+			if c.Action == Conflict && c.Bank == part.Bank && c.Word == part.Word && c.Conflict&part.Mask() != 0 {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // secretIn reports whether the plan holds secret bits in f's words.

@@ -5,6 +5,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/otpprov/otpprov/fusemap"
 	"github.com/otpprov/otpprov/planner"
 )
 
@@ -35,11 +36,59 @@ func (s Style) fields(w io.Writer, p *planner.Plan) {
 		return
 	}
 	fmt.Fprintln(w, "\nFields")
-	t := NewTable(w, "  FIELD", "BITS", "BEFORE", "AFTER")
+	never := false
 	for _, f := range fs {
-		t.Row("  "+f.Field.Name, f.Field.Where(), f.Before, f.After)
+		never = never || f.Wanted != ""
+	}
+	if !never {
+		t := NewTable(w, "  FIELD", "BITS", "BEFORE", "AFTER")
+		for _, f := range fs {
+			t.Row("  "+f.Field.Name, f.Field.Where(), f.Before, f.After)
+		}
+		t.Flush()
+		return
+	}
+	// Rejected: what the manifest wants, which this board can never hold
+	// where a bit is burned the other way; there is no after.
+	t := NewTable(w, "  FIELD", "BITS", "BEFORE", "WANTED")
+	for _, f := range fs {
+		wanted := f.After
+		if f.Wanted != "" {
+			wanted = f.Wanted + "  (can never match)"
+		}
+		t.Row("  "+f.Field.Name, f.Field.Where(), f.Before, wanted)
 	}
 	t.Flush()
+}
+
+// neverLines says, in field terms, what a conflicting word means: the
+// field as the board holds it and as the manifest wants it. Said under the
+// first word of the field that conflicts.
+func neverLines(p *planner.Plan, c planner.Change) []string {
+	var out []string
+	for _, fc := range p.Fields() {
+		if text := fc.Never(); text != "" {
+			if first := firstConflict(p, fc.Field); first != nil && first.Index == c.Index {
+				out = append(out, text)
+			}
+		}
+	}
+	return out
+}
+
+// firstConflict is the first word, in plan order, where f's bits conflict.
+func firstConflict(p *planner.Plan, f *fusemap.Field) *planner.Change {
+	for i, c := range p.Changes {
+		if c.Action != planner.Conflict {
+			continue
+		}
+		for _, part := range f.Parts {
+			if part.Bank == c.Bank && part.Word == c.Word && c.Conflict&part.Mask() != 0 {
+				return &p.Changes[i]
+			}
+		}
+	}
+	return nil
 }
 
 // order shows the burn order when it is not simply word order: locks and
@@ -133,6 +182,9 @@ func (s Style) change(w io.Writer, p *planner.Plan, c planner.Change) {
 		s.line(w, c, "device", c.Before, Bits(c.Before))
 		s.line(w, c, "wants ", c.Value, fmt.Sprintf("%s  (mask 0x%08x)", Bits(c.Value), c.Mask))
 		s.line(w, c, "clash ", c.Conflict, s.paint(red, Marks(c.Conflict)))
+		for _, l := range neverLines(p, c) {
+			fmt.Fprintf(w, "      %s\n", s.paint(red, l))
+		}
 	case planner.Unreadable:
 		fmt.Fprintf(w, "  %s %s%s  %s\n", s.paint(red, "?"), s.paint(bold, name), label,
 			s.paint(red, "unreadable: reads 0xbadabada (read-protected), its bits cannot be checked"))

@@ -29,6 +29,15 @@ func (s Style) Verify(w io.Writer, p *planner.Plan) {
 		}
 	}
 	bad := n.Program + n.Refused + n.Conflict + n.Unreadable
+	// The same in field terms: a MAC as a MAC, not bits of two words.
+	for _, fc := range p.Fields() {
+		switch {
+		case fc.Never() != "":
+			fmt.Fprintf(w, "  %s %s\n", s.paint(red, "x"), fc.Never())
+		case fc.Wanted == "" && fc.Before != fc.After && fc.After != "secret":
+			fmt.Fprintf(w, "  %s %s is %s on the board; the manifest wants %s: not burned\n", s.paint(red, "x"), fc.Field.Name, fc.Before, fc.After)
+		}
+	}
 	if bad == 0 {
 		locked := ""
 		if n.ReadLocked > 0 {

@@ -406,6 +406,11 @@ func rejection(p *planner.Plan) error {
 			lines = append(lines, where+": refused: "+ch.Reason)
 		}
 	}
+	for _, fc := range p.Fields() {
+		if text := fc.Never(); text != "" {
+			lines = append(lines, text)
+		}
+	}
 	return &exit{code: exitError, err: fmt.Errorf("plan rejected, nothing will be written:\n%s", strings.Join(lines, "\n"))}
 }
 
