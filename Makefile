@@ -137,6 +137,9 @@ DEMO := demo
 demo: build
 	rm -rf $(DEMO)
 	$(BIN)/otpprov sim init --soc imx8mm --from-dump examples/imx8mm/digi-cc8mm.dump $(DEMO)/board
+	@echo "The Digi document's board, with Digi's overlay: bank 9 holds its hardware ID, not MACs:"
+	$(BIN)/otpprov show --device sim:$(DEMO)/board --fusemap examples/imx8mm/digi-cc8m-fusemap.yaml \
+		--field DIGI_HWID_YEAR,DIGI_HWID_MONTH,DIGI_HWID_SN,DIGI_HWID_MAC_BASE,DIGI_HWID_VARIANT,DIGI_HWID_HV
 	$(BIN)/otpprov validate --fusemap examples/imx8mm/acme-fusemap.yaml $(filter-out %-fusemap.yaml,$(wildcard examples/imx8mm/*.yaml))
 	$(BIN)/otpprov validate $(filter-out %/unit-1001.yaml,$(wildcard examples/family/*.yaml))
 	$(BIN)/otpprov plan --device sim:$(DEMO)/board examples/imx8mm/board.yaml

@@ -81,6 +81,9 @@ type decoded struct {
 	socPos yamldoc.Pos
 	rename map[string]string
 	renPos map[string]yamldoc.Pos
+	// redefine: the overlay's redefine list, with where each name is.
+	redefine []string
+	redefPos map[string]yamldoc.Pos
 }
 
 // decode reads a fuse map or overlay; validate is false only for the
@@ -150,6 +153,13 @@ func decode(file string, b []byte, kind string, validate bool) (*decoded, error)
 			d.rename[old] = nw.(string)
 			d.renPos[old] = doc.PosOf("/rename/" + yamldoc.EscapePointer(old))
 		}
+	}
+	for i, n := range list(root["redefine"]) {
+		if d.redefPos == nil {
+			d.redefPos = map[string]yamldoc.Pos{}
+		}
+		d.redefine = append(d.redefine, n.(string))
+		d.redefPos[n.(string)] = doc.PosOf(fmt.Sprintf("/redefine/%d", i))
 	}
 	for i, f := range list(root["fields"]) {
 		m.Fields = append(m.Fields, decodeField(doc, fmt.Sprintf("/fields/%d", i), f.(map[string]any)))

@@ -1,21 +1,28 @@
 package fusemap
 
 import (
+	"slices"
+
 	"github.com/otpprov/otpprov/internal/yamldoc"
 )
 
 // Overlay is a board vendor's additions to a SoC's map: new names for
 // fields, and new fields on general-purpose words or on bits the SoC map
 // leaves unnamed. It cannot change geometry, locks or security flags: those
-// are facts about the silicon, not the board.
+// are facts about the silicon, not the board. It may redefine MAC and
+// general-purpose fields: what a board keeps in those words is the
+// vendor's choice (Digi's ConnectCore 8M keeps its hardware ID where the
+// i.MX8MM map has MAC addresses).
 type Overlay struct {
-	File   string
-	SoC    string
-	Rename map[string]string // old -> new
-	Fields []*Field
+	File     string
+	SoC      string
+	Rename   map[string]string // old -> new
+	Redefine []string          // base fields whose words the overlay's fields take
+	Fields   []*Field
 
-	renamePos map[string]yamldoc.Pos
-	socPos    yamldoc.Pos
+	renamePos   map[string]yamldoc.Pos
+	redefinePos map[string]yamldoc.Pos
+	socPos      yamldoc.Pos
 }
 
 // ParseOverlay reads an overlay (kind FuseMapOverlay).
@@ -24,8 +31,8 @@ func ParseOverlay(file string, b []byte) (*Overlay, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Overlay{File: file, SoC: d.m.Name, Rename: d.rename, Fields: d.m.Fields,
-		renamePos: d.renPos, socPos: d.socPos}, nil
+	return &Overlay{File: file, SoC: d.m.Name, Rename: d.rename, Redefine: d.redefine, Fields: d.m.Fields,
+		renamePos: d.renPos, redefinePos: d.redefPos, socPos: d.socPos}, nil
 }
 
 // Apply returns base with the overlay applied; base is not modified.
@@ -41,11 +48,26 @@ func (o *Overlay) Apply(base *Map) (*Map, error) {
 		Overlays: append(append([]string(nil), base.Overlays...), o.File)}
 	// Fields are copied, so that renaming one does not rename it in the
 	// shared base map.
+	redefined := map[*Field]bool{}
+	for _, name := range o.Redefine {
+		f := base.Field(name)
+		switch {
+		case f == nil:
+			diags.Add(o.redefinePos[name], "", "redefine: %s is not a field of %s", name, base.Name)
+		case f.Lock != nil || f.Security != nil || f.Identity || f.Secret || f.Factory || (f.Encoding != MAC && !f.GeneralPurpose):
+			diags.Add(o.redefinePos[name], "an overlay may redefine MAC and general-purpose fields: locks, security, identity, secret and factory fields are the silicon's",
+				"redefine: %s is not a MAC or general-purpose field of %s", name, base.Name)
+		default:
+			redefined[f] = true
+		}
+	}
 	copies := map[*Field]*Field{}
 	for _, f := range base.Fields {
 		c := *f
 		copies[f] = &c
-		m.Fields = append(m.Fields, &c)
+		if !redefined[f] {
+			m.Fields = append(m.Fields, &c)
+		}
 	}
 	renamed := map[string]string{}
 	for old, nw := range o.Rename {
@@ -65,6 +87,12 @@ func (o *Overlay) Apply(base *Map) (*Map, error) {
 		c.Lock = renameLock(c.Lock, renamed)
 		c.Security = renameSecurity(c.Security, renamed)
 	}
+	heirs := o.heirs(base, redefined, &diags)
+	for _, c := range m.Fields {
+		if c.Lock != nil {
+			c.Lock.Protects = inherit(c.Lock.Protects, heirs)
+		}
+	}
 	for _, f := range o.Fields {
 		c := *f
 		c.expand(base.SoC)
@@ -77,7 +105,7 @@ func (o *Overlay) Apply(base *Map) (*Map, error) {
 				continue
 			}
 			for _, g := range base.FieldsAt(p.Bank, p.Word) {
-				if g.MaskIn(p.Bank, p.Word)&p.Mask() == 0 || g.GeneralPurpose {
+				if g.MaskIn(p.Bank, p.Word)&p.Mask() == 0 || g.GeneralPurpose || redefined[g] {
 					continue
 				}
 				if g.WholeWord() && g.Lock == nil && g.Security == nil {
@@ -96,6 +124,54 @@ func (o *Overlay) Apply(base *Map) (*Map, error) {
 		return nil, ds.Sorted()
 	}
 	return m, nil
+}
+
+// heirs maps each redefined field to the overlay's fields in its words:
+// the locks that protected it protect them. Every word it held must get
+// one, or that word would silently lose its lock.
+func (o *Overlay) heirs(base *Map, redefined map[*Field]bool, diags *yamldoc.Diagnostics) map[string][]string {
+	out := map[string][]string{}
+	for _, name := range o.Redefine {
+		f := base.Field(name)
+		if !redefined[f] {
+			continue
+		}
+		for _, p := range f.Parts {
+			found := false
+			for _, g := range o.Fields {
+				for _, q := range g.Parts {
+					if q.Bank == p.Bank && q.Word == p.Word {
+						found = true
+						if !slices.Contains(out[name], g.Name) {
+							out[name] = append(out[name], g.Name)
+						}
+					}
+				}
+			}
+			if !found {
+				diags.Add(o.redefinePos[name], "name the bits of every word a redefined field held",
+					"redefine: %s holds bank %d word %d, where the overlay names no field: its lock would no longer protect it", name, p.Bank, p.Word)
+			}
+		}
+	}
+	return out
+}
+
+// inherit replaces each redefined name in a lock's list by its heirs.
+func inherit(names []string, heirs map[string][]string) []string {
+	var out []string
+	for _, n := range names {
+		if h, ok := heirs[n]; ok {
+			for _, x := range h {
+				if !slices.Contains(out, x) {
+					out = append(out, x)
+				}
+			}
+			continue
+		}
+		out = append(out, n)
+	}
+	return out
 }
 
 func renameLock(l *Lock, renamed map[string]string) *Lock {

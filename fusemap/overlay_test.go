@@ -237,3 +237,41 @@ func mustRead(t *testing.T, path string) []byte {
 	}
 	return b
 }
+
+// Digi's ConnectCore 8M overlay redefines the MAC fields: the words become
+// the hardware ID's, the MAC lock protects the new fields, and the shared
+// base map keeps its MACs.
+func TestOverlayRedefine(t *testing.T) {
+	base := imx8mm(t)
+	before := snap(base)
+	o, err := LoadOverlay("../examples/imx8mm/digi-cc8m-fusemap.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := o.Apply(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Field("MAC_ADDR0") != nil || m.Field("MAC_ADDR1") != nil {
+		t.Error("the redefined MAC fields are still in the map")
+	}
+	lock := m.Field("MAC_ADDR_LOCK")
+	if len(lock.Lock.Protects) != 16 || lock.Lock.Protects[0] != "DIGI_HWID_SN" {
+		t.Errorf("MAC_ADDR_LOCK protects %v, want the 16 DIGI_HWID fields", lock.Lock.Protects)
+	}
+	// The lock still freezes every word the MACs held.
+	state := make([]uint32, m.Words)
+	state[m.ReadIndex(0, 0)] = 1 << 14 // MAC_ADDR_LOCK's write bit
+	for _, w := range []int{0, 1, 2} {
+		if lf := m.WriteLockedBy(state, 9, w); lf == nil || lf.Name != "MAC_ADDR_LOCK" {
+			t.Errorf("9/%d write-locked by %v, want MAC_ADDR_LOCK", w, lf)
+		}
+	}
+	// The serial and the MAC base differ per unit; the wireless ID does not.
+	if !m.Field("DIGI_HWID_SN").Varies() || !m.Field("DIGI_HWID_MAC_BASE").Varies() || m.Field("DIGI_HWID_WID").Varies() {
+		t.Error("perUnit not carried by the overlay's fields")
+	}
+	if base.Field("MAC_ADDR0") == nil || !reflect.DeepEqual(snap(base), before) {
+		t.Error("the base map changed")
+	}
+}
