@@ -266,11 +266,21 @@ func (c *modelCase) fieldEntry(f *fusemap.Field) entry {
 	}
 	e := entry{kind: string(f.Encoding)}
 	var value string
-	switch f.Encoding {
-	case fusemap.Bool:
+	switch {
+	case f.Pattern != nil:
+		// The one value such a field takes (i.MX8MP FIELD_RETURN); the
+		// bits NXP sets are not the manifest's: neither asked nor burned.
+		value = number(rng, f.Pattern.Value)
+		e.bits = splitNumber(f, f.Pattern.Value)
+		shift := 0
+		for i, p := range f.Parts {
+			e.bits[i].mask &^= uint32(f.Pattern.Factory>>shift) << p.Lsb
+			shift += p.Width
+		}
+	case f.Encoding == fusemap.Bool:
 		value = [][2]string{{"false", "true"}, {"0", "1"}}[rng.IntN(2)][parts[0]&1]
 		e.bits = splitNumber(f, uint64(parts[0]&1))
-	case fusemap.Hash:
+	case f.Encoding == fusemap.Hash:
 		b := make([]byte, 4*len(parts))
 		for i, v := range parts {
 			binary.LittleEndian.PutUint32(b[4*i:], v)
@@ -296,7 +306,7 @@ func (c *modelCase) fieldEntry(f *fusemap.Field) entry {
 		default:
 			value = `"` + digits + `"`
 		}
-	case fusemap.MAC:
+	case f.Encoding == fusemap.MAC:
 		n := joinParts(f, parts)
 		// U-Boot refuses all-zero and multicast addresses, and so does the
 		// loader: make the address valid (which may conflict with the board).
@@ -354,7 +364,7 @@ func splitBytes(f *fusemap.Field, b []byte) []wantBits {
 func (c *modelCase) invalidEntry() (string, string) {
 	rng, sm := c.rng, c.soc
 	w := sm.raw[rng.IntN(len(sm.raw))]
-	switch rng.IntN(9) {
+	switch rng.IntN(10) {
 	case 0:
 		return fmt.Sprintf("  - {bank: %d, word: %d, value: 0x3, mask: 0x1}\n", w.bank, w.word), "value outside mask"
 	case 1:
@@ -378,6 +388,12 @@ func (c *modelCase) invalidEntry() (string, string) {
 		for _, f := range sm.fields {
 			if f.Encoding == fusemap.Bool {
 				return fmt.Sprintf("  - field: %s\n    value: 2\n", f.Name), "bool 2"
+			}
+		}
+	case 8:
+		for _, f := range sm.fields {
+			if f.Pattern != nil {
+				return fmt.Sprintf("  - field: %s\n    value: %#x\n", f.Name, f.Pattern.Value^1), "not the field's pattern"
 			}
 		}
 	}

@@ -239,7 +239,7 @@ func imx6MultiPlan(t *testing.T) *planner.Plan {
 	m := loadMap(t, "imx6q")
 	targets := []manifest.Target{
 		target(m, 0, 0, 1<<10, 1<<10, "GP1_LOCK"),
-		target(m, 0, 6, 1<<4|1<<20, 1<<4|1<<20, "boot-option", "SJC_DISABLE"),
+		target(m, 0, 6, 1<<8|1<<20, 1<<8|1<<20, "boot-option", "SJC_DISABLE"),
 		target(m, 4, 2, 0x9f010203, 0xffffffff, "mac-low"),
 		target(m, 6, 0, 0x0000a53c, 0x0000ffff, "board-id"),
 		target(m, 6, 1, 0x12345678, 0xffffffff, "serial"),

@@ -145,8 +145,12 @@ func fieldLiteral(f *Field) string {
 	if s := f.Security; s != nil {
 		sec = fmt.Sprintf("&Security{Effect: %q, Closes: %v, Requires: %s}", s.Effect, s.Closes, strsLiteral(s.Requires))
 	}
-	return fmt.Sprintf("{Name: %q, Description: %q, Parts: %s, Encoding: %q, GeneralPurpose: %v, Identity: %v, Secret: %v, Factory: %v, PerUnit: %v, Lock: %s, Security: %s, Pos: yamldoc.Pos{File: %q, Line: %d, Col: %d}, span: %d}",
-		f.Name, f.Description, parts, f.Encoding, f.GeneralPurpose, f.Identity, f.Secret, f.Factory, f.PerUnit, lock, sec, f.Pos.File, f.Pos.Line, f.Pos.Col, f.span)
+	pat := "nil"
+	if p := f.Pattern; p != nil {
+		pat = fmt.Sprintf("&Pattern{Value: %#x, Factory: %#x}", p.Value, p.Factory)
+	}
+	return fmt.Sprintf("{Name: %q, Description: %q, Parts: %s, Encoding: %q, GeneralPurpose: %v, Identity: %v, Secret: %v, Factory: %v, PerUnit: %v, Lock: %s, Security: %s, Pattern: %s, Pos: yamldoc.Pos{File: %q, Line: %d, Col: %d}, span: %d}",
+		f.Name, f.Description, parts, f.Encoding, f.GeneralPurpose, f.Identity, f.Secret, f.Factory, f.PerUnit, lock, sec, pat, f.Pos.File, f.Pos.Line, f.Pos.Col, f.span)
 }
 
 // decodeSource decodes and indexes a map's YAML in maps/, as Load did

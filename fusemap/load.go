@@ -244,6 +244,12 @@ func decodeField(doc *yamldoc.Doc, ptr string, o map[string]any) *Field {
 			f.Lock.Protects = append(f.Lock.Protects, n.(string))
 		}
 	}
+	if v, ok := o["pattern"]; ok {
+		f.Pattern = &Pattern{Value: unum(v)}
+		if fb, ok := o["factoryBits"]; ok {
+			f.Pattern.Factory = unum(fb)
+		}
+	}
 	if s, ok := o["security"].(map[string]any); ok {
 		f.Security = &Security{}
 		f.Security.Effect, _ = s["effect"].(string)
@@ -290,6 +296,13 @@ func num(v any) int {
 	n, _ := v.(json.Number)
 	i, _ := strconv.Atoi(string(n))
 	return i
+}
+
+// unum reads a schema-checked unsigned integer.
+func unum(v any) uint64 {
+	n, _ := v.(json.Number)
+	u, _ := strconv.ParseUint(string(n), 10, 64)
+	return u
 }
 
 func bit(v any) int {

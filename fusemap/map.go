@@ -60,6 +60,18 @@ type Security struct {
 	Requires []string // fields that must not be blank once the plan is applied
 }
 
+// Pattern is a field whose value is one fixed pattern: the boot ROM acts on
+// that value only (FIELD_RETURN on the i.MX8MP is the whole word 8/3 burned
+// with 0x28001401), so any other value burned there is a wrong fuse.
+type Pattern struct {
+	Value uint64 // the only value a manifest may give
+	// Factory are bits NXP sets at test on every part (bit 2 of the
+	// i.MX8MP's 8/3): not in the pattern, never stated by a manifest, so a
+	// part that has them is not a conflict and one without them is not
+	// given them.
+	Factory uint64
+}
+
 // Field is a named bit range of the fuse array, possibly over several words.
 type Field struct {
 	Name           string
@@ -73,6 +85,7 @@ type Field struct {
 	PerUnit        bool // different on every unit: see Varies
 	Lock           *Lock
 	Security       *Security
+	Pattern        *Pattern    // the field's one allowed value, or nil
 	Pos            yamldoc.Pos // where the field is defined
 
 	span int // "words: N" in the file: N whole consecutive words
@@ -363,6 +376,19 @@ func (m *Map) index() yamldoc.Diagnostics {
 		case f.PerUnit && (f.Encoding == Hash || w > 32):
 			// A per-unit value is a manifest variable: mac, bool or u32.
 			bad(f, "perUnit takes a mac, bool or uint field of at most 32 bits (a variable holds it); the field is %s of %d bits", f.Encoding, w)
+		}
+		if pt := f.Pattern; pt != nil {
+			w := f.Width()
+			switch all := uint64(1)<<w - 1; {
+			case f.Encoding != Uint || w > 32:
+				bad(f, "pattern takes a uint field of at most 32 bits; the field is %s, %d bits wide", f.Encoding, w)
+			case pt.Value&^all != 0 || pt.Factory&^all != 0:
+				bad(f, "pattern 0x%x or factoryBits 0x%x do not fit the field's %d bits", pt.Value, pt.Factory, w)
+			case pt.Value&pt.Factory != 0:
+				bad(f, "pattern 0x%x and factoryBits 0x%x share bits 0x%x: a bit NXP sets is not the manifest's", pt.Value, pt.Factory, pt.Value&pt.Factory)
+			case f.PerUnit:
+				bad(f, "a pattern is the same on every unit: it cannot be perUnit")
+			}
 		}
 	}
 	for key, wi := range m.words {

@@ -30,6 +30,36 @@ func (f *Field) Encode(v uint64) ([]uint32, error) {
 	return out, nil
 }
 
+// ValueMask is the mask, within its word, of the bits of part i that a
+// manifest's value states: the part's bits, less those NXP sets at test
+// (Pattern.Factory).
+func (f *Field) ValueMask(i int) uint32 {
+	p := f.Parts[i]
+	m := p.Mask()
+	if f.Pattern == nil {
+		return m
+	}
+	lsb := 0
+	for _, q := range f.Parts[:i] {
+		lsb += q.Width
+	}
+	return m &^ (uint32(f.Pattern.Factory>>lsb) << p.Lsb)
+}
+
+// CheckPattern refuses a value other than the field's pattern: the boot
+// ROM acts on that one value, and any other burns fuses to no purpose. A
+// field without a pattern takes any value that fits.
+func (f *Field) CheckPattern(parts []uint32) error {
+	if f.Pattern == nil {
+		return nil
+	}
+	v, _ := f.Number(parts)
+	if v != f.Pattern.Value {
+		return fmt.Errorf("%s takes only its pattern 0x%0*x, not 0x%0*x", f.Name, (f.Width()+3)/4, f.Pattern.Value, (f.Width()+3)/4, v)
+	}
+	return nil
+}
+
 // Number joins part values into one number; ok is false above 64 bits.
 func (f *Field) Number(parts []uint32) (uint64, bool) {
 	var v uint64

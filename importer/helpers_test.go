@@ -119,6 +119,13 @@ func exportable(m *fusemap.Map, state []uint32, k int) uint32 {
 		if f.Identity || f.Factory || f.Secret || (f.Varies() && !unitValue(m, f, state)) {
 			keep &^= f.MaskIn(bank, word)
 		}
+		// The bits NXP sets in a pattern field (i.MX8MP FIELD_RETURN bit 2)
+		// are the part's, never a manifest's.
+		for i, p := range f.Parts {
+			if p.Bank == bank && p.Word == word {
+				keep &^= p.Mask() &^ f.ValueMask(i)
+			}
+		}
 	}
 	return keep
 }

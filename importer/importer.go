@@ -180,6 +180,11 @@ func newImport(m *fusemap.Map, state []uint32) *importer {
 			if f.Identity || f.Factory || f.Secret {
 				w.skip |= f.MaskIn(bank, wd)
 			}
+			for i, p := range f.Parts {
+				if p.Bank == bank && p.Word == wd {
+					w.skip |= p.Mask() &^ f.ValueMask(i) // a pattern's factory bits are NXP's
+				}
+			}
 		}
 		im.words = append(im.words, w)
 		im.byKey[[2]int{bank, wd}] = w
@@ -499,10 +504,11 @@ func (im *importer) fieldEntry(f *fusemap.Field) (entry, bool) {
 	blank := true
 	for i, p := range f.Parts {
 		w := im.wordOf(p)
-		if w == nil || !w.exportable() || p.Mask()&w.skip != 0 || p.Mask()&^w.sel != 0 || p.Mask()&w.covered != 0 {
+		mask := f.ValueMask(i)
+		if w == nil || !w.exportable() || mask&w.skip != 0 || p.Mask()&^w.sel != 0 || p.Mask()&w.covered != 0 {
 			return entry{}, false
 		}
-		parts[i] = (w.value & p.Mask()) >> p.Lsb
+		parts[i] = (w.value & mask) >> p.Lsb
 		if parts[i] != 0 {
 			blank = false
 		}
@@ -510,7 +516,13 @@ func (im *importer) fieldEntry(f *fusemap.Field) (entry, bool) {
 	if blank {
 		return entry{}, false
 	}
-	value, err := fieldValue(f, parts)
+	var value string
+	err := f.CheckPattern(parts)
+	if err != nil {
+		err = fmt.Errorf("is not its pattern 0x%x, the one value a manifest may give", f.Pattern.Value)
+	} else {
+		value, err = fieldValue(f, parts)
+	}
 	if err != nil {
 		w := im.wordOf(f.Parts[0])
 		for _, p := range f.Parts {

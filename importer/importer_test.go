@@ -509,7 +509,7 @@ func TestFactoryFlag(t *testing.T) {
 	want := map[string][]string{
 		"imx8mm": {"TESTER_LOCK", "TESTER0", "TESTER1", "TESTER2", "TESTER3", "TESTER4", "TESTER5", "TMU_CALIB"},
 		"imx8mn": {"TESTER_LOCK", "TESTER0", "TESTER1", "TESTER2", "TESTER3", "TESTER4", "TESTER5", "TMU_CALIB"},
-		"imx8mp": {"TESTER_LOCK", "TESTER3", "TMU_CALIB"},
+		"imx8mp": {"TESTER_LOCK", "TESTER3", "TMU_CALIB", "UNIQUE_ID_HIGH"},
 		"imx8mq": {"TESTER_LOCK", "TESTER0", "TESTER1", "TESTER3", "TESTER4"},
 	}
 	for _, soc := range fusemap.Names() {

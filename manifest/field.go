@@ -87,9 +87,19 @@ func (t *tree) decodeField(ptr string, obj map[string]any, fm *fusemap.Map, diag
 		diags.Add(t.PosOf(valuePtr), hint, "%s", msg)
 		return f, false
 	}
+	if err := fd.CheckPattern(parts); err != nil {
+		msg := err.Error()
+		if t.secret[ptr] {
+			msg = fmt.Sprintf("%s: the secret value is not the field's pattern", name)
+		}
+		diags.Add(t.PosOf(valuePtr), fmt.Sprintf("write %s: 0x%0*x, or leave the entry out", name, (fd.Width()+3)/4, fd.Pattern.Value), "%s", msg)
+		return f, false
+	}
 	ok := true
 	for i, p := range fd.Parts {
-		b := Bits{Bank: p.Bank, Word: p.Word, Value: parts[i] << p.Lsb, Mask: p.Mask()}
+		// A pattern field's factory bits are NXP's: not stated, so
+		// neither a conflict where set nor burned where not.
+		b := Bits{Bank: p.Bank, Word: p.Word, Value: parts[i] << p.Lsb, Mask: fd.ValueMask(i)}
 		if !t.checkWord(f.Pos, fm, b, diags) {
 			ok = false
 		}
