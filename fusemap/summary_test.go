@@ -22,15 +22,15 @@ func TestUnmappedAndSummary(t *testing.T) {
 		t.Fatalf("blank part: %+v", s)
 	}
 
-	// A bit burned beyond SRK_REVOKE's width (crucible's map is wider), a
+	// A bit burned beyond SRK_REVOKE's width (a wider map's), a
 	// lock bit no lock field describes, a word no field names: all three
 	// seen, and only those bits.
 	state := make([]uint32, m.Words)
-	set(state, 9, 3, 1<<3|1)
+	set(state, 9, 3, 1<<4|1)
 	set(state, 0, 0, 1<<31|1<<14) // bit 31: no lock field; 14: MAC_ADDR_LOCK
 	set(state, 20, 0, 0x55002001) // bank 20: no field
 	got := m.Unmapped(state)
-	want := []Unmapped{{0, 0, 1 << 31}, {9, 3, 1 << 3}, {20, 0, 0x55002001}}
+	want := []Unmapped{{0, 0, 1 << 31}, {9, 3, 1 << 4}, {20, 0, 0x55002001}}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Unmapped = %+v, want %+v", got, want)
 	}

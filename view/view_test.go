@@ -130,7 +130,7 @@ func TestShowText(t *testing.T) {
 	state[imx8mm.ReadIndex(9, 1)] = 0x00000004
 	state[imx8mm.ReadIndex(0, 1)] = 0x89abcdef
 	state[imx8mm.ReadIndex(0, 2)] = 0x01234567
-	state[imx8mm.ReadIndex(9, 3)] = 1<<3 | 1   // a key revoked, and a bit beyond SRK_REVOKE
+	state[imx8mm.ReadIndex(9, 3)] = 1<<4 | 1   // a key revoked, and a bit beyond SRK_REVOKE
 	state[imx8mm.ReadIndex(6, 0)] = 0x11111111 // an SRK hash with a zero word
 	var fields []fusemap.FieldState
 	for _, n := range []string{"UNIQUE_ID", "BOOT_CFG0", "MAC_ADDR0", "SRK_HASH"} {
