@@ -14,10 +14,14 @@ var Manifest []byte
 //go:embed fusemap.schema.json
 var Fusemap []byte
 
+//go:embed pools.schema.json
+var Pools []byte
+
 // ManifestURL and FusemapURL are the schemas' $id.
 const (
 	ManifestURL = "urn:otpprov:schema:manifest:v1"
 	FusemapURL  = "urn:otpprov:schema:fusemap:v1"
+	PoolsURL    = "urn:otpprov:schema:pools:v1"
 )
 
 // CompileManifest compiles the embedded manifest schema.
@@ -25,3 +29,6 @@ func CompileManifest() (*schema.Schema, error) { return schema.Compile(Manifest)
 
 // CompileFusemap compiles the embedded fuse map schema.
 func CompileFusemap() (*schema.Schema, error) { return schema.Compile(Fusemap) }
+
+// CompilePools compiles the embedded identity pools schema.
+func CompilePools() (*schema.Schema, error) { return schema.Compile(Pools) }

@@ -1,0 +1,411 @@
+package ledger
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Block states. A block is reserved when handed out, burned once any bit
+// of it reached a fuse (even a failed or unverified burn: fuses only OR,
+// so a half-burned value is never handed out again), released only when
+// the device proved nothing of it was written, scrapped with its board
+// (a scrapped board keeps its values: they may be on it).
+const (
+	Reserved = "reserved"
+	Burned   = "burned"
+	Released = "released"
+	Scrapped = "scrapped"
+)
+
+// InitReport says what Init did.
+type InitReport struct {
+	FromVersion int      // the schema version found (0: a new ledger)
+	Added       []string // pools added
+	Grown       []string // pools given new or wider ranges
+}
+
+// Init creates or upgrades the ledger's tables and loads the pools. It is
+// idempotent: loading the same file again changes nothing. A pool may
+// grow (new ranges, a range made wider); it may not change its type or
+// perUnit once it has handed out a block, nor lose a value it handed out,
+// nor drop a range (a value of it may be on a board).
+func Init(ctx context.Context, raw string, ps *Pools) (*Ledger, InitReport, error) {
+	l, err := open(ctx, raw)
+	if err != nil {
+		return nil, InitReport{}, err
+	}
+	rep, err := l.init(ctx, ps)
+	if err != nil {
+		l.Close()
+		return nil, rep, err
+	}
+	return l, rep, nil
+}
+
+func (l *Ledger) init(ctx context.Context, ps *Pools) (InitReport, error) {
+	var rep InitReport
+	from, err := l.migrate(ctx)
+	rep.FromVersion = from
+	if err != nil {
+		return rep, err
+	}
+	tx, err := l.db.BeginTx(ctx, nil)
+	if err != nil {
+		return rep, l.wrap(err)
+	}
+	defer tx.Rollback()
+	for _, p := range ps.Pools {
+		added, grown, err := l.loadPool(ctx, tx, p)
+		if err != nil {
+			return rep, err
+		}
+		if added {
+			rep.Added = append(rep.Added, p.Name)
+		} else if grown {
+			rep.Grown = append(rep.Grown, p.Name)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return rep, l.wrap(err)
+	}
+	return rep, nil
+}
+
+// loadPool adds a pool or checks that the file only grows it.
+func (l *Ledger) loadPool(ctx context.Context, tx *sql.Tx, p *Pool) (added, grown bool, err error) {
+	var typ string
+	var perUnit int
+	err = tx.QueryRowContext(ctx, l.q(`SELECT type, per_unit FROM otpprov_pools WHERE name = $1`), p.Name).Scan(&typ, &perUnit)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		added = true
+		if _, err := tx.ExecContext(ctx, l.q(`INSERT INTO otpprov_pools (name, type, per_unit, reuse, low_water) VALUES ($1, $2, $3, $4, $5)`),
+			p.Name, string(p.Type), p.PerUnit, boolInt(p.Reuse), int64(p.LowWater)); err != nil {
+			return false, false, l.wrap(err)
+		}
+	case err != nil:
+		return false, false, l.wrap(err)
+	default:
+		if typ != string(p.Type) || perUnit != p.PerUnit {
+			var n int
+			if err := tx.QueryRowContext(ctx, l.q(`SELECT count(*) FROM otpprov_blocks WHERE pool = $1`), p.Name).Scan(&n); err != nil {
+				return false, false, l.wrap(err)
+			}
+			if n > 0 {
+				return false, false, fmt.Errorf("%s: pool %s is type %s with perUnit %d in the ledger %s, which has handed out %d blocks of it: it cannot become type %s with perUnit %d; give a new pool a new name",
+					p.Pos, p.Name, typ, perUnit, l.shown, n, p.Type, p.PerUnit)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, l.q(`UPDATE otpprov_pools SET type = $2, per_unit = $3, reuse = $4, low_water = $5 WHERE name = $1`),
+			p.Name, string(p.Type), p.PerUnit, boolInt(p.Reuse), int64(p.LowWater)); err != nil {
+			return false, false, l.wrap(err)
+		}
+	}
+	old, err := l.ranges(ctx, tx, p.Name)
+	if err != nil {
+		return false, false, err
+	}
+	// Each range of the ledger must lie within one range of the file, so
+	// that no value ever handed out falls outside the pool.
+	for _, o := range old {
+		var in *Range
+		for i, r := range p.Ranges {
+			if r.First <= o.First && o.Last <= r.Last {
+				in = &p.Ranges[i]
+			}
+		}
+		if in == nil {
+			return false, false, fmt.Errorf("%s: pool %s in the ledger %s has the range %s-%s, which the file no longer holds whole: a pool may grow, never shrink (values of it may be on boards)",
+				p.Pos, p.Name, l.shown, p.Format(o.First), p.Format(o.Last))
+		}
+		if in.First != o.First || in.Last != o.Last {
+			// Widened: the cursor stays where it is, which hands out the
+			// old range's remaining values first, then the new ones; a
+			// range widened downwards starts again at its new first
+			// value only below what was handed out.
+			if _, err := tx.ExecContext(ctx, l.q(`UPDATE otpprov_ranges SET lo = $3, hi = $4, next_free = CASE WHEN next_free = lo THEN $3 ELSE next_free END WHERE pool = $1 AND lo = $2`),
+				p.Name, int64(o.First), int64(in.First), int64(in.Last)); err != nil {
+				return false, false, l.wrap(err)
+			}
+			grown = true
+		}
+	}
+	for _, r := range p.Ranges {
+		known := false
+		for _, o := range old {
+			if r.First <= o.First && o.Last <= r.Last {
+				known = true
+			}
+		}
+		if !known {
+			if _, err := tx.ExecContext(ctx, l.q(`INSERT INTO otpprov_ranges (pool, lo, hi, next_free) VALUES ($1, $2, $3, $2)`),
+				p.Name, int64(r.First), int64(r.Last)); err != nil {
+				return false, false, l.wrap(err)
+			}
+			grown = grown || !added
+		}
+	}
+	return added, grown, nil
+}
+
+type dbRange struct{ First, Last, Next uint64 }
+
+func (l *Ledger) ranges(ctx context.Context, tx *sql.Tx, pool string) ([]dbRange, error) {
+	rows, err := tx.QueryContext(ctx, l.q(`SELECT lo, hi, next_free FROM otpprov_ranges WHERE pool = $1 ORDER BY lo`), pool)
+	if err != nil {
+		return nil, l.wrap(err)
+	}
+	defer rows.Close()
+	var out []dbRange
+	for rows.Next() {
+		var f, la, n int64
+		if err := rows.Scan(&f, &la, &n); err != nil {
+			return nil, l.wrap(err)
+		}
+		out = append(out, dbRange{uint64(f), uint64(la), uint64(n)})
+	}
+	return out, l.wrap(rows.Err())
+}
+
+// Block is a board's values from one pool: PerUnit consecutive values
+// from Base.
+type Block struct {
+	Pool     string
+	Base     uint64
+	PerUnit  int
+	UniqueID string
+	State    string
+	Station  string
+	New      bool // handed out by this call
+}
+
+// ErrExhausted is a pool with no value left.
+var ErrExhausted = errors.New("pool exhausted")
+
+// ErrDuplicate is a value that belongs to another board.
+var ErrDuplicate = errors.New("duplicate identity")
+
+// ErrNoPool is a pool the ledger does not hold.
+var ErrNoPool = errors.New("no such pool")
+
+// Allocate returns the board's block of the pool, handing one out if it
+// has none: get-or-create in one transaction, keyed by the board's
+// UNIQUE_ID, so the same board always gets the same values, across
+// re-runs, stations and crashes. The block is committed (durable) when
+// Allocate returns: before the first burn.
+func (l *Ledger) Allocate(ctx context.Context, pool, uniqueID, station string) (Block, error) {
+	if uniqueID == "" || uniqueID == "unreadable" {
+		return Block{}, fmt.Errorf("pool %s: the board has no readable UNIQUE_ID, which identities are keyed by", pool)
+	}
+	for attempt := 0; ; attempt++ {
+		b, retry, err := l.allocate(ctx, pool, uniqueID, station)
+		if !retry || attempt == 10 {
+			return b, err
+		}
+		// Another station handed this board a block at the same moment:
+		// the next round finds it.
+	}
+}
+
+func (l *Ledger) allocate(ctx context.Context, pool, uniqueID, station string) (b Block, retry bool, err error) {
+	tx, err := l.db.BeginTx(ctx, nil)
+	if err != nil {
+		return Block{}, false, l.wrap(err)
+	}
+	defer tx.Rollback()
+	var perUnit, reuse int
+	if err := tx.QueryRowContext(ctx, l.q(`SELECT per_unit, reuse FROM otpprov_pools WHERE name = $1`), pool).Scan(&perUnit, &reuse); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return Block{}, false, fmt.Errorf("%w %s in the ledger %s: load it with otpprov ledger init", ErrNoPool, pool, l.shown)
+		}
+		return Block{}, false, l.wrap(err)
+	}
+	b = Block{Pool: pool, PerUnit: perUnit, UniqueID: uniqueID}
+	found, err := l.board(ctx, tx, &b)
+	if err != nil || found {
+		return b, false, err
+	}
+	now := time.Now().UTC().Format(time.RFC3339Nano)
+	b.State, b.Station, b.New = Reserved, station, true
+	if reuse != 0 {
+		var base int64
+		err := tx.QueryRowContext(ctx, l.q(`SELECT base FROM otpprov_blocks WHERE pool = $1 AND state = 'released' ORDER BY base LIMIT 1`), pool).Scan(&base)
+		if err == nil {
+			res, err := tx.ExecContext(ctx, l.q(`UPDATE otpprov_blocks SET unique_id = $3, state = 'reserved', station = $4, reserved_at = $5, updated_at = $5 WHERE pool = $1 AND base = $2 AND state = 'released'`),
+				pool, base, uniqueID, station, now)
+			if err != nil {
+				return Block{}, l.retryable(err), l.wrap(err)
+			}
+			if n, _ := res.RowsAffected(); n == 1 {
+				b.Base = uint64(base)
+				return b, false, l.wrap(tx.Commit())
+			}
+		} else if !errors.Is(err, sql.ErrNoRows) {
+			return Block{}, false, l.wrap(err)
+		}
+	}
+	for {
+		// Take the next block of the first range that has one: the row
+		// lock of the UPDATE orders stations on PostgreSQL, the IMMEDIATE
+		// transaction on SQLite.
+		var base int64
+		err := tx.QueryRowContext(ctx, l.q(`UPDATE otpprov_ranges SET next_free = next_free + $2
+			WHERE pool = $1 AND lo = (SELECT min(lo) FROM otpprov_ranges WHERE pool = $1 AND next_free + $2 - 1 <= hi)
+			AND next_free + $2 - 1 <= hi
+			RETURNING next_free - $2`), pool, perUnit).Scan(&base)
+		if errors.Is(err, sql.ErrNoRows) {
+			// The bound is checked again on the locked row: on PostgreSQL
+			// another station may have taken the range's last block
+			// between the subquery and the lock. Only when no range has
+			// a block left is the pool exhausted.
+			var left int
+			if err := tx.QueryRowContext(ctx, l.q(`SELECT count(*) FROM otpprov_ranges WHERE pool = $1 AND next_free + $2 - 1 <= hi`), pool, perUnit).Scan(&left); err != nil {
+				return Block{}, false, l.wrap(err)
+			}
+			if left > 0 {
+				continue
+			}
+			return Block{}, false, fmt.Errorf("%w: %s has no block of %d values left for the board %s", ErrExhausted, pool, perUnit, uniqueID)
+		}
+		if err != nil {
+			return Block{}, l.retryable(err), l.wrap(err)
+		}
+		// A block adopted from a board (burned outside the ledger) may
+		// lie ahead of the cursor: skip it, it is in use. A board that
+		// got a block from another station meanwhile conflicts on the
+		// board index: roll back, and find it.
+		res, err := tx.ExecContext(ctx, l.q(`INSERT INTO otpprov_blocks (pool, base, unique_id, state, station, reserved_at, updated_at)
+			VALUES ($1, $2, $3, 'reserved', $4, $5, $5) ON CONFLICT DO NOTHING`), pool, base, uniqueID, station, now)
+		if err != nil {
+			return Block{}, l.retryable(err), l.wrap(err)
+		}
+		if n, _ := res.RowsAffected(); n == 1 {
+			b.Base = uint64(base)
+			return b, false, l.wrap(tx.Commit())
+		}
+		var taken string
+		err = tx.QueryRowContext(ctx, l.q(`SELECT unique_id FROM otpprov_blocks WHERE pool = $1 AND base = $2`), pool, base).Scan(&taken)
+		if errors.Is(err, sql.ErrNoRows) {
+			return Block{}, true, nil // the board's own block appeared: start again
+		}
+		if err != nil {
+			return Block{}, false, l.wrap(err)
+		}
+	}
+}
+
+// board finds the board's live block of b.Pool.
+func (l *Ledger) board(ctx context.Context, tx *sql.Tx, b *Block) (bool, error) {
+	var base int64
+	err := tx.QueryRowContext(ctx, l.q(`SELECT base, state, station FROM otpprov_blocks WHERE pool = $1 AND unique_id = $2 AND state <> 'released'`),
+		b.Pool, b.UniqueID).Scan(&base, &b.State, &b.Station)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, l.wrap(err)
+	}
+	b.Base = uint64(base)
+	return true, nil
+}
+
+// MarkBurned records that bits of the board's block reached its fuses.
+func (l *Ledger) MarkBurned(ctx context.Context, pool, uniqueID string) error {
+	now := time.Now().UTC().Format(time.RFC3339Nano)
+	_, err := l.db.ExecContext(ctx, l.q(`UPDATE otpprov_blocks SET state = 'burned', updated_at = $3 WHERE pool = $1 AND unique_id = $2 AND state = 'reserved'`),
+		pool, uniqueID, now)
+	return l.wrap(err)
+}
+
+// PoolStatus is a pool's use.
+type PoolStatus struct {
+	Pool                         string
+	Size, Reserved, Burned, Free uint64
+	Released, Scrapped, LowWater uint64
+	PerUnit                      int
+}
+
+// Status counts every pool's values by state.
+func (l *Ledger) Status(ctx context.Context) ([]PoolStatus, error) {
+	rows, err := l.db.QueryContext(ctx, `SELECT name, per_unit, low_water FROM otpprov_pools ORDER BY name`)
+	if err != nil {
+		return nil, l.wrap(err)
+	}
+	var out []PoolStatus
+	for rows.Next() {
+		var s PoolStatus
+		var lw int64
+		if err := rows.Scan(&s.Pool, &s.PerUnit, &lw); err != nil {
+			rows.Close()
+			return nil, l.wrap(err)
+		}
+		s.LowWater = uint64(lw)
+		out = append(out, s)
+	}
+	rows.Close()
+	for i := range out {
+		s := &out[i]
+		var size, left int64
+		if err := l.db.QueryRowContext(ctx, l.q(`SELECT coalesce(sum(hi - lo + 1), 0), coalesce(sum(hi - next_free + 1), 0) FROM otpprov_ranges WHERE pool = $1`), s.Pool).Scan(&size, &left); err != nil {
+			return nil, l.wrap(err)
+		}
+		s.Size = uint64(size)
+		counts, err := l.db.QueryContext(ctx, l.q(`SELECT state, count(*) FROM otpprov_blocks WHERE pool = $1 GROUP BY state`), s.Pool)
+		if err != nil {
+			return nil, l.wrap(err)
+		}
+		for counts.Next() {
+			var state string
+			var n int64
+			if err := counts.Scan(&state, &n); err != nil {
+				counts.Close()
+				return nil, l.wrap(err)
+			}
+			v := uint64(n) * uint64(s.PerUnit)
+			switch state {
+			case Reserved:
+				s.Reserved = v
+			case Burned:
+				s.Burned = v
+			case Released:
+				s.Released = v
+			case Scrapped:
+				s.Scrapped = v
+			}
+		}
+		counts.Close()
+		// Free: never handed out. A block adopted ahead of the cursor is
+		// counted in its state and still in left; the difference is at
+		// most the adopted blocks, which the cursor will skip.
+		s.Free = uint64(left)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Pool < out[j].Pool })
+	return out, nil
+}
+
+// retryable reports a conflict the database resolves by a new attempt: a
+// serialization failure or deadlock on PostgreSQL, a busy SQLite.
+func (l *Ledger) retryable(err error) bool {
+	s := err.Error()
+	return strings.Contains(s, "SQLSTATE 40001") || strings.Contains(s, "SQLSTATE 40P01") || strings.Contains(s, "database is locked")
+}
+
+// wrap names the ledger in a database error.
+func (l *Ledger) wrap(err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("ledger %s: %w", l.shown, err)
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}

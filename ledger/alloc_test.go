@@ -1,0 +1,189 @@
+package ledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+)
+
+func sqliteURL(t testing.TB) string { return "sqlite:" + filepath.Join(t.TempDir(), "ledger.db") }
+
+func pools(t testing.TB, body string) *Pools {
+	t.Helper()
+	ps, err := ParsePools("p.yaml", []byte("apiVersion: otpprov/v1\nkind: IdentityPools\nmetadata: {name: p}\npools:\n"+body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ps
+}
+
+func initLedger(t testing.TB, url, body string) *Ledger {
+	t.Helper()
+	l, _, err := Init(context.Background(), url, pools(t, body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l
+}
+
+// Open refuses a database without a ledger, and Init makes one that Open
+// then takes; Init again changes nothing.
+func TestInitAndOpen(t *testing.T) {
+	ctx := context.Background()
+	url := sqliteURL(t)
+	if _, err := Open(ctx, url); !errors.Is(err, ErrSchema) || !strings.Contains(err.Error(), "otpprov ledger init") {
+		t.Fatalf("Open of an empty database: %v", err)
+	}
+	body := "  eth: {type: mac, ranges: [\"00:04:9f:00:00:00-00:04:9f:00:00:ff\"], perUnit: 2}\n"
+	l, rep, err := Init(ctx, url, pools(t, body))
+	if err != nil || rep.FromVersion != 0 || len(rep.Added) != 1 {
+		t.Fatalf("Init: %+v %v", rep, err)
+	}
+	l.Close()
+	l, rep, err = Init(ctx, url, pools(t, body))
+	if err != nil || rep.FromVersion != SchemaVersion || len(rep.Added)+len(rep.Grown) != 0 {
+		t.Fatalf("Init again: %+v %v", rep, err)
+	}
+	l.Close()
+	l, err = Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	st, err := l.Status(ctx)
+	if err != nil || len(st) != 1 || st[0].Size != 256 || st[0].Free != 256 {
+		t.Fatalf("status: %+v %v", st, err)
+	}
+}
+
+// The same board gets the same block every time; boards get consecutive
+// aligned blocks; a pool runs out loudly.
+func TestAllocate(t *testing.T) {
+	ctx := context.Background()
+	l := initLedger(t, sqliteURL(t), "  eth: {type: mac, ranges: [\"00:04:9f:00:00:00-00:04:9f:00:00:05\"], perUnit: 2}\n")
+	a, err := l.Allocate(ctx, "eth", "0x1", "st1")
+	if err != nil || a.Base != 0x00049f000000 || !a.New || a.State != Reserved {
+		t.Fatalf("first board: %+v %v", a, err)
+	}
+	again, err := l.Allocate(ctx, "eth", "0x1", "st2")
+	if err != nil || again.Base != a.Base || again.New || again.Station != "st1" {
+		t.Fatalf("same board again: %+v %v", again, err)
+	}
+	b, _ := l.Allocate(ctx, "eth", "0x2", "st1")
+	c, _ := l.Allocate(ctx, "eth", "0x3", "st1")
+	if b.Base != a.Base+2 || c.Base != a.Base+4 {
+		t.Fatalf("blocks %x %x %x", a.Base, b.Base, c.Base)
+	}
+	if _, err := l.Allocate(ctx, "eth", "0x4", "st1"); !errors.Is(err, ErrExhausted) {
+		t.Fatalf("a fourth board from three blocks: %v", err)
+	}
+	if _, err := l.Allocate(ctx, "nope", "0x4", "st1"); !errors.Is(err, ErrNoPool) {
+		t.Fatalf("an unknown pool: %v", err)
+	}
+	if _, err := l.Allocate(ctx, "eth", "unreadable", "st1"); err == nil {
+		t.Fatal("a board without a readable UNIQUE_ID got a block")
+	}
+	if err := l.MarkBurned(ctx, "eth", "0x1"); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := l.Status(ctx)
+	if st[0].Burned != 2 || st[0].Reserved != 4 || st[0].Free != 0 {
+		t.Errorf("status: %+v", st[0])
+	}
+}
+
+// A pool may grow, never shrink, nor change type or perUnit once used.
+func TestInitGrowsNeverShrinks(t *testing.T) {
+	ctx := context.Background()
+	url := sqliteURL(t)
+	l := initLedger(t, url, "  s: {type: u32, ranges: [\"100-109\"]}\n")
+	for i := 0; i < 3; i++ {
+		if _, err := l.Allocate(ctx, "s", fmt.Sprint(i+1), "st"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.Close()
+	// Wider, and a new range: the cursor keeps its place.
+	l2, rep, err := Init(ctx, url, pools(t, "  s: {type: u32, ranges: [\"100-119\", \"500-509\"]}\n"))
+	if err != nil || len(rep.Grown) != 1 {
+		t.Fatalf("grow: %+v %v", rep, err)
+	}
+	b, err := l2.Allocate(ctx, "s", "0x4", "st")
+	if err != nil || b.Base != 103 {
+		t.Fatalf("after growing: %+v %v", b, err)
+	}
+	l2.Close()
+	for _, c := range []struct{ body, want string }{
+		{"  s: {type: u32, ranges: [\"100-105\"]}\n", "never shrink"},
+		{"  s: {type: u32, ranges: [\"100-119\"]}\n", "never shrink"}, // a range dropped
+		{"  s: {type: mac, ranges: [\"00:04:9f:00:00:00-00:04:9f:00:00:ff\"]}\n", "cannot become type mac"},
+	} {
+		if _, _, err := Init(ctx, url, pools(t, c.body)); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("Init %q: %v, want %q", c.body, err, c.want)
+		}
+	}
+}
+
+// Many goroutines, each with its own connection pool as a station would
+// have, allocating for distinct boards and for the same boards: every
+// block distinct, no gaps, one block per board.
+func TestAllocateConcurrent(t *testing.T) {
+	ctx := context.Background()
+	url := sqliteURL(t)
+	initLedger(t, url, "  s: {type: u32, ranges: [\"1-100000\"]}\n")
+	const stations, each = 8, 40
+	var wg sync.WaitGroup
+	got := make([][]uint64, stations)
+	errs := make(chan error, stations)
+	for s := 0; s < stations; s++ {
+		wg.Add(1)
+		go func(s int) {
+			defer wg.Done()
+			l, err := Open(ctx, url)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer l.Close()
+			for i := 0; i < each; i++ {
+				// Half the boards are shared by every station.
+				id := fmt.Sprintf("s%d-%d", s, i)
+				if i%2 == 0 {
+					id = fmt.Sprintf("shared-%d", i)
+				}
+				b, err := l.Allocate(ctx, "s", id, fmt.Sprint(s))
+				if err != nil {
+					errs <- err
+					return
+				}
+				got[s] = append(got[s], b.Base)
+			}
+		}(s)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	seen := map[uint64]bool{}
+	for _, g := range got {
+		for _, v := range g {
+			seen[v] = true
+		}
+	}
+	// Distinct boards: each station's own (each/2) plus the shared ones.
+	want := stations*each/2 + each/2
+	if len(seen) != want {
+		t.Fatalf("%d distinct values for %d boards", len(seen), want)
+	}
+	for v := uint64(1); v <= uint64(want); v++ {
+		if !seen[v] {
+			t.Fatalf("gap: %d was never handed out", v)
+		}
+	}
+}
