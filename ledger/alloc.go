@@ -35,7 +35,7 @@ type InitReport struct {
 // perUnit once it has handed out a block, nor lose a value it handed out,
 // nor drop a range (a value of it may be on a board).
 func Init(ctx context.Context, raw string, ps *Pools) (*Ledger, InitReport, error) {
-	l, err := open(ctx, raw)
+	l, err := open(ctx, raw, true)
 	if err != nil {
 		return nil, InitReport{}, err
 	}

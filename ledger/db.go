@@ -5,7 +5,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
+	"os"
 	"strings"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
@@ -63,7 +65,10 @@ func Redact(raw string) string {
 //	sqlite:PATH                     the embedded default: a file
 //	postgres://..., postgresql://... libpq's URL forms, a Unix socket included
 //	                                (postgres:///otp?host=/run/postgresql)
-func dsn(raw string) (driver, source string, d Dialect, err error) {
+//
+// create: a SQLite file may be created (ledger init); otherwise a missing
+// file is an error, not a new empty database.
+func dsn(raw string, create bool) (driver, source string, d Dialect, err error) {
 	switch {
 	case strings.HasPrefix(raw, "sqlite:"):
 		path := strings.TrimPrefix(raw, "sqlite:")
@@ -82,6 +87,9 @@ func dsn(raw string) (driver, source string, d Dialect, err error) {
 			v.Add("_pragma", p)
 		}
 		v.Set("_txlock", "immediate")
+		if !create {
+			v.Set("mode", "rw")
+		}
 		return "sqlite", "file:" + path + "?" + v.Encode(), SQLite, nil
 	case strings.HasPrefix(raw, "postgres://"), strings.HasPrefix(raw, "postgresql://"):
 		if _, err := url.Parse(raw); err != nil {
@@ -93,10 +101,15 @@ func dsn(raw string) (driver, source string, d Dialect, err error) {
 }
 
 // open connects without checking the schema.
-func open(ctx context.Context, raw string) (*Ledger, error) {
-	driver, source, d, err := dsn(raw)
+func open(ctx context.Context, raw string, create bool) (*Ledger, error) {
+	driver, source, d, err := dsn(raw, create)
 	if err != nil {
 		return nil, err
+	}
+	if path := strings.TrimPrefix(strings.TrimPrefix(raw, "sqlite:"), "//"); d == SQLite && !create {
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%w: %s: no such file: create the ledger with otpprov ledger init --ledger URL POOLS.yaml", ErrSchema, Redact(raw))
+		}
 	}
 	db, err := sql.Open(driver, source)
 	if err != nil {
@@ -132,7 +145,7 @@ func scrub(err error, raw string) error {
 // without them, or of another version, is refused (ErrSchema) with what to
 // do. Nothing is created or changed.
 func Open(ctx context.Context, raw string) (*Ledger, error) {
-	l, err := open(ctx, raw)
+	l, err := open(ctx, raw, false)
 	if err != nil {
 		return nil, err
 	}

@@ -31,7 +31,8 @@ type Manifest struct {
 	ValueFiles  []string // the files valueFrom read, as opened, in entry order
 	Digest      string   // "sha256:" and the hex digest of the file's bytes (of every file's digest, for a chain)
 	Variables   []Variable
-	Unresolved  []string // variables left without a value (Options.Check)
+	VarFields   map[string][]string // by variable: the fields whose entries take it as value
+	Unresolved  []string            // variables left without a value (Options.Check)
 	Name        string
 	Description string
 	SoC         fusemap.SoC
@@ -158,6 +159,7 @@ func ParseOpts(file string, b []byte, o Options) (*Manifest, error) {
 	}
 	diags = append(diags, vars.unused()...)
 	m.Variables = vars.list()
+	m.VarFields = vars.fieldsOf()
 	m.Unresolved = vars.unresolved
 	targets, conflicts := m.resolve()
 	diags = append(diags, conflicts...)

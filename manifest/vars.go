@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -45,6 +46,12 @@ type Variable struct {
 	Secret bool
 	Shown  string // the value as it may be printed or journaled
 	From   string // "default" or the VarValue's From
+	// Pool is the identity pool the value comes from with --ledger; ""
+	// for an ordinary variable. PoolIndex is its place among the
+	// variables of that pool, in declaration order: the board's block's
+	// PoolIndex-th value.
+	Pool      string
+	PoolIndex int
 }
 
 // varName is the schema's pattern for a variable's name.
@@ -59,13 +66,14 @@ var varRefs = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`
 
 type decl struct {
 	Variable
-	bytes int
-	def   any // the default as written, nil if none
-	defAt Pos // the declaration that wrote def: a file default is relative to its directory
-	pos   Pos
-	value any // the typed value substituted into entries
-	ok    bool
-	used  bool
+	fields []string // the fields whose entries take it as value
+	bytes  int
+	def    any // the default as written, nil if none
+	defAt  Pos // the declaration that wrote def: a file default is relative to its directory
+	pos    Pos
+	value  any // the typed value substituted into entries
+	ok     bool
+	used   bool
 }
 
 type varSet struct {
@@ -98,6 +106,13 @@ func resolveVars(chain []link, given map[string]VarValue, check bool) (*varSet, 
 			t, _ := o["type"].(string)
 			d.Type = VarType(t)
 			d.Secret, _ = o["secret"].(bool)
+			d.Pool, _ = o["pool"].(string)
+			if d.Pool != "" && d.Type != VarMAC && d.Type != VarU32 {
+				diags.Add(l.KeyPos[ptr+"/pool"], "pools hand out MAC addresses and 32-bit numbers", "variable %s: pool is for mac and u32 variables, not %s", n, d.Type)
+			}
+			if d.Pool != "" && o["default"] != nil {
+				diags.Add(l.KeyPos[ptr+"/default"], "remove the default: each board gets its own value", "variable %s: a value from pool %s has no default", n, d.Pool)
+			}
 			if b, ok := o["bytes"].(json.Number); ok {
 				d.bytes, _ = strconv.Atoi(string(b))
 			}
@@ -106,7 +121,7 @@ func resolveVars(chain []link, given map[string]VarValue, check bool) (*varSet, 
 				d.defAt = d.pos
 			}
 			if prev := vs.byName[n]; prev != nil {
-				if prev.Type != d.Type || prev.Secret != d.Secret || prev.bytes != d.bytes {
+				if prev.Type != d.Type || prev.Secret != d.Secret || prev.bytes != d.bytes || prev.Pool != d.Pool {
 					diags.Add(d.pos, "a manifest may give a default to a variable of the manifest it extends, not change it",
 						"variable %s is declared at %s as %s; here it is declared otherwise", n, prev.pos, prev.Type)
 					continue
@@ -121,6 +136,7 @@ func resolveVars(chain []link, given map[string]VarValue, check bool) (*varSet, 
 			vs.byName[n] = d
 		}
 	}
+	vs.poolOrder(chain)
 	var unknown []string
 	for n := range given {
 		if vs.byName[n] == nil {
@@ -178,6 +194,37 @@ func resolveVars(chain []link, given map[string]VarValue, check bool) (*varSet, 
 		}
 	}
 	return vs, diags
+}
+
+// poolOrder numbers the variables of each pool in declaration order: the
+// chain's files base first, then line and column. The first takes the
+// block's first value (mac0), the next its second (mac1).
+func (vs *varSet) poolOrder(chain []link) {
+	file := map[string]int{}
+	for i, l := range chain {
+		file[l.File] = i
+	}
+	var pooled []*decl
+	for _, n := range vs.order {
+		if d := vs.byName[n]; d.Pool != "" {
+			pooled = append(pooled, d)
+		}
+	}
+	sort.SliceStable(pooled, func(i, j int) bool {
+		a, b := pooled[i].pos, pooled[j].pos
+		if file[a.File] != file[b.File] {
+			return file[a.File] < file[b.File]
+		}
+		if a.Line != b.Line {
+			return a.Line < b.Line
+		}
+		return a.Col < b.Col
+	})
+	next := map[string]int{}
+	for _, d := range pooled {
+		d.PoolIndex = next[d.Pool]
+		next[d.Pool]++
+	}
 }
 
 func (vs *varSet) names() []string {
@@ -303,6 +350,9 @@ func (vs *varSet) substitute(t *tree) Diagnostics {
 					return nil
 				}
 				d.used = true
+				if f, ok := t.At(entry + "/field").(string); ok && !slices.Contains(d.fields, f) && strings.HasSuffix(ptr, "/value") {
+					d.fields = append(d.fields, f)
+				}
 				if !d.ok {
 					t.Refused[ptr] = true // its value was reported
 					return nil
@@ -378,6 +428,20 @@ func (vs *varSet) list() []Variable {
 			v.Shown = Redact([]byte(v.Shown))
 		}
 		out = append(out, v)
+	}
+	return out
+}
+
+// fieldsOf maps each variable to the fields whose entries take it.
+func (vs *varSet) fieldsOf() map[string][]string {
+	var out map[string][]string // nil without any
+	for _, n := range vs.order {
+		if fs := vs.byName[n].fields; len(fs) > 0 {
+			if out == nil {
+				out = map[string][]string{}
+			}
+			out[n] = fs
+		}
 	}
 	return out
 }

@@ -779,3 +779,34 @@ func TestVarsCheckMode(t *testing.T) {
 		t.Fatalf("outside check mode a missing value must be an error: %v", err)
 	}
 }
+
+// Variables of one pool are numbered in declaration order, not by name:
+// the board's block's first value goes to the first declared.
+func TestPoolOrder(t *testing.T) {
+	m, err := ParseOpts("p.yaml", []byte(`apiVersion: otpprov/v1
+kind: FuseManifest
+metadata: {name: p}
+soc: imx8mm
+variables:
+  wifi: {type: mac, pool: eth}
+  eth: {type: mac, pool: eth}
+  serial: {type: u32, pool: serial}
+fuses:
+  - {field: MAC_ADDR0, value: "${eth}"}
+  - {field: MAC_ADDR1, value: "${wifi}"}
+  - {bank: 14, word: 1, value: "${serial}"}
+`), Options{Check: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, v := range m.Variables {
+		got[v.Name] = fmt.Sprintf("%s/%d", v.Pool, v.PoolIndex)
+	}
+	if got["wifi"] != "eth/0" || got["eth"] != "eth/1" || got["serial"] != "serial/0" {
+		t.Errorf("pool order: %v", got)
+	}
+	if fs := m.VarFields; len(fs["eth"]) != 1 || fs["eth"][0] != "MAC_ADDR0" || fs["wifi"][0] != "MAC_ADDR1" || len(fs["serial"]) != 0 {
+		t.Errorf("fields: %v", fs)
+	}
+}

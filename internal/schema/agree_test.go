@@ -37,7 +37,7 @@ func pairs(t testing.TB) []pair {
 	for _, s := range []struct {
 		name string
 		doc  []byte
-	}{{"manifest", schemas.Manifest}, {"fusemap", schemas.Fusemap}} {
+	}{{"manifest", schemas.Manifest}, {"fusemap", schemas.Fusemap}, {"pools", schemas.Pools}} {
 		ours, err := schema.Compile(s.doc)
 		if err != nil {
 			t.Fatalf("%s schema: %v", s.name, err)
@@ -65,7 +65,7 @@ func corpus(t testing.TB) []sample {
 	root := "../.."
 	var out []sample
 	add := func(name string, b []byte) { out = append(out, sample{name, b}) }
-	for _, dir := range []string{"examples", "fusemap/maps", "manifest/testdata", "fusemap/testdata"} {
+	for _, dir := range []string{"examples", "fusemap/maps", "manifest/testdata", "fusemap/testdata", "ledger/testdata"} {
 		err := filepath.WalkDir(filepath.Join(root, dir), func(p string, d fs.DirEntry, err error) error {
 			if err != nil || d.IsDir() || !isYAML(p) {
 				return err
@@ -534,8 +534,8 @@ var unreachable = map[string]bool{
 	"fusemap /$defs/field/oneOf": true,
 }
 
-// templates hold every structure of the two schemas, small, for
-// exhaustive mutation: a manifest, a fuse map and an overlay.
+// templates hold every structure of the schemas, small, for exhaustive
+// mutation: a manifest, a fuse map, an overlay and a pools file.
 var templates = []string{`apiVersion: otpprov/v1
 kind: FuseManifest
 metadata: {name: m, description: d}
@@ -577,6 +577,12 @@ writes: {refused: r}
 rename: {OLD: NEW}
 fields:
   - {name: X, bank: 0, word: 1, bits: 2}
+`, `apiVersion: otpprov/v1
+kind: IdentityPools
+metadata: {name: p, description: d}
+pools:
+  eth: {type: mac, description: d, ranges: ["00:04:9f:30:00:00-00:04:9f:3f:ff:ff"], perUnit: 2, reuse: false, lowWater: 100}
+  serial: {type: u32, ranges: ["1000000-1999999"]}
 `}
 
 // exhaustive makes every document that differs from v by one change: each

@@ -1,0 +1,125 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/otpprov/otpprov/ledger"
+	"github.com/otpprov/otpprov/view"
+)
+
+// ledgerFlag is --ledger URL: the line's provisioning ledger. Its password,
+// if it has one, is never printed nor journaled (ledger.Redact).
+var ledgerFlag = &cli.StringFlag{Name: "ledger", EnvVars: []string{"OTPPROV_LEDGER"},
+	Usage: "the provisioning ledger: sqlite:`URL`, or postgres://... for a line"}
+
+func ledgerURL(c *cli.Context) (string, error) {
+	u := c.String("ledger")
+	if u == "" {
+		return "", usageError{"--ledger URL (or OTPPROV_LEDGER) names the ledger: sqlite:PATH, or postgres://..."}
+	}
+	return u, nil
+}
+
+func cmdLedgerInit(ctx context.Context, c *cli.Context, e env) error {
+	a, err := args(c, "POOLS")
+	if err != nil {
+		return err
+	}
+	u, err := ledgerURL(c)
+	if err != nil {
+		return err
+	}
+	ps, err := ledger.LoadPools(a[0])
+	if err != nil {
+		return err
+	}
+	l, rep, err := ledger.Init(ctx, u, ps)
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	switch {
+	case rep.FromVersion == 0:
+		fmt.Fprintf(e.stdout, "created the ledger %s (schema version %d)\n", l, ledger.SchemaVersion)
+	case rep.FromVersion < ledger.SchemaVersion:
+		fmt.Fprintf(e.stdout, "upgraded the ledger %s from schema version %d to %d\n", l, rep.FromVersion, ledger.SchemaVersion)
+	}
+	for _, p := range rep.Added {
+		fmt.Fprintf(e.stdout, "added pool %s\n", p)
+	}
+	for _, p := range rep.Grown {
+		fmt.Fprintf(e.stdout, "grew pool %s\n", p)
+	}
+	if rep.FromVersion == ledger.SchemaVersion && len(rep.Added)+len(rep.Grown) == 0 {
+		fmt.Fprintf(e.stdout, "the ledger %s already holds the pools of %s: nothing changed\n", l, a[0])
+	}
+	return nil
+}
+
+func cmdLedgerStatus(ctx context.Context, c *cli.Context, e env) error {
+	if _, err := args(c); err != nil {
+		return err
+	}
+	u, err := ledgerURL(c)
+	if err != nil {
+		return err
+	}
+	l, err := ledger.Open(ctx, u)
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	st, err := l.Status(ctx)
+	if err != nil {
+		return err
+	}
+	if c.Bool("json") {
+		type pool struct {
+			Pool     string `json:"pool"`
+			Size     uint64 `json:"size"`
+			Reserved uint64 `json:"reserved"`
+			Burned   uint64 `json:"burned"`
+			Released uint64 `json:"released"`
+			Scrapped uint64 `json:"scrapped"`
+			Free     uint64 `json:"free"`
+			Low      bool   `json:"low"`
+		}
+		out := []pool{}
+		for _, s := range st {
+			out = append(out, pool{s.Pool, s.Size, s.Reserved, s.Burned, s.Released, s.Scrapped, s.Free, s.Free < s.LowWater})
+		}
+		return writeJSON(c, e, map[string]any{"format": "otpprov-ledger-status", "formatVersion": 1, "ledger": l.String(), "pools": out})
+	}
+	fmt.Fprintf(e.stdout, "Ledger %s\n\n", l)
+	t := view.NewTable(e.stdout, "POOL", "SIZE", "BURNED", "RESERVED", "RELEASED", "SCRAPPED", "FREE")
+	var low []string
+	for _, s := range st {
+		free := fmt.Sprint(s.Free)
+		if s.Free < s.LowWater {
+			free += " (low)"
+			low = append(low, fmt.Sprintf("%s has %d values left, below its low water of %d", s.Pool, s.Free, s.LowWater))
+		}
+		t.Row(s.Pool, fmt.Sprint(s.Size), fmt.Sprint(s.Burned), fmt.Sprint(s.Reserved), fmt.Sprint(s.Released), fmt.Sprint(s.Scrapped), free)
+	}
+	t.Flush()
+	for _, w := range low {
+		fmt.Fprintf(e.stderr, "otpprov: warning: %s: grow it (a wider range, ledger init)\n", w)
+	}
+	return nil
+}
+
+// ledgerCommand is `otpprov ledger ...`.
+func ledgerCommand(ctx context.Context, e env, usage cli.OnUsageErrorFunc, jsonFlag cli.Flag) *cli.Command {
+	return &cli.Command{Name: "ledger", Usage: "the provisioning ledger: identity pools, allocations, records",
+		Subcommands: []*cli.Command{
+			{Name: "init", Usage: "create or upgrade the ledger and load the pools of POOLS (idempotent; a pool may grow, never shrink)", ArgsUsage: "POOLS",
+				Flags: []cli.Flag{ledgerFlag}, OnUsageError: usage,
+				Action: func(c *cli.Context) error { return cmdLedgerInit(ctx, c, e) }},
+			{Name: "status", Usage: "per pool: size, burned, reserved, released, scrapped, free",
+				Flags: []cli.Flag{ledgerFlag, jsonFlag}, OnUsageError: usage,
+				Action: func(c *cli.Context) error { return cmdLedgerStatus(ctx, c, e) }}}}
+}
+
