@@ -3,10 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/otpprov/otpprov/ledger"
+	"github.com/otpprov/otpprov/manifest"
+	"github.com/otpprov/otpprov/planner"
 	"github.com/otpprov/otpprov/view"
 )
 
@@ -123,3 +126,71 @@ func ledgerCommand(ctx context.Context, e env, usage cli.OnUsageErrorFunc, jsonF
 				Action: func(c *cli.Context) error { return cmdLedgerStatus(ctx, c, e) }}}}
 }
 
+
+// ledgerUse is the ledger an apply or plan took values from.
+type ledgerUse struct {
+	l    *ledger.Ledger
+	unit ledger.Unit
+}
+
+func (u *ledgerUse) close() {
+	if u != nil {
+		u.l.Close()
+	}
+}
+
+// parseForLedger parses a manifest whose pool variables take their values
+// from --ledger: checked here without them (they come once the board is
+// read); a value the operator gives for one is refused, so that no
+// identity can come from anywhere but the ledger.
+func parseForLedger(c *cli.Context, e env, path string, b []byte) (*manifest.Manifest, error) {
+	vars, err := varValues(c, e)
+	if err != nil {
+		return nil, err
+	}
+	m, err := manifest.ParseOpts(path, b, manifest.Options{Maps: maps(c), Vars: vars, Check: true})
+	if err != nil {
+		return nil, err
+	}
+	for _, v := range m.Variables {
+		if g, given := vars[v.Name]; given && v.Pool != "" {
+			return nil, &exit{code: exitError, err: fmt.Errorf("variable %s takes its value from pool %s of the ledger; %s gives it too: an identity comes from the ledger only, nothing was read or written", v.Name, v.Pool, g.From),
+				hint: "leave out the value (or leave out --ledger to review a manifest with values of your own)"}
+		}
+	}
+	return m, nil
+}
+
+// valuesFromLedger gives the pool variables the board's values from the
+// ledger (handing a block out when allocate is set) and parses the
+// manifest again with them.
+func valuesFromLedger(ctx context.Context, c *cli.Context, e env, path string, b []byte, m0 *manifest.Manifest, state []uint32, allocate bool) (*manifest.Manifest, *ledgerUse, error) {
+	url, err := ledgerURL(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	l, err := ledger.Open(ctx, url)
+	if err != nil {
+		return nil, nil, err
+	}
+	host, _ := os.Hostname()
+	unit, err := l.Values(ctx, m0, m0.Map, state, planner.UniqueID(m0.Map, state), host, allocate)
+	if err != nil {
+		l.Close()
+		return nil, nil, err
+	}
+	vars, err := varValues(c, e)
+	if err != nil {
+		l.Close()
+		return nil, nil, err
+	}
+	for k, v := range unit.Vars {
+		vars[k] = v
+	}
+	m, err := manifest.ParseOpts(path, b, manifest.Options{Maps: maps(c), Vars: vars})
+	if err != nil {
+		l.Close()
+		return nil, nil, err
+	}
+	return m, &ledgerUse{l: l, unit: unit}, nil
+}

@@ -1,0 +1,239 @@
+package ledger
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/otpprov/otpprov/fusemap"
+	"github.com/otpprov/otpprov/manifest"
+)
+
+// ErrNotAllocated is a board the ledger holds no block of a pool for, when
+// the command may not hand one out (verify).
+var ErrNotAllocated = errors.New("not allocated")
+
+// Unit is what the ledger gave one board for a manifest: the variables'
+// values, and the blocks they come from.
+type Unit struct {
+	Vars   map[string]manifest.VarValue
+	Blocks []Block
+}
+
+// From is how a ledger value is named as a variable's source.
+const From = "the ledger"
+
+// Values gives the board's values of the manifest's pool variables. For
+// each pool: a value the board already holds in a field a variable of
+// that pool feeds is the board's (adopted as burned when the ledger does
+// not know it; ErrDuplicate when it is another board's); then the board's
+// block is found, or handed out when allocate is set (plan, apply) and
+// refused with ErrNotAllocated when not (verify). Every block handed out
+// is committed before Values returns: before the first burn.
+func (l *Ledger) Values(ctx context.Context, m *manifest.Manifest, fm *fusemap.Map, state []uint32, uniqueID, station string, allocate bool) (Unit, error) {
+	u := Unit{Vars: map[string]manifest.VarValue{}}
+	byPool := map[string][]manifest.Variable{}
+	for _, v := range m.Variables {
+		if v.Pool != "" {
+			byPool[v.Pool] = append(byPool[v.Pool], v)
+		}
+	}
+	pools := make([]string, 0, len(byPool))
+	for p := range byPool {
+		pools = append(pools, p)
+	}
+	sort.Strings(pools)
+	for _, pool := range pools {
+		info, err := l.pool(ctx, pool)
+		if err != nil {
+			return u, err
+		}
+		vars := byPool[pool]
+		if len(vars) > info.perUnit {
+			return u, fmt.Errorf("%d variables take values from pool %s, whose boards get %d each (perUnit)", len(vars), pool, info.perUnit)
+		}
+		if err := l.adopt(ctx, info, vars, m.VarFields, fm, state, uniqueID, station); err != nil {
+			return u, err
+		}
+		var b Block
+		if allocate {
+			b, err = l.Allocate(ctx, pool, uniqueID, station)
+		} else {
+			b, err = l.Lookup(ctx, pool, uniqueID)
+		}
+		if err != nil {
+			return u, err
+		}
+		u.Blocks = append(u.Blocks, b)
+		for _, v := range vars {
+			u.Vars[v.Name] = manifest.VarValue{Text: info.format(b.Base + uint64(v.PoolIndex)), From: From}
+		}
+	}
+	return u, nil
+}
+
+type poolInfo struct {
+	name    string
+	typ     Type
+	perUnit int
+	ranges  []dbRange
+}
+
+func (p poolInfo) format(v uint64) string { return (&Pool{Type: p.typ}).Format(v) }
+
+func (l *Ledger) pool(ctx context.Context, name string) (poolInfo, error) {
+	p := poolInfo{name: name}
+	var typ string
+	err := l.db.QueryRowContext(ctx, l.q(`SELECT type, per_unit FROM otpprov_pools WHERE name = $1`), name).Scan(&typ, &p.perUnit)
+	if errors.Is(err, sql.ErrNoRows) {
+		return p, fmt.Errorf("%w %s in the ledger %s: load it with otpprov ledger init", ErrNoPool, name, l.shown)
+	}
+	if err != nil {
+		return p, l.wrap(err)
+	}
+	p.typ = Type(typ)
+	rows, err := l.db.QueryContext(ctx, l.q(`SELECT lo, hi, next_free FROM otpprov_ranges WHERE pool = $1 ORDER BY lo`), name)
+	if err != nil {
+		return p, l.wrap(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var lo, hi, n int64
+		if err := rows.Scan(&lo, &hi, &n); err != nil {
+			return p, l.wrap(err)
+		}
+		p.ranges = append(p.ranges, dbRange{uint64(lo), uint64(hi), uint64(n)})
+	}
+	return p, l.wrap(rows.Err())
+}
+
+// adopt looks at what the board already holds in the fields the pool's
+// variables feed. A value of the pool that the ledger does not know is
+// recorded as this board's, burned: it is on a fuse, so it must never be
+// handed out. A value that is another board's stops here, naming both: it
+// is a duplicate already burned, and burning more would hide it.
+func (l *Ledger) adopt(ctx context.Context, p poolInfo, vars []manifest.Variable, fields map[string][]string, fm *fusemap.Map, state []uint32, uniqueID, station string) error {
+	for _, v := range vars {
+		for _, name := range fields[v.Name] {
+			f := fm.Field(name)
+			if f == nil {
+				continue
+			}
+			parts, ok := fm.Parts(f, state)
+			if !ok || fusemap.Blank(parts) {
+				continue
+			}
+			held, _ := f.Number(parts)
+			base := held - uint64(v.PoolIndex)
+			in := false
+			for _, r := range p.ranges {
+				if held >= uint64(v.PoolIndex) && base >= r.First && base+uint64(p.perUnit)-1 <= r.Last && (base-r.First)%uint64(p.perUnit) == 0 {
+					in = true
+				}
+			}
+			if !in {
+				continue // not this pool's: the plan shows the conflict, if any
+			}
+			if err := l.claim(ctx, p, base, held, name, uniqueID, station); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// claim records base as the board's burned block, unless it is known.
+func (l *Ledger) claim(ctx context.Context, p poolInfo, base, held uint64, field, uniqueID, station string) error {
+	tx, err := l.db.BeginTx(ctx, nil)
+	if err != nil {
+		return l.wrap(err)
+	}
+	defer tx.Rollback()
+	var owner, state, by string
+	err = tx.QueryRowContext(ctx, l.q(`SELECT unique_id, state, station FROM otpprov_blocks WHERE pool = $1 AND base = $2`), p.name, int64(base)).Scan(&owner, &state, &by)
+	switch {
+	case err == nil && owner == uniqueID && state != Released:
+		return nil
+	case err == nil && state != Released:
+		return fmt.Errorf("%w: the board %s holds %s %s in %s, which the ledger %s gave the board %s (%s, station %s): two boards with one identity; stop and inspect both",
+			ErrDuplicate, uniqueID, p.name, p.format(held), field, l.shown, owner, state, by)
+	case err != nil && !errors.Is(err, sql.ErrNoRows):
+		return l.wrap(err)
+	}
+	b := Block{Pool: p.name, UniqueID: uniqueID}
+	found, err := l.board(ctx, tx, &b)
+	if err != nil {
+		return err
+	}
+	if found && b.Base != base {
+		return fmt.Errorf("%w: the board %s holds %s %s in %s, but the ledger %s gave it %s: a board holds one block of a pool; inspect it before burning more",
+			ErrDuplicate, uniqueID, p.name, p.format(held), field, l.shown, p.format(b.Base))
+	}
+	now := time.Now().UTC().Format(time.RFC3339Nano)
+	if found {
+		return nil // the board's own block, found by its board
+	}
+	// Released before, or never known: this board's now, burned.
+	if _, err := tx.ExecContext(ctx, l.q(`DELETE FROM otpprov_blocks WHERE pool = $1 AND base = $2 AND state = 'released'`), p.name, int64(base)); err != nil {
+		return l.wrap(err)
+	}
+	if _, err := tx.ExecContext(ctx, l.q(`INSERT INTO otpprov_blocks (pool, base, unique_id, state, station, reserved_at, updated_at) VALUES ($1, $2, $3, 'burned', $4, $5, $5)`),
+		p.name, int64(base), uniqueID, station, now); err != nil {
+		return l.wrap(err)
+	}
+	return l.wrap(tx.Commit())
+}
+
+// Lookup finds the board's live block of a pool without handing one out.
+func (l *Ledger) Lookup(ctx context.Context, pool, uniqueID string) (Block, error) {
+	tx, err := l.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: l.dialect == Postgres})
+	if err != nil {
+		return Block{}, l.wrap(err)
+	}
+	defer tx.Rollback()
+	b := Block{Pool: pool, UniqueID: uniqueID}
+	if err := tx.QueryRowContext(ctx, l.q(`SELECT per_unit FROM otpprov_pools WHERE name = $1`), pool).Scan(&b.PerUnit); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return Block{}, fmt.Errorf("%w %s in the ledger %s", ErrNoPool, pool, l.shown)
+		}
+		return Block{}, l.wrap(err)
+	}
+	found, err := l.board(ctx, tx, &b)
+	if err != nil {
+		return Block{}, err
+	}
+	if !found {
+		return Block{}, fmt.Errorf("%w: the ledger %s holds no value of pool %s for the board %s: plan or apply it first", ErrNotAllocated, l.shown, pool, uniqueID)
+	}
+	return b, nil
+}
+
+// Burned marks the blocks whose values the board now holds as burned:
+// called after an apply with what the device reads back, so a value any
+// bit of which reached a fuse is never handed out again.
+func (l *Ledger) Burned(ctx context.Context, u Unit, m *manifest.Manifest, fm *fusemap.Map, state []uint32) error {
+	for _, b := range u.Blocks {
+		burned := false
+		for _, v := range m.Variables {
+			if v.Pool != b.Pool {
+				continue
+			}
+			for _, name := range m.VarFields[v.Name] {
+				if f := fm.Field(name); f != nil {
+					parts, ok := fm.Parts(f, state)
+					// Unreadable counts as burned: it may be.
+					burned = burned || !ok || !fusemap.Blank(parts)
+				}
+			}
+		}
+		if burned {
+			if err := l.MarkBurned(ctx, b.Pool, b.UniqueID); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
