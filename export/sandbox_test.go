@@ -491,3 +491,67 @@ func equalWords(a, b []uint32) bool {
 	}
 	return len(a) == len(b)
 }
+
+// otherPart is the board of plan p with another part in it: the same
+// fuses but for the first word of its UNIQUE_ID, read from the map.
+func otherPart(t *testing.T, p *planner.Plan) ubootsandbox.Board {
+	t.Helper()
+	b := boardOf(p)
+	f := p.Map.Identity()
+	if f == nil {
+		t.Fatalf("the %s map has no identity field", p.SoC.Name)
+	}
+	b.Words[p.SoC.ReadIndex(f.Parts[0].Bank, f.Parts[0].Word)] ^= 0x00010001
+	return b
+}
+
+// A script made for one part, run on another (another UNIQUE_ID, every
+// other fuse the same, so every word it burns still holds its planned
+// value), burns nothing: the fuse file is left as it was, byte for byte.
+func TestSandboxOtherPartBurnsNothing(t *testing.T) {
+	s := ubootsandbox.Require(t)
+	for _, c := range sandboxCases(t) {
+		for _, f := range []Format{UBoot, UUU} {
+			t.Run(c.name+"."+string(f), func(t *testing.T) {
+				b := otherPart(t, c.plan)
+				r := mustRun(t, s, f, b, c, true)
+				wantWords(t, "other part", b, r, b.Words)
+			})
+		}
+	}
+}
+
+// A script planned against an assumed blank board is bound to no part:
+// it says so, checks no identity, and burns a blank part whatever its
+// UNIQUE_ID; on a part whose target words are not blank it burns nothing.
+func TestSandboxAssumeBlankIsBoundToNoPart(t *testing.T) {
+	s := ubootsandbox.Require(t)
+	c := sandboxCases(t)[2] // planned on a blank board
+	o := Options{ToolVersion: "v1.2.3", AssumeBlank: true}
+	for _, f := range []Format{UBoot, UUU} {
+		t.Run(string(f), func(t *testing.T) {
+			script := render(t, f, c.plan, o)
+			if !bytes.Contains(script, []byte("planned for: NO PART")) {
+				t.Errorf("the header does not say the script is bound to no part:\n%s", script)
+			}
+			b := otherPart(t, c.plan)
+			r, err := runIn(s, f, b, script, c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := append([]uint32(nil), c.plan.After()...)
+			want[c.plan.SoC.ReadIndex(0, 1)] = b.Words[c.plan.SoC.ReadIndex(0, 1)]
+			wantWords(t, "blank part, any UNIQUE_ID", b, r, want)
+			used := boardOf(c.plan)
+			used.Words[originals(c.plan)[0].Index] |= 0x40000000
+			r, err = runIn(s, f, used, script, c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Exit == 0 {
+				t.Errorf("exit 0 on a part whose words are not blank\n%s", r.Console)
+			}
+			wantWords(t, "a target word not blank", used, r, used.Words)
+		})
+	}
+}

@@ -220,6 +220,14 @@ func writeUBoot(b *bytes.Buffer, p *planner.Plan, opts Options) error {
 	s.line("setenv " + goVar)
 	comment(b, "", "Fuses programmed earlier in this U-Boot session leave the shadow registers stale:")
 	s.add(fmt.Sprintf(`if test x$%s = x; then true; else echo "otpprov: error: fuses were programmed since the last reset (stale shadow registers): reset first"; false; fi`, burnedVar))
+	if ids := identity(p, opts); len(ids) > 0 {
+		comment(b, identityComment(p)...)
+		cmps := []string{`echo "otpprov: checking that this is the part with UNIQUE_ID ` + echoSafe(p.UniqueID) + `"`}
+		for _, w := range ids {
+			cmps = append(cmps, fmt.Sprintf("fuse cmp %d %d 0x%08x", w.Bank, w.Word, w.Before))
+		}
+		s.addAll(cmps)
+	}
 	if sec := securityNames(p); len(sec) > 0 {
 		list := strings.Join(sec, ",")
 		comment(b, "Security fuses: name each one first, as with otpprov apply --confirm-security:",
@@ -304,6 +312,12 @@ func writeUUU(b *bytes.Buffer, p *planner.Plan, opts Options) error {
 		"(Not `if env exists ...; then false; fi`: in old hush an if without else whose",
 		"test fails returns that failure, and uuu would stop here on every board.)")
 	s.line(fmt.Sprintf("test x$%s = x", burnedVar))
+	if ids := identity(p, opts); len(ids) > 0 {
+		comment(b, identityComment(p)...)
+		for _, w := range ids {
+			s.line(fmt.Sprintf("fuse cmp %d %d 0x%08x", w.Bank, w.Word, w.Before))
+		}
+	}
 	if sec := securityNames(p); len(sec) > 0 {
 		list := strings.Join(sec, ",")
 		comment(b, "Security fuses: name each one first, as with otpprov apply --confirm-security:",
@@ -337,6 +351,17 @@ func writeUUU(b *bytes.Buffer, p *planner.Plan, opts Options) error {
 	s.line("run " + goVar)
 	b.WriteString("FB: done\n")
 	return s.err
+}
+
+// identityComment says why the identity check comes first and why
+// `fuse cmp` can be trusted there: it reads the shadow registers, which
+// hold the fuses as at reset and go stale after a `fuse prog` in the same
+// session; the session check before it refuses such a session, and no
+// burn of this script comes before it.
+func identityComment(p *planner.Plan) []string {
+	return []string{"This script is for the part with UNIQUE_ID " + clean(p.UniqueID) + " only: its identity words",
+		"must read as they did there. `fuse cmp` reads the shadow registers, loaded at",
+		"reset: sound here, before any `fuse prog` of this session (checked above)."}
 }
 
 // burnComment describes burn i of n.
