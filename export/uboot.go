@@ -21,6 +21,15 @@ const (
 	stoppedVar = "otpprov_stopped"
 	burnedVar  = "otpprov_burned"
 	confirmVar = "otpprov_confirm_security"
+	// The U-Boot script's other chains and messages: preVar checks the
+	// session and the part, doneVar whether the words already hold the
+	// plan, whyVar holds what the step that failed was checking (each
+	// check sets it first), wroteVar marks this run's first burn.
+	preVar   = "otpprov_pre"
+	doneVar  = "otpprov_done"
+	mainVar  = "otpprov_main"
+	whyVar   = "otpprov_why"
+	wroteVar = "otpprov_wrote"
 )
 
 // maxLine is the longest command line of a U-Boot script: pasted at the
@@ -130,7 +139,7 @@ func (s *steps) addAll(cmds []string) {
 	}
 }
 
-// chain defines runVar, which runs the steps in order: `run` takes as
+// chain defines into, which runs the steps names in order: `run` takes as
 // many variables as CONFIG_SYS_MAXARGS allows and stops at the first one
 // that fails. Each variable takes an entry of U-Boot's environment table,
 // which is sized when the environment is imported (CONFIG_ENV_MIN_ENTRIES
@@ -138,9 +147,9 @@ func (s *steps) addAll(cmds []string) {
 // the chain spends few: more steps than fit one run (or one line) are run
 // by a tree of variables that run groups of them (U-Boot scripts), or, in
 // a uuu list, whose 59 bytes hold only 3 names to a group, by runs joined
-// with && and appended to runVar a line at a time (old hush skips the
+// with && and appended to into a line at a time (old hush skips the
 // rest of an && list after a false operand).
-func (s *steps) chain() {
+func (s *steps) chain(names []string, into string) {
 	fits := func(cmd string) bool { return len(cmd) <= s.limit }
 	run := func(names []string) string { return "run " + strings.Join(names, " ") }
 	if !s.escape {
@@ -148,11 +157,11 @@ func (s *steps) chain() {
 		first := true
 		text := func(group []string) string {
 			if first {
-				return s.set(runVar, run(group))
+				return s.set(into, run(group))
 			}
-			return "setenv " + runVar + " \"${" + runVar + "} && " + run(group) + "\""
+			return "setenv " + into + " \"${" + into + "} && " + run(group) + "\""
 		}
-		for _, name := range s.names {
+		for _, name := range names {
 			if len(group) > 0 && (len(group) == maxRun || !fits(text(append(group, name)))) {
 				s.line(text(group))
 				first, group = false, nil
@@ -162,18 +171,18 @@ func (s *steps) chain() {
 		s.line(text(group))
 		return
 	}
-	level := s.names
+	level := names
 	for {
 		var groups [][]string
 		for _, name := range level {
-			if n := len(groups); n > 0 && len(groups[n-1]) < maxRun && fits(s.set(runVar, run(append(groups[n-1], name)))) {
+			if n := len(groups); n > 0 && len(groups[n-1]) < maxRun && fits(s.set(into, run(append(groups[n-1], name)))) {
 				groups[n-1] = append(groups[n-1], name)
 				continue
 			}
 			groups = append(groups, []string{name})
 		}
 		if len(groups) <= 1 {
-			s.line(s.set(runVar, run(level)))
+			s.line(s.set(into, run(level)))
 			return
 		}
 		level = nil
@@ -190,6 +199,9 @@ func writeUBoot(b *bytes.Buffer, p *planner.Plan, opts Options) error {
 		b.WriteString("\necho otpprov: nothing to burn: this board already satisfies " + echoSafe(p.Source.Name) + "\n")
 		return nil
 	}
+	nBurns := fmt.Sprintf("%d %s", len(writes), plural(len(writes), "burn", "burns"))
+	orig := originals(p)
+	nWords := fmt.Sprintf("%d %s", len(orig), plural(len(orig), "word", "words"))
 	comment(b, "",
 		"Run it with `source` (mkimage -A arm -T script -C none -d FILE FILE.scr, load",
 		"it, source ADDR) or paste it at the U-Boot prompt. It needs the hush parser",
@@ -202,49 +214,91 @@ func writeUBoot(b *bytes.Buffer, p *planner.Plan, opts Options) error {
 		"that fails. A script cut short (a full disk, a lost paste) never reaches",
 		"its last line, and burns nothing.",
 		"",
-		"How it checks (U-Boot cmd/fuse.c, drivers/misc/mxc_ocotp.c):",
-		"- `fuse cmp` compares with the shadow registers, which hold the fuses as they",
-		"  were at reset: `fuse prog` burns the fuse but does not reload them. So the",
-		"  words are compared with the values the plan was made from before the first",
-		"  burn, never after.",
-		"- `fuse sense` reads the fuse itself, but only prints it: after each burn,",
-		"  compare what it prints with the value echoed just before it.",
-		"- After the burns, reset: the shadow registers then hold the new fuses, and",
-		"  the `fuse cmp` lines below (or otpprov verify) check them.",
+		"What it does, in order, each step only if the one before passed:",
+		"1. refuses a U-Boot session in which fuses were programmed (see below);",
+		"2. checks the part (UNIQUE_ID), where the plan was read from one;",
+		"3. if every word already holds its planned value, says so and burns",
+		"   nothing: run after a reset, this is how the script checks its burns;",
+		"4. checks every word holds the value the plan was made from, then the",
+		"   security confirmation (if any), then burns, in the plan's order.",
+		"On a failure it says what failed, and either that this run burned",
+		"nothing or that it stopped after a burn.",
+		"",
+		"How it checks (U-Boot 2023.01 cmd/fuse.c, drivers/misc/mxc_ocotp.c):",
+		"- `fuse cmp` compares with the shadow registers, which hold the fuses as",
+		"  they were at reset: `fuse prog` burns the fuse but does not reload them.",
+		"  So every `fuse cmp` of this script runs before its first burn, in a",
+		"  session with no burn before it (step 1).",
+		"- `fuse sense` reads the fuse itself, but only prints it: U-Boot has no",
+		"  command that compares a sensed value or stores it in a variable. After",
+		"  each burn the script prints the value the word must sense, then senses",
+		"  it: the two must match. A bit that did not burn shows only there.",
+		"- So a run that burned ends with \"programmed, not verified\": reset, then",
+		"  run the script again. With the shadow reloaded, step 3 compares every",
+		"  word with its planned value and reports \"verified\", or names the words",
+		"  that differ (a bit that did not burn) and burns nothing.",
 	)
 	comment(b, sense8MQ(p)...)
 
 	s := &steps{b: b, limit: maxLine, escape: true}
+	why := func(msg string) { s.add(`setenv ` + whyVar + ` "` + msg + `"`) }
 	b.WriteString("\n")
-	comment(b, "A cut script leaves no "+goVar+" behind to run by hand.")
+	comment(b, "A cut script leaves no "+goVar+" behind to run by hand; this run has burned nothing yet.")
 	s.line("setenv " + goVar)
-	comment(b, "", "Fuses programmed earlier in this U-Boot session leave the shadow registers stale:")
-	s.add(fmt.Sprintf(`if test x$%s = x; then true; else echo "otpprov: error: fuses were programmed since the last reset (stale shadow registers): reset first"; false; fi`, burnedVar))
+	s.line("setenv " + wroteVar)
+
+	comment(b, "", "1. Fuses programmed earlier in this U-Boot session leave the shadow registers stale.")
+	first := len(s.names)
+	why("fuses were programmed in this U-Boot session, and fuse cmp reads values stale until a reset: reset, then run this script again")
+	s.add(fmt.Sprintf("test x$%s = x", burnedVar))
 	if ids := identity(p, opts); len(ids) > 0 {
-		comment(b, identityComment(p)...)
-		cmps := []string{`echo "otpprov: checking that this is the part with UNIQUE_ID ` + echoSafe(p.UniqueID) + `"`}
+		comment(b, "2. "+identityComment(p)[0])
+		comment(b, identityComment(p)[1:]...)
+		why("this is not the part the script was made for, UNIQUE_ID " + echoSafe(p.UniqueID) + ": its identity words differ (fuse cmp above)")
+		var cmps []string
 		for _, w := range ids {
 			cmps = append(cmps, fmt.Sprintf("fuse cmp %d %d 0x%08x", w.Bank, w.Word, w.Before))
 		}
 		s.addAll(cmps)
 	}
-	if sec := securityNames(p); len(sec) > 0 {
-		list := strings.Join(sec, ",")
-		comment(b, "Security fuses: name each one first, as with otpprov apply --confirm-security:",
-			"  setenv "+confirmVar+" "+list)
-		// x$name: with the variable unset, `test $name = LIST` would get no
-		// empty argument, and `test = LIST` is true in U-Boot's test.
-		s.add(fmt.Sprintf(`if test x$%s = x%s; then true; else echo "otpprov: error: this script burns security fuses: confirm them in %s"; false; fi`,
-			confirmVar, list, confirmVar))
+	pre := s.names[first:]
+
+	comment(b, "", "3. Already burned? Every word compared with its planned value.")
+	first = len(s.names)
+	after := map[int]uint32{}
+	for _, c := range writes {
+		after[c.Index] |= c.After()
 	}
-	orig := originals(p)
-	comment(b, "The words hold the values the plan was made from:")
-	cmps := []string{fmt.Sprintf(`echo "otpprov: checking that %d %s still hold the values the plan was made from"`, len(orig), plural(len(orig), "word", "words"))}
+	cmps := []string{`echo "otpprov: is the plan burned already? fuse cmp of the ` + nWords + ` with their planned values: failed means not yet"`}
+	for _, o := range orig {
+		cmps = append(cmps, fmt.Sprintf("fuse cmp %d %d 0x%08x", o.Bank, o.Word, after[o.Index]))
+	}
+	s.addAll(cmps)
+	done := s.names[first:]
+
+	comment(b, "", "4. The words hold the values the plan was made from:")
+	first = len(s.names)
+	why("the words differ from the state the plan was made from (fuse cmp above): plan again for this board, or if this script burned here before, see otpprov plan")
+	cmps = []string{`echo "otpprov: checking that the ` + nWords + ` still hold the values the plan was made from"`}
 	for _, o := range orig {
 		cmps = append(cmps, fmt.Sprintf("fuse cmp %d %d 0x%08x", o.Bank, o.Word, o.Before))
 	}
 	s.addAll(cmps)
-	s.add("setenv " + burnedVar + " yes")
+	if sec := securityNames(p); len(sec) > 0 {
+		list := strings.Join(sec, ",")
+		comment(b, "Security fuses: name each one first, as with otpprov apply --confirm-security:",
+			"  setenv "+confirmVar+" "+list)
+		msg := "this script burns security fuses: confirm them first: setenv " + confirmVar + " " + list + ", then run it again"
+		if len(s.set(s.next(), `setenv `+whyVar+` "`+msg+`"`)) > s.limit {
+			msg = "this script burns security fuses: confirm them first: setenv " + confirmVar + " to the list in its header"
+		}
+		why(msg)
+		// x$name: with the variable unset, `test $name = LIST` would get no
+		// empty argument, and `test = LIST` is true in U-Boot's test.
+		s.add(fmt.Sprintf(`test x$%s = x%s`, confirmVar, list))
+	}
+	why("a burn failed (see above)")
+	s.add(fmt.Sprintf("setenv %s yes && setenv %s yes", wroteVar, burnedVar))
 
 	for i, c := range writes {
 		b.WriteString("\n")
@@ -252,14 +306,20 @@ func writeUBoot(b *bytes.Buffer, p *planner.Plan, opts Options) error {
 		s.add(fmt.Sprintf(`fuse prog -y %d %d 0x%08x && echo "otpprov: bank %d word %d must now sense 0x%08x:" && fuse sense %d %d`,
 			c.Bank, c.Word, c.Delta, c.Bank, c.Word, c.After(), c.Bank, c.Word))
 	}
+	burn := s.names[first:]
 
 	b.WriteString("\n")
-	comment(b, "The order; run stops at the first step that fails.")
-	s.chain()
-	s.line(s.set(stoppedVar, fmt.Sprintf(`if test x$%s = x; then echo "otpprov: error: nothing was burned"; else echo "otpprov: error: stopped after a burn: reset, then see otpprov plan"; fi; false`,
-		burnedVar)))
-	s.line(s.set(goVar, fmt.Sprintf(`if run %s; then echo "otpprov: %d %s done: compare each sensed value above, then reset and check"; else run %s; fi`,
-		runVar, len(writes), plural(len(writes), "burn", "burns"), stoppedVar)))
+	comment(b, "The chains; run stops at the first step that fails.")
+	s.chain(pre, preVar)
+	s.chain(done, doneVar)
+	s.chain(burn, runVar)
+	comment(b, "What a run ends with: exactly one of these.")
+	s.line(s.set("otpprov_partial", `echo "otpprov: stopped after a burn: the board may be partially programmed: reset, then run otpprov plan on it, or this script again: it names the words that differ"`))
+	s.line(s.set(stoppedVar, fmt.Sprintf(`echo "otpprov: error: $%s"; if test x$%s = x; then echo "otpprov: this run burned nothing"; else run otpprov_partial; fi; false`, whyVar, wroteVar)))
+	s.line(s.set("otpprov_verified", `echo "otpprov: verified: the `+nWords+` hold their planned values, read since the last reset: nothing to burn"`))
+	s.line(s.set("otpprov_programmed", `echo "otpprov: `+nBurns+` programmed, NOT verified yet: each fuse sense above must print the value named before it; reset, then run this script again to verify"`))
+	s.line(s.set(mainVar, fmt.Sprintf("if run %s; then run otpprov_verified; elif run %s; then run otpprov_programmed; else run %s; false; fi", doneVar, runVar, stoppedVar)))
+	s.line(s.set(goVar, fmt.Sprintf("if run %s; then run %s; else run %s; false; fi", preVar, mainVar, stoppedVar)))
 	b.WriteString("\n")
 	comment(b, afterReset(p)...)
 	comment(b, "", "The last line: it alone burns. No newline follows it: sourcing a script",
@@ -343,7 +403,7 @@ func writeUUU(b *bytes.Buffer, p *planner.Plan, opts Options) error {
 	}
 	b.WriteString("\n")
 	comment(b, "The order; run stops at the first step that fails.")
-	s.chain()
+	s.chain(s.names, runVar)
 	s.line(s.set(goVar, "run "+runVar))
 	b.WriteString("\n")
 	comment(b, afterReset(p)...)

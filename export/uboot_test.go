@@ -159,9 +159,10 @@ func TestNothingRunsBeforeTheLastLine(t *testing.T) {
 }
 
 // The last line runs every burn in the plan's order, closing last, each
-// delta once, after the checks: the session guard first, the security
-// confirmation, every word compared with its value when planned (U-Boot;
-// uuu compares them as it reads them), then the session marker.
+// delta once, after the checks: the session guard first, the part's
+// identity, the security confirmation, every word compared with its value
+// when planned (U-Boot; uuu compares them as it reads them), then the
+// session marker.
 func TestBurnOrder(t *testing.T) {
 	for name, p := range exportPlans(t) {
 		var want []string
@@ -170,7 +171,11 @@ func TestBurnOrder(t *testing.T) {
 		}
 		for _, f := range []Format{UBoot, UUU} {
 			d := decode(t, f, render(t, f, p, opts))
-			if d.vars[goVar] == "" || !strings.Contains(d.vars[goVar], "run "+runVar) {
+			if f == UBoot && (!strings.HasPrefix(d.vars[goVar], "if run "+preVar+"; then run "+mainVar+";") ||
+				!strings.Contains(d.vars[mainVar], "elif run "+runVar+"; then")) {
+				t.Fatalf("%s.%s: %s = %q, %s = %q", name, f, goVar, d.vars[goVar], mainVar, d.vars[mainVar])
+			}
+			if f == UUU && d.vars[goVar] != "run "+runVar {
 				t.Fatalf("%s.%s: %s = %q", name, f, goVar, d.vars[goVar])
 			}
 			steps := d.order(t, runVar)
@@ -188,16 +193,20 @@ func TestBurnOrder(t *testing.T) {
 				t.Errorf("%s.%s burns\n%s\nwant\n%s", name, f, strings.Join(got, "\n"), strings.Join(want, "\n"))
 				continue
 			}
-			before := strings.Join(steps[:firstProg], "\n")
+			var pre []string
+			if f == UBoot {
+				pre = d.order(t, preVar)
+			}
+			before := strings.Join(append(pre, steps[:firstProg]...), "\n")
 			if f == UUU {
 				all := strings.Join(d.direct, "\n")
 				before = all[:strings.Index(all, "setenv "+stepVar+"1 ")]
 			}
 			checks := []string{"setenv " + burnedVar + " yes"}
 			if f == UBoot {
-				checks = append(checks, "if test x$"+burnedVar+" = x; then true; else")
+				checks = append(checks, "test x$"+burnedVar+" = x")
 				if len(p.Security()) > 0 {
-					checks = append(checks, "if test x$"+confirmVar+" = xSRK_LOCK,SEC_CONFIG_CLOSE; then true; else")
+					checks = append(checks, "test x$"+confirmVar+" = xSRK_LOCK,SEC_CONFIG_CLOSE")
 				}
 			} else {
 				checks = []string{"test x$" + burnedVar + " = x"}
@@ -205,7 +214,7 @@ func TestBurnOrder(t *testing.T) {
 					t.Errorf("%s.uuu: the first step is %q, want the session marker", name, steps[0])
 				}
 			}
-			for _, o := range originals(p) {
+			for _, o := range append(originals(p), identity(p, opts)...) {
 				checks = append(checks, fmt.Sprintf("fuse cmp %d %d 0x%08x", o.Bank, o.Word, o.Before))
 			}
 			for _, c := range checks {
