@@ -276,7 +276,7 @@ func runCuts(s *ubootsandbox.Sandbox, f Format, b ubootsandbox.Board, script []b
 				want, what := b.Words, "nothing"
 				if n >= arm {
 					want, what = after, "the plan"
-					if _, err := ubootsandbox.ParseUUU(prefix); f == UUU && err != nil {
+					if _, err := ubootsandbox.ParseUUU(prefix, c.env...); f == UUU && err != nil {
 						want, what = b.Words, "nothing: "+err.Error()
 					}
 				}
@@ -653,4 +653,39 @@ func TestSandboxUBootMessages(t *testing.T) {
 		want[w.Index] |= w.Delta
 	}
 	wantWords(t, "write-locked", locked, r, want)
+}
+
+// A uuu list that burns security fuses takes the confirmation from the
+// host's environment through uuu's own @ and IF, no host shell: unset,
+// uuu refuses the whole list; another list of names, or one uuu's IF
+// would misread, stops it before any burn; the exact list burns the plan.
+func TestSandboxUUUConfirmation(t *testing.T) {
+	s := ubootsandbox.Require(t)
+	c := sandboxCases(t)[1]
+	list := render(t, UUU, c.plan, opts)
+	if bytes.Contains(list, []byte("\nFB: sh")) || bytes.Contains(list, []byte("\nFB: shell")) {
+		t.Errorf("the list runs a host shell:\n%s", list)
+	}
+	b := boardOf(c.plan)
+	for _, tc := range []struct {
+		env  []string
+		exit int
+		want []uint32
+	}{
+		{nil, 1, b.Words},
+		{[]string{"OTPPROV_CONFIRM_SECURITY=SEC_CONFIG_CLOSE,SRK_LOCK"}, 1, b.Words},
+		{[]string{"OTPPROV_CONFIRM_SECURITY=SRK_LOCK"}, 1, b.Words},
+		{[]string{"OTPPROV_CONFIRM_SECURITY=SRK_LOCK==SEC_CONFIG_CLOSE"}, 1, b.Words},
+		{[]string{"OTPPROV_CONFIRM_SECURITY="}, 1, b.Words},
+		{c.env, 0, c.plan.After()},
+	} {
+		r, err := s.UUU(b, list, "", tc.env...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Exit != tc.exit {
+			t.Errorf("%q: exit %d, want %d\n%s", tc.env, r.Exit, tc.exit, r.Console)
+		}
+		wantWords(t, fmt.Sprintf("%q", tc.env), b, r, tc.want)
+	}
 }

@@ -45,8 +45,20 @@ const maxUCmd = 64 - len("UCmd:")
 // least 16 in U-Boot's defconfigs, "run" included.
 const maxRun = 15
 
-// uuuVersion is the oldest uuu the list needs: FB: ucmd and FB: sh.
-const uuuVersion = "1.0.1"
+// uuuVersion is the oldest uuu a list needs: FB: ucmd. A list that burns
+// security fuses takes its confirmation from the host's environment with
+// uuu's own commands, @ (libuuu/cmd.cpp CmdEnv, since 1.4.43) and IF
+// (CmdIf, since 1.4.149): uuuIfVersion. An older uuu refuses the list
+// ("too old") before it runs anything.
+const (
+	uuuVersion   = "1.0.1"
+	uuuIfVersion = "1.4.149"
+)
+
+// confirmedVar is set, in a uuu list's U-Boot session, by the IF line
+// that finds the host's OTPPROV_CONFIRM_SECURITY naming the list's
+// security fields.
+const confirmedVar = "otpprov_confirmed"
 
 // steps writes the part of a script that burns: each step is a command
 // defined into its own variable, and nothing runs until the last line.
@@ -331,7 +343,11 @@ func writeUBoot(b *bytes.Buffer, p *planner.Plan, opts Options) error {
 func writeUUU(b *bytes.Buffer, p *planner.Plan, opts Options) error {
 	// uuu reads a file that does not start with "uuu_version" as a boot
 	// image to download: this line must come first, before any comment.
-	b.WriteString("uuu_version " + uuuVersion + "\n")
+	version := uuuVersion
+	if len(p.Security()) > 0 {
+		version = uuuIfVersion
+	}
+	b.WriteString("uuu_version " + version + "\n")
 	comment(b, header(p, opts, "uuu script (NXP mfgtools)")...)
 	writes := p.Writes()
 	if len(writes) == 0 {
@@ -380,13 +396,19 @@ func writeUUU(b *bytes.Buffer, p *planner.Plan, opts Options) error {
 	}
 	if sec := securityNames(p); len(sec) > 0 {
 		list := strings.Join(sec, ",")
-		comment(b, "Security fuses: name each one first, as with otpprov apply --confirm-security:",
-			"  OTPPROV_CONFIRM_SECURITY="+list+" uuu FILE",
-			"(FB: sh runs on the host, with /bin/sh.)")
-		for _, name := range sec {
-			fmt.Fprintf(b, "FB: sh case \",$OTPPROV_CONFIRM_SECURITY,\" in *,%s,*) ;; *) echo \"otpprov: error: this script burns %s: set OTPPROV_CONFIRM_SECURITY=%s to confirm\" >&2; exit 1;; esac\n",
-				name, name, list)
-		}
+		comment(b, "Security fuses: name each one first, as with otpprov apply --confirm-security,",
+			"in the host's environment: uuu -e OTPPROV_CONFIRM_SECURITY="+list+" FILE",
+			"uuu reads it itself (@VAR@, libuuu/cmd.cpp CmdEnv) when it parses the list:",
+			"unset, uuu refuses the whole list and runs nothing. No host shell is involved",
+			"(uuu's FB: sh runs a command through popen: /bin/sh, or cmd.exe on Windows).",
+			"IF compares it, as uuu compares (case aside), with the list below: the first",
+			"line stops uuu with a message when it differs; the second sets "+confirmedVar,
+			"in U-Boot only when it is equal, and U-Boot checks that: a value uuu's IF",
+			"would misread (one holding ==) confirms nothing.")
+		s.line("setenv " + confirmedVar)
+		fmt.Fprintf(b, "FB: @ IF @OTPPROV_CONFIRM_SECURITY@ != %s then ERROR otpprov: error: this list burns security fuses: confirm them: uuu -e OTPPROV_CONFIRM_SECURITY=%s FILE\n", list, list)
+		fmt.Fprintf(b, "FB: @ IF @OTPPROV_CONFIRM_SECURITY@ == %s then ucmd setenv %s yes\n", list, confirmedVar)
+		s.line(fmt.Sprintf("test x$%s = xyes", confirmedVar))
 	}
 	comment(b, "The words hold the values the plan was made from:")
 	for _, o := range originals(p) {

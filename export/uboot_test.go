@@ -52,9 +52,10 @@ func decode(t *testing.T, f Format, script []byte) decoded {
 		d.lines = append(d.lines, line)
 		cmd := line
 		if f == UUU {
-			var ok bool
-			if cmd, ok = strings.CutPrefix(line, "FB: ucmd "); !ok {
-				continue // uuu_version, FB: sh, FB: done
+			if _, then, ok := strings.Cut(line, " then ucmd "); ok && strings.HasPrefix(line, "FB: @ IF ") {
+				cmd = then // an IF's U-Boot command
+			} else if cmd, ok = strings.CutPrefix(line, "FB: ucmd "); !ok {
+				continue // uuu_version, an IF's ERROR, FB: done
 			}
 			if m := setenvQuoted.FindStringSubmatch(cmd); m != nil {
 				d.vars[m[1]] = m[2]
@@ -139,7 +140,7 @@ func TestNothingRunsBeforeTheLastLine(t *testing.T) {
 			for _, cmd := range d.direct[:len(d.direct)-1] {
 				switch {
 				case strings.HasPrefix(cmd, "setenv "):
-				case f == UUU && (strings.HasPrefix(cmd, "fuse cmp ") || cmd == "test x$"+burnedVar+" = x"):
+				case f == UUU && (strings.HasPrefix(cmd, "fuse cmp ") || cmd == "test x$"+burnedVar+" = x" || cmd == "test x$"+confirmedVar+" = xyes"):
 				default:
 					t.Errorf("%s.%s: %q runs before the last line", name, f, cmd)
 				}
@@ -263,7 +264,7 @@ func TestLineLimits(t *testing.T) {
 			cmd, ok := strings.CutPrefix(line, "FB: ucmd ")
 			if !ok {
 				if line != "" && !strings.HasPrefix(line, "#") && !strings.HasPrefix(line, "uuu_version ") &&
-					!strings.HasPrefix(line, "FB: sh ") && line != "FB: done" {
+					!strings.HasPrefix(line, "FB: @ IF @OTPPROV_CONFIRM_SECURITY@ ") && line != "FB: done" {
 					t.Errorf("%s.uuu: line %q is not a uuu command", name, line)
 				}
 				continue
