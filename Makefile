@@ -12,7 +12,7 @@ BUILDVCS := $(shell git status --porcelain >/dev/null 2>&1 && echo auto || echo 
 GOBUILD  := $(GO) build -trimpath -buildvcs=$(BUILDVCS) -tags urfave_cli_no_docs
 export CGO_ENABLED := 0
 
-.PHONY: all build test test-fuse test-cuts test-cuts-all lint demo cross qemu-smoke man bench bench-go bench-process clean fuzz fuzz-ci soak uboot-sandbox test-uboot-cuts test-uboot-cuts-all
+.PHONY: all build test test-fuse test-cuts test-cuts-all lint demo cross qemu-smoke man bench bench-go bench-process clean fuzz fuzz-ci soak soak-scripts uboot-sandbox test-uboot-cuts test-uboot-cuts-all
 
 all: build
 
@@ -120,6 +120,14 @@ SOAK_CASES ?= 1000000
 SOAK_SEED  ?= 1
 soak:
 	$(GO) test -count=1 -timeout 0 -run '^TestModel$$' -v ./applier -args -model.cases=$(SOAK_CASES) -model.seed=$(SOAK_SEED)
+
+# The model's random plans as U-Boot scripts and uuu lists, run in the
+# U-Boot sandbox (applier.TestModelScripts): each burns exactly its plan
+# on its board and nothing on another part. make test runs 12 plans;
+# this runs SCRIPTS_CASES from SOAK_SEED (about 8 per second here).
+SCRIPTS_CASES ?= 500
+soak-scripts: uboot-sandbox
+	$(GO) test -count=1 -timeout 0 -run '^TestModelScripts$$' -v ./applier -args -model.scripts=$(SCRIPTS_CASES) -model.seed=$(SOAK_SEED)
 
 # Benchmarks (README "Performance"): the Go benchmarks, BENCHTIME each,
 # with the per-word ratios of plan at 64..4096 words; then the whole
