@@ -612,7 +612,7 @@ func TestSandboxUBootMessages(t *testing.T) {
 
 	// Again in the same session, without a reset.
 	r = run(blank, append(append(append([]byte(nil), script...), '\n'), script...), c.setup)
-	console(t, "again, same session", r, 1, []string{programmed, "otpprov: error: fuses were programmed in this U-Boot session", nothing},
+	console(t, "again, same session", r, 1, []string{programmed, "otpprov: error: fuses were programmed in this session", nothing},
 		[]string{partial, "otpprov: verified", confirm})
 	wantWords(t, "again, same session", blank, r, after)
 

@@ -151,7 +151,7 @@ func scenarios(p *planner.Plan, f Format) []scenario {
 	again := fresh()
 	if f == UBoot {
 		out = append(out, scenario{name: "re-run, same session", board: again, again: true, confirm: true, exit: 1, want: after,
-			has: []string{sayProgrammed, "fuses were programmed in this U-Boot session", sayNothing}, lacks: []string{sayPartial, sayVerified}})
+			has: []string{sayProgrammed, "fuses were programmed in this session", sayNothing}, lacks: []string{sayPartial, sayVerified}})
 	} else {
 		out = append(out, scenario{name: "re-run, same session", board: again, session: "setenv otpprov_burned yes", confirm: true, exit: 1, want: again.Words})
 	}

@@ -222,50 +222,34 @@ func writeUBoot(b *bytes.Buffer, p *planner.Plan, opts Options) error {
 		"(CONFIG_SYS_CBSIZE 256).",
 		"",
 		"How it runs: every step is only defined here, into a variable "+stepVar+"N;",
-		"the last line alone runs them, in order, and `run` stops at the first one",
-		"that fails. A script cut short (a full disk, a lost paste) never reaches",
-		"its last line, and burns nothing.",
+		"the last line alone runs them, and `run` stops at the first that fails: a",
+		"script cut short never reaches it, and burns nothing. In order: 1. refuse a",
+		"session that programmed fuses; 2. check the part; 3. if every word already",
+		"holds its planned value, say \"verified\"; 4. check every word holds the",
+		"value the plan was made from, the confirmation, then burn.",
 		"",
-		"What it does, in order, each step only if the one before passed:",
-		"1. refuses a U-Boot session in which fuses were programmed (see below);",
-		"2. checks the part (UNIQUE_ID), where the plan was read from one;",
-		"3. if every word already holds its planned value, says so and burns",
-		"   nothing: run after a reset, this is how the script checks its burns;",
-		"4. checks every word holds the value the plan was made from, then the",
-		"   security confirmation (if any), then burns, in the plan's order.",
-		"On a failure it says what failed, and either that this run burned",
-		"nothing or that it stopped after a burn.",
-		"",
-		"How it checks (U-Boot 2023.01 cmd/fuse.c, drivers/misc/mxc_ocotp.c):",
-		"- `fuse cmp` compares with the shadow registers, which hold the fuses as",
-		"  they were at reset: `fuse prog` burns the fuse but does not reload them.",
-		"  So every `fuse cmp` of this script runs before its first burn, in a",
-		"  session with no burn before it (step 1).",
-		"- `fuse sense` reads the fuse itself, but only prints it: U-Boot has no",
-		"  command that compares a sensed value or stores it in a variable. After",
-		"  each burn the script prints the value the word must sense, then senses",
-		"  it: the two must match. A bit that did not burn shows only there.",
-		"- So a run that burned ends with \"programmed, not verified\": reset, then",
-		"  run the script again. With the shadow reloaded, step 3 compares every",
-		"  word with its planned value and reports \"verified\", or names the words",
-		"  that differ (a bit that did not burn) and burns nothing.",
+		"How it checks (U-Boot cmd/fuse.c, drivers/misc/mxc_ocotp.c): `fuse cmp`",
+		"compares with the shadow registers, which `fuse prog` does not reload: all",
+		"run before the first burn. `fuse sense` reads the fuse but only prints it:",
+		"compare it with the value named before it. A burn run ends \"programmed, NOT",
+		"verified yet\": reset, then run this script again; step 3 then checks every",
+		"word, or `fuse cmp` shows the words that differ, and nothing burns.",
 	)
 	comment(b, sense8MQ(p)...)
 
 	s := &steps{b: b, limit: maxLine, escape: true}
 	why := func(msg string) { s.add(`setenv ` + whyVar + ` "` + msg + `"`) }
 	b.WriteString("\n")
-	comment(b, "A cut script leaves no "+goVar+" behind to run by hand; this run has burned nothing yet.")
+	comment(b, "A cut script leaves no "+goVar+" to run by hand; this run burned nothing yet.")
 	s.line("setenv " + goVar)
 	s.line("setenv " + wroteVar)
 
 	comment(b, "", "1. Fuses programmed earlier in this U-Boot session leave the shadow registers stale.")
 	first := len(s.names)
-	why("fuses were programmed in this U-Boot session, and fuse cmp reads values stale until a reset: reset, then run this script again")
+	why("fuses were programmed in this session, so fuse cmp reads stale values: reset, then run this script again")
 	s.add(fmt.Sprintf("test x$%s = x", burnedVar))
 	if ids := identity(p, opts); len(ids) > 0 {
 		comment(b, "2. "+identityComment(p)[0])
-		comment(b, identityComment(p)[1:]...)
 		why("this is not the part the script was made for, UNIQUE_ID " + echoSafe(p.UniqueID) + ": its identity words differ (fuse cmp above)")
 		var cmps []string
 		for _, w := range ids {
@@ -281,7 +265,7 @@ func writeUBoot(b *bytes.Buffer, p *planner.Plan, opts Options) error {
 	for _, c := range writes {
 		after[c.Index] |= c.After()
 	}
-	cmps := []string{`echo "otpprov: is the plan burned already? fuse cmp of the ` + nWords + ` with their planned values: failed means not yet"`}
+	cmps := []string{`echo "otpprov: already burned? the ` + nWords + ` against their planned values, failed means not yet"`}
 	for _, o := range orig {
 		cmps = append(cmps, fmt.Sprintf("fuse cmp %d %d 0x%08x", o.Bank, o.Word, after[o.Index]))
 	}
@@ -290,8 +274,8 @@ func writeUBoot(b *bytes.Buffer, p *planner.Plan, opts Options) error {
 
 	comment(b, "", "4. The words hold the values the plan was made from:")
 	first = len(s.names)
-	why("the words differ from the state the plan was made from (fuse cmp above): plan again for this board, or if this script burned here before, see otpprov plan")
-	cmps = []string{`echo "otpprov: checking that the ` + nWords + ` still hold the values the plan was made from"`}
+	why("the words differ from the state the plan was made from (fuse cmp above): plan again, or see otpprov plan if this script burned here before")
+	cmps = []string{`echo "otpprov: checking the ` + nWords + ` against the state the plan was made from"`}
 	for _, o := range orig {
 		cmps = append(cmps, fmt.Sprintf("fuse cmp %d %d 0x%08x", o.Bank, o.Word, o.Before))
 	}
@@ -441,9 +425,7 @@ func writeUUU(b *bytes.Buffer, p *planner.Plan, opts Options) error {
 // session; the session check before it refuses such a session, and no
 // burn of this script comes before it.
 func identityComment(p *planner.Plan) []string {
-	return []string{"This script is for the part with UNIQUE_ID " + clean(p.UniqueID) + " only: its identity words",
-		"must read as they did there. `fuse cmp` reads the shadow registers, loaded at",
-		"reset: sound here, before any `fuse prog` of this session (checked above)."}
+	return []string{"The part with UNIQUE_ID " + clean(p.UniqueID) + " only (shadow registers: sound before any burn)."}
 }
 
 // burnComment describes burn i of n.
