@@ -369,21 +369,27 @@ func (inst *install) tempDir(prefix string) (string, error) {
 func self() string { return processID(os.Getpid()) }
 
 func processID(pid int) string {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return ""
-	}
-	// pid (comm) state ppid ... starttime is field 22; comm may hold
-	// spaces and parentheses.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return ""
-	}
-	f := strings.Fields(string(b[i+1:]))
+	// starttime is field 22 of /proc/PID/stat, the 20th after comm.
+	f := procStat(pid)
 	if len(f) < 20 {
 		return ""
 	}
 	return fmt.Sprintf("%d %s", pid, f[19])
+}
+
+// procStat is /proc/PID/stat's fields after the command name (state,
+// ppid, ...), which may hold spaces and parentheses; nil when the
+// process is gone.
+func procStat(pid int) []string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return nil
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return nil
+	}
+	return strings.Fields(string(b[i+1:]))
 }
 
 var sweepOnce sync.Once
@@ -633,15 +639,7 @@ func childrenOf(pid int) []int {
 
 // stat reads a process's parent and state from /proc.
 func stat(pid int) (ppid int, state string) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, ""
-	}
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, ""
-	}
-	f := strings.Fields(string(b[i+1:]))
+	f := procStat(pid)
 	if len(f) < 2 {
 		return 0, ""
 	}
