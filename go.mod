@@ -12,7 +12,7 @@ require (
 	golang.org/x/sys v0.49.0
 	golang.org/x/term v0.25.0
 	gopkg.in/yaml.v3 v3.0.1
-	modernc.org/sqlite v1.62.0
+	modernc.org/sqlite v1.63.0
 )
 
 require (

@@ -172,6 +172,7 @@ type modelCase struct {
 	// addressed (a misdirect fault).
 	elsewhere bool
 	saved     *planner.Plan // the plan as saved and read back, when it could be saved
+	plan      *planner.Plan // the plan made against the board as first read
 	notes     []string
 	fatal     error // the generator itself failed
 	err       error
@@ -303,6 +304,7 @@ func (c *modelCase) run() error {
 	if err != nil {
 		return fmt.Errorf("plan: %v", err)
 	}
+	c.plan = p
 	if err := c.checkPlan(p, c.state); err != nil {
 		return err
 	}

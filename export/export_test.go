@@ -313,6 +313,25 @@ func TestShellReadBackMismatch(t *testing.T) {
 	}
 }
 
+// A script made for one part refuses another (another UNIQUE_ID, every
+// word it burns the same): exit 1, the image unchanged byte for byte.
+func TestShellOtherPartBurnsNothing(t *testing.T) {
+	tools(t)
+	p := gpPlan(t)
+	start := digiImage(t)
+	k := p.SoC.ReadIndex(p.Map.Identity().Parts[0].Bank, p.Map.Identity().Parts[0].Word)
+	start[4*k] ^= 0x01
+	path := writeFile(t, start)
+	_, stderr, code := runScript(t, render(t, Shell, p, opts), path)
+	if code != 1 || !strings.Contains(stderr, "(UNIQUE_ID) reads") || !strings.Contains(stderr, "this is another part") ||
+		!strings.Contains(stderr, "nothing was written") {
+		t.Errorf("exit %d, stderr:\n%s", code, stderr)
+	}
+	if !bytes.Equal(readFile(t, path), start) {
+		t.Error("the image changed")
+	}
+}
+
 // The script refuses a device of another size before writing anything.
 func TestShellWrongSize(t *testing.T) {
 	tools(t)

@@ -277,7 +277,7 @@ func runCuts(s *ubootsandbox.Sandbox, f Format, b ubootsandbox.Board, script []b
 				want, what := b.Words, "nothing"
 				if n >= arm {
 					want, what = after, "the plan"
-					if _, err := ubootsandbox.ParseUUU(prefix); f == UUU && err != nil {
+					if _, err := ubootsandbox.ParseUUU(prefix, c.env...); f == UUU && err != nil {
 						want, what = b.Words, "nothing: "+err.Error()
 					}
 				}
@@ -339,8 +339,8 @@ func TestSandboxSessionAlreadyBurnedBurnsNothing(t *testing.T) {
 	b := boardOf(c.plan)
 	for _, f := range []Format{UBoot, UUU} {
 		r := mustRun(t, s, f, b, c, true)
-		if f == UBoot && !strings.Contains(r.Console, "reset first") {
-			t.Errorf("uboot: no reset first\n%s", r.Console)
+		if f == UBoot && !strings.Contains(r.Console, "reset, then run this script again") {
+			t.Errorf("uboot: no reset, then run this script again\n%s", r.Console)
 		}
 		wantWords(t, string(f), b, r, b.Words)
 	}
@@ -365,7 +365,7 @@ func TestSandboxRefusedBurnStops(t *testing.T) {
 			if !strings.Contains(r.Console, "Access protect error") {
 				t.Errorf("no error from the controller\n%s", r.Console)
 			}
-			if f == UBoot && !strings.Contains(r.Console, "otpprov: error: stopped") {
+			if f == UBoot && !strings.Contains(r.Console, "otpprov: stopped after a burn") {
 				t.Errorf("no stop message\n%s", r.Console)
 			}
 			wantWords(t, "refused burn", b, r, want)
@@ -491,4 +491,202 @@ func equalWords(a, b []uint32) bool {
 		}
 	}
 	return len(a) == len(b)
+}
+
+// otherPart is the board of plan p with another part in it: the same
+// fuses but for the first word of its UNIQUE_ID, read from the map.
+func otherPart(t *testing.T, p *planner.Plan) ubootsandbox.Board {
+	t.Helper()
+	b := boardOf(p)
+	f := p.Map.Identity()
+	if f == nil {
+		t.Fatalf("the %s map has no identity field", p.SoC.Name)
+	}
+	b.Words[p.SoC.ReadIndex(f.Parts[0].Bank, f.Parts[0].Word)] ^= 0x00010001
+	return b
+}
+
+// A script made for one part, run on another (another UNIQUE_ID, every
+// other fuse the same, so every word it burns still holds its planned
+// value), burns nothing: the fuse file is left as it was, byte for byte.
+func TestSandboxOtherPartBurnsNothing(t *testing.T) {
+	s := ubootsandbox.Require(t)
+	for _, c := range sandboxCases(t) {
+		for _, f := range []Format{UBoot, UUU} {
+			t.Run(c.name+"."+string(f), func(t *testing.T) {
+				b := otherPart(t, c.plan)
+				r := mustRun(t, s, f, b, c, true)
+				wantWords(t, "other part", b, r, b.Words)
+			})
+		}
+	}
+}
+
+// A script planned against an assumed blank board is bound to no part:
+// it says so, checks no identity, and burns a blank part whatever its
+// UNIQUE_ID; on a part whose target words are not blank it burns nothing.
+func TestSandboxAssumeBlankIsBoundToNoPart(t *testing.T) {
+	s := ubootsandbox.Require(t)
+	c := sandboxCases(t)[2] // planned on a blank board
+	o := Options{ToolVersion: "v1.2.3", AssumeBlank: true}
+	for _, f := range []Format{UBoot, UUU} {
+		t.Run(string(f), func(t *testing.T) {
+			script := render(t, f, c.plan, o)
+			if !bytes.Contains(script, []byte("planned for: NO PART")) {
+				t.Errorf("the header does not say the script is bound to no part:\n%s", script)
+			}
+			b := otherPart(t, c.plan)
+			r, err := runIn(s, f, b, script, c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := append([]uint32(nil), c.plan.After()...)
+			want[c.plan.SoC.ReadIndex(0, 1)] = b.Words[c.plan.SoC.ReadIndex(0, 1)]
+			wantWords(t, "blank part, any UNIQUE_ID", b, r, want)
+			used := boardOf(c.plan)
+			used.Words[originals(c.plan)[0].Index] |= 0x40000000
+			r, err = runIn(s, f, used, script, c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Exit == 0 {
+				t.Errorf("exit 0 on a part whose words are not blank\n%s", r.Console)
+			}
+			wantWords(t, "a target word not blank", used, r, used.Words)
+		})
+	}
+}
+
+// console checks a run's exit status and console: every string of has
+// must be there, none of lacks.
+func console(t *testing.T, what string, r ubootsandbox.Result, exit int, has, lacks []string) {
+	t.Helper()
+	if r.Exit != exit {
+		t.Errorf("%s: exit %d, want %d\n%s", what, r.Exit, exit, r.Console)
+	}
+	for _, s := range has {
+		if !strings.Contains(r.Console, s) {
+			t.Errorf("%s: the console lacks %q\n%s", what, s, r.Console)
+		}
+	}
+	for _, s := range lacks {
+		if strings.Contains(r.Console, s) {
+			t.Errorf("%s: the console says %q\n%s", what, s, r.Console)
+		}
+	}
+}
+
+// The U-Boot script says one true thing in each path: what failed, then
+// either that this run burned nothing or that it stopped after a burn;
+// never success after a burn it could not check (a stuck bit), and run
+// again after a reset it verifies the burns without asking again for
+// the security confirmation.
+func TestSandboxUBootMessages(t *testing.T) {
+	s := ubootsandbox.Require(t)
+	c := sandboxCases(t)[1] // secure-boot: a confirmation, a lock, the close
+	script := render(t, UBoot, c.plan, opts)
+	after := c.plan.After()
+	const (
+		nothing    = "otpprov: this run burned nothing"
+		partial    = "otpprov: stopped after a burn: the board may be partially programmed"
+		programmed = "burns programmed, NOT verified yet"
+		verified   = "otpprov: verified: the 10 words hold their planned values"
+		confirm    = "otpprov: error: this script burns security fuses: confirm them first: setenv otpprov_confirm_security SRK_LOCK,SEC_CONFIG_CLOSE"
+	)
+	run := func(b ubootsandbox.Board, text []byte, setup string) ubootsandbox.Result {
+		t.Helper()
+		r, err := s.ScriptText(b, text, setup)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	blank := boardOf(c.plan)
+
+	r := run(blank, script, "")
+	console(t, "no confirmation", r, 1, []string{confirm, nothing}, []string{partial, programmed, "verified:"})
+	wantWords(t, "no confirmation", blank, r, blank.Words)
+
+	r = run(blank, script, c.setup)
+	console(t, "the burns", r, 0, []string{programmed}, []string{"error", nothing, partial, "otpprov: verified", "done"})
+	wantWords(t, "the burns", blank, r, after)
+
+	// Again in the same session, without a reset.
+	r = run(blank, append(append(append([]byte(nil), script...), '\n'), script...), c.setup)
+	console(t, "again, same session", r, 1, []string{programmed, "otpprov: error: fuses were programmed in this session", nothing},
+		[]string{partial, "otpprov: verified", confirm})
+	wantWords(t, "again, same session", blank, r, after)
+
+	// After a reset: the burned board, no confirmation set.
+	burned := boardOf(c.plan)
+	burned.Words = after
+	r = run(burned, script, "")
+	console(t, "after a reset", r, 0, []string{verified}, []string{"error", confirm, programmed})
+	wantWords(t, "after a reset", burned, r, after)
+
+	// A stuck bit in the SRK hash: the burn run cannot tell, and must not
+	// claim success; after a reset the script names the word and burns
+	// nothing more.
+	stuck := boardOf(c.plan)
+	k := c.plan.Writes()[0].Index
+	stuck.Stuck = map[int]uint32{k: c.plan.Writes()[0].Delta & -c.plan.Writes()[0].Delta}
+	r = run(stuck, script, c.setup)
+	console(t, "stuck bit", r, 0, []string{programmed}, []string{"otpprov: verified", "done"})
+	reset := boardOf(c.plan)
+	reset.Words = r.Words
+	if reset.Words[k] == after[k] {
+		t.Fatalf("the stuck bit burned: word %d holds 0x%08x", k, reset.Words[k])
+	}
+	r = run(reset, script, c.setup)
+	console(t, "stuck bit, after a reset", r, 1, []string{"otpprov: error: the words differ from the state the plan was made from", nothing},
+		[]string{"otpprov: verified", programmed, partial})
+	wantWords(t, "stuck bit, after a reset", reset, r, reset.Words)
+
+	// The lock word write-locked: the SRK hash burns, then the script
+	// stops before the close.
+	locked := boardOf(c.plan)
+	lock := c.plan.Writes()[len(c.plan.Writes())-2]
+	locked.Locked = append(locked.Locked, lock.WriteIndex)
+	r = run(locked, script, c.setup)
+	console(t, "write-locked", r, 1, []string{"otpprov: error: a burn failed", partial}, []string{nothing, programmed, "otpprov: verified"})
+	want := append([]uint32(nil), blank.Words...)
+	for _, w := range c.plan.Writes()[:len(c.plan.Writes())-2] {
+		want[w.Index] |= w.Delta
+	}
+	wantWords(t, "write-locked", locked, r, want)
+}
+
+// A uuu list that burns security fuses takes the confirmation from the
+// host's environment through uuu's own @ and IF, no host shell: unset,
+// uuu refuses the whole list; another list of names, or one uuu's IF
+// would misread, stops it before any burn; the exact list burns the plan.
+func TestSandboxUUUConfirmation(t *testing.T) {
+	s := ubootsandbox.Require(t)
+	c := sandboxCases(t)[1]
+	list := render(t, UUU, c.plan, opts)
+	if bytes.Contains(list, []byte("\nFB: sh")) || bytes.Contains(list, []byte("\nFB: shell")) {
+		t.Errorf("the list runs a host shell:\n%s", list)
+	}
+	b := boardOf(c.plan)
+	for _, tc := range []struct {
+		env  []string
+		exit int
+		want []uint32
+	}{
+		{nil, 1, b.Words},
+		{[]string{"OTPPROV_CONFIRM_SECURITY=SEC_CONFIG_CLOSE,SRK_LOCK"}, 1, b.Words},
+		{[]string{"OTPPROV_CONFIRM_SECURITY=SRK_LOCK"}, 1, b.Words},
+		{[]string{"OTPPROV_CONFIRM_SECURITY=SRK_LOCK==SEC_CONFIG_CLOSE"}, 1, b.Words},
+		{[]string{"OTPPROV_CONFIRM_SECURITY="}, 1, b.Words},
+		{c.env, 0, c.plan.After()},
+	} {
+		r, err := s.UUU(b, list, "", tc.env...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Exit != tc.exit {
+			t.Errorf("%q: exit %d, want %d\n%s", tc.env, r.Exit, tc.exit, r.Console)
+		}
+		wantWords(t, fmt.Sprintf("%q", tc.env), b, r, tc.want)
+	}
 }

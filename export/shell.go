@@ -64,6 +64,13 @@ before() {
 	[ "$v" = "$4" ] || fail "bank $1 word $2 reads 0x$v, but the plan was made when it read 0x$4: this is not the board, or not the state, the script was made for"
 }
 
+# identity BANK WORD INDEX VALUE: refuse unless the word of the part's
+# UNIQUE_ID holds VALUE, as on the part the script was made for.
+identity() {
+	v=$(word "$3") || fail "cannot read bank $1 word $2 (UNIQUE_ID) at offset $(($3 * 4)) of $NVMEM"
+	[ "$v" = "$4" ] || fail "bank $1 word $2 (UNIQUE_ID) reads 0x$v, but on the part this script was made for it read 0x$4: this is another part"
+}
+
 # after BANK WORD INDEX VALUE: stop unless the word now reads VALUE.
 after() {
 	v=$(word "$3") || fail "bank $1 word $2: written, but it cannot be read back at offset $(($3 * 4))"
@@ -128,7 +135,7 @@ func writeShell(b *bytes.Buffer, p *planner.Plan, opts Options) error {
 	b.WriteString(shellMainStart)
 	// The body is indented by a tab: it is otpprov_main's.
 	body := &bytes.Buffer{}
-	writeShellBody(body, p, device)
+	writeShellBody(body, p, opts, device)
 	for _, line := range strings.SplitAfter(body.String(), "\n") {
 		if line != "" && line != "\n" {
 			b.WriteString("\t")
@@ -141,7 +148,7 @@ func writeShell(b *bytes.Buffer, p *planner.Plan, opts Options) error {
 
 // writeShellBody writes otpprov_main's commands: the checks of the
 // device, then each burn with its read-back.
-func writeShellBody(b *bytes.Buffer, p *planner.Plan, device string) {
+func writeShellBody(b *bytes.Buffer, p *planner.Plan, opts Options, device string) {
 	writes := p.Writes()
 	b.WriteString("DEFAULT_NVMEM=" + shellQuote(device) + "\n")
 	b.WriteString("NVMEM=${NVMEM:-$DEFAULT_NVMEM}\nwritten=no\n")
@@ -154,6 +161,14 @@ func writeShellBody(b *bytes.Buffer, p *planner.Plan, device string) {
 		p.SoC.Bytes(), p.SoC.Name, p.SoC.Bytes(), p.SoC.Name)
 	b.WriteString(`t=$(printf '\001\002\003\004' | od -A n -t x4 | tr -d ' \n')` + "\n")
 	b.WriteString(`[ "$t" = 04030201 ] || fail "printf and od here do not give the little-endian word 04030201 for the bytes 01 02 03 04 (got '$t')"` + "\n")
+
+	if ids := identity(p, opts); len(ids) > 0 {
+		b.WriteString("\n")
+		comment(b, "This script is for the part with UNIQUE_ID "+clean(p.UniqueID)+" only.")
+		for _, w := range ids {
+			fmt.Fprintf(b, "identity %d %d %d %08x\n", w.Bank, w.Word, w.Index, w.Before)
+		}
+	}
 
 	if sec := securityNames(p); len(sec) > 0 {
 		list := strings.Join(sec, ",")

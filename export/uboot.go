@@ -21,6 +21,15 @@ const (
 	stoppedVar = "otpprov_stopped"
 	burnedVar  = "otpprov_burned"
 	confirmVar = "otpprov_confirm_security"
+	// The U-Boot script's other chains and messages: preVar checks the
+	// session and the part, doneVar whether the words already hold the
+	// plan, whyVar holds what the step that failed was checking (each
+	// check sets it first), wroteVar marks this run's first burn.
+	preVar   = "otpprov_pre"
+	doneVar  = "otpprov_done"
+	mainVar  = "otpprov_main"
+	whyVar   = "otpprov_why"
+	wroteVar = "otpprov_wrote"
 )
 
 // maxLine is the longest command line of a U-Boot script: pasted at the
@@ -36,8 +45,20 @@ const maxUCmd = 64 - len("UCmd:")
 // least 16 in U-Boot's defconfigs, "run" included.
 const maxRun = 15
 
-// uuuVersion is the oldest uuu the list needs: FB: ucmd and FB: sh.
-const uuuVersion = "1.0.1"
+// uuuVersion is the oldest uuu a list needs: FB: ucmd. A list that burns
+// security fuses takes its confirmation from the host's environment with
+// uuu's own commands, @ (libuuu/cmd.cpp CmdEnv, since 1.4.43) and IF
+// (CmdIf, since 1.4.149): uuuIfVersion. An older uuu refuses the list
+// ("too old") before it runs anything.
+const (
+	uuuVersion   = "1.0.1"
+	uuuIfVersion = "1.4.149"
+)
+
+// confirmedVar is set, in a uuu list's U-Boot session, by the IF line
+// that finds the host's OTPPROV_CONFIRM_SECURITY naming the list's
+// security fields.
+const confirmedVar = "otpprov_confirmed"
 
 // steps writes the part of a script that burns: each step is a command
 // defined into its own variable, and nothing runs until the last line.
@@ -130,7 +151,7 @@ func (s *steps) addAll(cmds []string) {
 	}
 }
 
-// chain defines runVar, which runs the steps in order: `run` takes as
+// chain defines into, which runs the steps names in order: `run` takes as
 // many variables as CONFIG_SYS_MAXARGS allows and stops at the first one
 // that fails. Each variable takes an entry of U-Boot's environment table,
 // which is sized when the environment is imported (CONFIG_ENV_MIN_ENTRIES
@@ -138,9 +159,9 @@ func (s *steps) addAll(cmds []string) {
 // the chain spends few: more steps than fit one run (or one line) are run
 // by a tree of variables that run groups of them (U-Boot scripts), or, in
 // a uuu list, whose 59 bytes hold only 3 names to a group, by runs joined
-// with && and appended to runVar a line at a time (old hush skips the
+// with && and appended to into a line at a time (old hush skips the
 // rest of an && list after a false operand).
-func (s *steps) chain() {
+func (s *steps) chain(names []string, into string) {
 	fits := func(cmd string) bool { return len(cmd) <= s.limit }
 	run := func(names []string) string { return "run " + strings.Join(names, " ") }
 	if !s.escape {
@@ -148,11 +169,11 @@ func (s *steps) chain() {
 		first := true
 		text := func(group []string) string {
 			if first {
-				return s.set(runVar, run(group))
+				return s.set(into, run(group))
 			}
-			return "setenv " + runVar + " \"${" + runVar + "} && " + run(group) + "\""
+			return "setenv " + into + " \"${" + into + "} && " + run(group) + "\""
 		}
-		for _, name := range s.names {
+		for _, name := range names {
 			if len(group) > 0 && (len(group) == maxRun || !fits(text(append(group, name)))) {
 				s.line(text(group))
 				first, group = false, nil
@@ -162,18 +183,18 @@ func (s *steps) chain() {
 		s.line(text(group))
 		return
 	}
-	level := s.names
+	level := names
 	for {
 		var groups [][]string
 		for _, name := range level {
-			if n := len(groups); n > 0 && len(groups[n-1]) < maxRun && fits(s.set(runVar, run(append(groups[n-1], name)))) {
+			if n := len(groups); n > 0 && len(groups[n-1]) < maxRun && fits(s.set(into, run(append(groups[n-1], name)))) {
 				groups[n-1] = append(groups[n-1], name)
 				continue
 			}
 			groups = append(groups, []string{name})
 		}
 		if len(groups) <= 1 {
-			s.line(s.set(runVar, run(level)))
+			s.line(s.set(into, run(level)))
 			return
 		}
 		level = nil
@@ -190,6 +211,9 @@ func writeUBoot(b *bytes.Buffer, p *planner.Plan, opts Options) error {
 		b.WriteString("\necho otpprov: nothing to burn: this board already satisfies " + echoSafe(p.Source.Name) + "\n")
 		return nil
 	}
+	nBurns := fmt.Sprintf("%d %s", len(writes), plural(len(writes), "burn", "burns"))
+	orig := originals(p)
+	nWords := fmt.Sprintf("%d %s", len(orig), plural(len(orig), "word", "words"))
 	comment(b, "",
 		"Run it with `source` (mkimage -A arm -T script -C none -d FILE FILE.scr, load",
 		"it, source ADDR) or paste it at the U-Boot prompt. It needs the hush parser",
@@ -198,45 +222,79 @@ func writeUBoot(b *bytes.Buffer, p *planner.Plan, opts Options) error {
 		"(CONFIG_SYS_CBSIZE 256).",
 		"",
 		"How it runs: every step is only defined here, into a variable "+stepVar+"N;",
-		"the last line alone runs them, in order, and `run` stops at the first one",
-		"that fails. A script cut short (a full disk, a lost paste) never reaches",
-		"its last line, and burns nothing.",
+		"the last line alone runs them, and `run` stops at the first that fails: a",
+		"script cut short never reaches it, and burns nothing. In order: 1. refuse a",
+		"session that programmed fuses; 2. check the part; 3. if every word already",
+		"holds its planned value, say \"verified\"; 4. check every word holds the",
+		"value the plan was made from, the confirmation, then burn.",
 		"",
-		"How it checks (U-Boot cmd/fuse.c, drivers/misc/mxc_ocotp.c):",
-		"- `fuse cmp` compares with the shadow registers, which hold the fuses as they",
-		"  were at reset: `fuse prog` burns the fuse but does not reload them. So the",
-		"  words are compared with the values the plan was made from before the first",
-		"  burn, never after.",
-		"- `fuse sense` reads the fuse itself, but only prints it: after each burn,",
-		"  compare what it prints with the value echoed just before it.",
-		"- After the burns, reset: the shadow registers then hold the new fuses, and",
-		"  the `fuse cmp` lines below (or otpprov verify) check them.",
+		"How it checks (U-Boot cmd/fuse.c, drivers/misc/mxc_ocotp.c): `fuse cmp`",
+		"compares with the shadow registers, which `fuse prog` does not reload: all",
+		"run before the first burn. `fuse sense` reads the fuse but only prints it:",
+		"compare it with the value named before it. A burn run ends \"programmed, NOT",
+		"verified yet\": reset, then run this script again; step 3 then checks every",
+		"word, or `fuse cmp` shows the words that differ, and nothing burns.",
 	)
 	comment(b, sense8MQ(p)...)
 
 	s := &steps{b: b, limit: maxLine, escape: true}
+	why := func(msg string) { s.add(`setenv ` + whyVar + ` "` + msg + `"`) }
 	b.WriteString("\n")
-	comment(b, "A cut script leaves no "+goVar+" behind to run by hand.")
+	comment(b, "A cut script leaves no "+goVar+" to run by hand; this run burned nothing yet.")
 	s.line("setenv " + goVar)
-	comment(b, "", "Fuses programmed earlier in this U-Boot session leave the shadow registers stale:")
-	s.add(fmt.Sprintf(`if test x$%s = x; then true; else echo "otpprov: error: fuses were programmed since the last reset (stale shadow registers): reset first"; false; fi`, burnedVar))
-	if sec := securityNames(p); len(sec) > 0 {
-		list := strings.Join(sec, ",")
-		comment(b, "Security fuses: name each one first, as with otpprov apply --confirm-security:",
-			"  setenv "+confirmVar+" "+list)
-		// x$name: with the variable unset, `test $name = LIST` would get no
-		// empty argument, and `test = LIST` is true in U-Boot's test.
-		s.add(fmt.Sprintf(`if test x$%s = x%s; then true; else echo "otpprov: error: this script burns security fuses: confirm them in %s"; false; fi`,
-			confirmVar, list, confirmVar))
+	s.line("setenv " + wroteVar)
+
+	comment(b, "", "1. Fuses programmed earlier in this U-Boot session leave the shadow registers stale.")
+	first := len(s.names)
+	why("fuses were programmed in this session, so fuse cmp reads stale values: reset, then run this script again")
+	s.add(fmt.Sprintf("test x$%s = x", burnedVar))
+	if ids := identity(p, opts); len(ids) > 0 {
+		comment(b, "2. "+identityComment(p)[0])
+		why("this is not the part the script was made for, UNIQUE_ID " + echoSafe(p.UniqueID) + ": its identity words differ (fuse cmp above)")
+		var cmps []string
+		for _, w := range ids {
+			cmps = append(cmps, fmt.Sprintf("fuse cmp %d %d 0x%08x", w.Bank, w.Word, w.Before))
+		}
+		s.addAll(cmps)
 	}
-	orig := originals(p)
-	comment(b, "The words hold the values the plan was made from:")
-	cmps := []string{fmt.Sprintf(`echo "otpprov: checking that %d %s still hold the values the plan was made from"`, len(orig), plural(len(orig), "word", "words"))}
+	pre := s.names[first:]
+
+	comment(b, "", "3. Already burned? Every word compared with its planned value.")
+	first = len(s.names)
+	after := map[int]uint32{}
+	for _, c := range writes {
+		after[c.Index] |= c.After()
+	}
+	cmps := []string{`echo "otpprov: already burned? the ` + nWords + ` against their planned values, failed means not yet"`}
+	for _, o := range orig {
+		cmps = append(cmps, fmt.Sprintf("fuse cmp %d %d 0x%08x", o.Bank, o.Word, after[o.Index]))
+	}
+	s.addAll(cmps)
+	done := s.names[first:]
+
+	comment(b, "", "4. The words hold the values the plan was made from:")
+	first = len(s.names)
+	why("the words differ from the state the plan was made from (fuse cmp above): plan again, or see otpprov plan if this script burned here before")
+	cmps = []string{`echo "otpprov: checking the ` + nWords + ` against the state the plan was made from"`}
 	for _, o := range orig {
 		cmps = append(cmps, fmt.Sprintf("fuse cmp %d %d 0x%08x", o.Bank, o.Word, o.Before))
 	}
 	s.addAll(cmps)
-	s.add("setenv " + burnedVar + " yes")
+	if sec := securityNames(p); len(sec) > 0 {
+		list := strings.Join(sec, ",")
+		comment(b, "Security fuses: name each one first, as with otpprov apply --confirm-security:",
+			"  setenv "+confirmVar+" "+list)
+		msg := "this script burns security fuses: confirm them first: setenv " + confirmVar + " " + list + ", then run it again"
+		if len(s.set(s.next(), `setenv `+whyVar+` "`+msg+`"`)) > s.limit {
+			msg = "this script burns security fuses: confirm them first: setenv " + confirmVar + " to the list in its header"
+		}
+		why(msg)
+		// x$name: with the variable unset, `test $name = LIST` would get no
+		// empty argument, and `test = LIST` is true in U-Boot's test.
+		s.add(fmt.Sprintf(`test x$%s = x%s`, confirmVar, list))
+	}
+	why("a burn failed (see above)")
+	s.add(fmt.Sprintf("setenv %s yes && setenv %s yes", wroteVar, burnedVar))
 
 	for i, c := range writes {
 		b.WriteString("\n")
@@ -244,14 +302,20 @@ func writeUBoot(b *bytes.Buffer, p *planner.Plan, opts Options) error {
 		s.add(fmt.Sprintf(`fuse prog -y %d %d 0x%08x && echo "otpprov: bank %d word %d must now sense 0x%08x:" && fuse sense %d %d`,
 			c.Bank, c.Word, c.Delta, c.Bank, c.Word, c.After(), c.Bank, c.Word))
 	}
+	burn := s.names[first:]
 
 	b.WriteString("\n")
-	comment(b, "The order; run stops at the first step that fails.")
-	s.chain()
-	s.line(s.set(stoppedVar, fmt.Sprintf(`if test x$%s = x; then echo "otpprov: error: nothing was burned"; else echo "otpprov: error: stopped after a burn: reset, then see otpprov plan"; fi; false`,
-		burnedVar)))
-	s.line(s.set(goVar, fmt.Sprintf(`if run %s; then echo "otpprov: %d %s done: compare each sensed value above, then reset and check"; else run %s; fi`,
-		runVar, len(writes), plural(len(writes), "burn", "burns"), stoppedVar)))
+	comment(b, "The chains; run stops at the first step that fails.")
+	s.chain(pre, preVar)
+	s.chain(done, doneVar)
+	s.chain(burn, runVar)
+	comment(b, "What a run ends with: exactly one of these.")
+	s.line(s.set("otpprov_partial", `echo "otpprov: stopped after a burn: the board may be partially programmed: reset, then run otpprov plan on it, or this script again: it names the words that differ"`))
+	s.line(s.set(stoppedVar, fmt.Sprintf(`echo "otpprov: error: $%s"; if test x$%s = x; then echo "otpprov: this run burned nothing"; else run otpprov_partial; fi; false`, whyVar, wroteVar)))
+	s.line(s.set("otpprov_verified", `echo "otpprov: verified: the `+nWords+` hold their planned values, read since the last reset: nothing to burn"`))
+	s.line(s.set("otpprov_programmed", `echo "otpprov: `+nBurns+` programmed, NOT verified yet: each fuse sense above must print the value named before it; reset, then run this script again to verify"`))
+	s.line(s.set(mainVar, fmt.Sprintf("if run %s; then run otpprov_verified; elif run %s; then run otpprov_programmed; else run %s; false; fi", doneVar, runVar, stoppedVar)))
+	s.line(s.set(goVar, fmt.Sprintf("if run %s; then run %s; else run %s; false; fi", preVar, mainVar, stoppedVar)))
 	b.WriteString("\n")
 	comment(b, afterReset(p)...)
 	comment(b, "", "The last line: it alone burns. No newline follows it: sourcing a script",
@@ -263,7 +327,11 @@ func writeUBoot(b *bytes.Buffer, p *planner.Plan, opts Options) error {
 func writeUUU(b *bytes.Buffer, p *planner.Plan, opts Options) error {
 	// uuu reads a file that does not start with "uuu_version" as a boot
 	// image to download: this line must come first, before any comment.
-	b.WriteString("uuu_version " + uuuVersion + "\n")
+	version := uuuVersion
+	if len(p.Security()) > 0 {
+		version = uuuIfVersion
+	}
+	b.WriteString("uuu_version " + version + "\n")
 	comment(b, header(p, opts, "uuu script (NXP mfgtools)")...)
 	writes := p.Writes()
 	if len(writes) == 0 {
@@ -304,15 +372,27 @@ func writeUUU(b *bytes.Buffer, p *planner.Plan, opts Options) error {
 		"(Not `if env exists ...; then false; fi`: in old hush an if without else whose",
 		"test fails returns that failure, and uuu would stop here on every board.)")
 	s.line(fmt.Sprintf("test x$%s = x", burnedVar))
+	if ids := identity(p, opts); len(ids) > 0 {
+		comment(b, identityComment(p)...)
+		for _, w := range ids {
+			s.line(fmt.Sprintf("fuse cmp %d %d 0x%08x", w.Bank, w.Word, w.Before))
+		}
+	}
 	if sec := securityNames(p); len(sec) > 0 {
 		list := strings.Join(sec, ",")
-		comment(b, "Security fuses: name each one first, as with otpprov apply --confirm-security:",
-			"  OTPPROV_CONFIRM_SECURITY="+list+" uuu FILE",
-			"(FB: sh runs on the host, with /bin/sh.)")
-		for _, name := range sec {
-			fmt.Fprintf(b, "FB: sh case \",$OTPPROV_CONFIRM_SECURITY,\" in *,%s,*) ;; *) echo \"otpprov: error: this script burns %s: set OTPPROV_CONFIRM_SECURITY=%s to confirm\" >&2; exit 1;; esac\n",
-				name, name, list)
-		}
+		comment(b, "Security fuses: name each one first, as with otpprov apply --confirm-security,",
+			"in the host's environment: uuu -e OTPPROV_CONFIRM_SECURITY="+list+" FILE",
+			"uuu reads it itself (@VAR@, libuuu/cmd.cpp CmdEnv) when it parses the list:",
+			"unset, uuu refuses the whole list and runs nothing. No host shell is involved",
+			"(uuu's FB: sh runs a command through popen: /bin/sh, or cmd.exe on Windows).",
+			"IF compares it, as uuu compares (case aside), with the list below: the first",
+			"line stops uuu with a message when it differs; the second sets "+confirmedVar,
+			"in U-Boot only when it is equal, and U-Boot checks that: a value uuu's IF",
+			"would misread (one holding ==) confirms nothing.")
+		s.line("setenv " + confirmedVar)
+		fmt.Fprintf(b, "FB: @ IF @OTPPROV_CONFIRM_SECURITY@ != %s then ERROR otpprov: error: this list burns security fuses: confirm them: uuu -e OTPPROV_CONFIRM_SECURITY=%s FILE\n", list, list)
+		fmt.Fprintf(b, "FB: @ IF @OTPPROV_CONFIRM_SECURITY@ == %s then ucmd setenv %s yes\n", list, confirmedVar)
+		s.line(fmt.Sprintf("test x$%s = xyes", confirmedVar))
 	}
 	comment(b, "The words hold the values the plan was made from:")
 	for _, o := range originals(p) {
@@ -329,7 +409,7 @@ func writeUUU(b *bytes.Buffer, p *planner.Plan, opts Options) error {
 	}
 	b.WriteString("\n")
 	comment(b, "The order; run stops at the first step that fails.")
-	s.chain()
+	s.chain(s.names, runVar)
 	s.line(s.set(goVar, "run "+runVar))
 	b.WriteString("\n")
 	comment(b, afterReset(p)...)
@@ -337,6 +417,15 @@ func writeUUU(b *bytes.Buffer, p *planner.Plan, opts Options) error {
 	s.line("run " + goVar)
 	b.WriteString("FB: done\n")
 	return s.err
+}
+
+// identityComment says why the identity check comes first and why
+// `fuse cmp` can be trusted there: it reads the shadow registers, which
+// hold the fuses as at reset and go stale after a `fuse prog` in the same
+// session; the session check before it refuses such a session, and no
+// burn of this script comes before it.
+func identityComment(p *planner.Plan) []string {
+	return []string{"The part with UNIQUE_ID " + clean(p.UniqueID) + " only (shadow registers: sound before any burn)."}
 }
 
 // burnComment describes burn i of n.

@@ -52,9 +52,10 @@ func decode(t *testing.T, f Format, script []byte) decoded {
 		d.lines = append(d.lines, line)
 		cmd := line
 		if f == UUU {
-			var ok bool
-			if cmd, ok = strings.CutPrefix(line, "FB: ucmd "); !ok {
-				continue // uuu_version, FB: sh, FB: done
+			if _, then, ok := strings.Cut(line, " then ucmd "); ok && strings.HasPrefix(line, "FB: @ IF ") {
+				cmd = then // an IF's U-Boot command
+			} else if cmd, ok = strings.CutPrefix(line, "FB: ucmd "); !ok {
+				continue // uuu_version, an IF's ERROR, FB: done
 			}
 			if m := setenvQuoted.FindStringSubmatch(cmd); m != nil {
 				d.vars[m[1]] = m[2]
@@ -139,7 +140,7 @@ func TestNothingRunsBeforeTheLastLine(t *testing.T) {
 			for _, cmd := range d.direct[:len(d.direct)-1] {
 				switch {
 				case strings.HasPrefix(cmd, "setenv "):
-				case f == UUU && (strings.HasPrefix(cmd, "fuse cmp ") || cmd == "test x$"+burnedVar+" = x"):
+				case f == UUU && (strings.HasPrefix(cmd, "fuse cmp ") || cmd == "test x$"+burnedVar+" = x" || cmd == "test x$"+confirmedVar+" = xyes"):
 				default:
 					t.Errorf("%s.%s: %q runs before the last line", name, f, cmd)
 				}
@@ -159,9 +160,10 @@ func TestNothingRunsBeforeTheLastLine(t *testing.T) {
 }
 
 // The last line runs every burn in the plan's order, closing last, each
-// delta once, after the checks: the session guard first, the security
-// confirmation, every word compared with its value when planned (U-Boot;
-// uuu compares them as it reads them), then the session marker.
+// delta once, after the checks: the session guard first, the part's
+// identity, the security confirmation, every word compared with its value
+// when planned (U-Boot; uuu compares them as it reads them), then the
+// session marker.
 func TestBurnOrder(t *testing.T) {
 	for name, p := range exportPlans(t) {
 		var want []string
@@ -170,7 +172,11 @@ func TestBurnOrder(t *testing.T) {
 		}
 		for _, f := range []Format{UBoot, UUU} {
 			d := decode(t, f, render(t, f, p, opts))
-			if d.vars[goVar] == "" || !strings.Contains(d.vars[goVar], "run "+runVar) {
+			if f == UBoot && (!strings.HasPrefix(d.vars[goVar], "if run "+preVar+"; then run "+mainVar+";") ||
+				!strings.Contains(d.vars[mainVar], "elif run "+runVar+"; then")) {
+				t.Fatalf("%s.%s: %s = %q, %s = %q", name, f, goVar, d.vars[goVar], mainVar, d.vars[mainVar])
+			}
+			if f == UUU && d.vars[goVar] != "run "+runVar {
 				t.Fatalf("%s.%s: %s = %q", name, f, goVar, d.vars[goVar])
 			}
 			steps := d.order(t, runVar)
@@ -188,16 +194,20 @@ func TestBurnOrder(t *testing.T) {
 				t.Errorf("%s.%s burns\n%s\nwant\n%s", name, f, strings.Join(got, "\n"), strings.Join(want, "\n"))
 				continue
 			}
-			before := strings.Join(steps[:firstProg], "\n")
+			var pre []string
+			if f == UBoot {
+				pre = d.order(t, preVar)
+			}
+			before := strings.Join(append(pre, steps[:firstProg]...), "\n")
 			if f == UUU {
 				all := strings.Join(d.direct, "\n")
 				before = all[:strings.Index(all, "setenv "+stepVar+"1 ")]
 			}
 			checks := []string{"setenv " + burnedVar + " yes"}
 			if f == UBoot {
-				checks = append(checks, "if test x$"+burnedVar+" = x; then true; else")
+				checks = append(checks, "test x$"+burnedVar+" = x")
 				if len(p.Security()) > 0 {
-					checks = append(checks, "if test x$"+confirmVar+" = xSRK_LOCK,SEC_CONFIG_CLOSE; then true; else")
+					checks = append(checks, "test x$"+confirmVar+" = xSRK_LOCK,SEC_CONFIG_CLOSE")
 				}
 			} else {
 				checks = []string{"test x$" + burnedVar + " = x"}
@@ -205,7 +215,7 @@ func TestBurnOrder(t *testing.T) {
 					t.Errorf("%s.uuu: the first step is %q, want the session marker", name, steps[0])
 				}
 			}
-			for _, o := range originals(p) {
+			for _, o := range append(originals(p), identity(p, opts)...) {
 				checks = append(checks, fmt.Sprintf("fuse cmp %d %d 0x%08x", o.Bank, o.Word, o.Before))
 			}
 			for _, c := range checks {
@@ -254,7 +264,7 @@ func TestLineLimits(t *testing.T) {
 			cmd, ok := strings.CutPrefix(line, "FB: ucmd ")
 			if !ok {
 				if line != "" && !strings.HasPrefix(line, "#") && !strings.HasPrefix(line, "uuu_version ") &&
-					!strings.HasPrefix(line, "FB: sh ") && line != "FB: done" {
+					!strings.HasPrefix(line, "FB: @ IF @OTPPROV_CONFIRM_SECURITY@ ") && line != "FB: done" {
 					t.Errorf("%s.uuu: line %q is not a uuu command", name, line)
 				}
 				continue

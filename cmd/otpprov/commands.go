@@ -376,7 +376,7 @@ func exportPlan(c *cli.Context, e env, p *planner.Plan, f export.Format) error {
 	if d := c.String("device"); c.IsSet("device") && !strings.HasPrefix(d, "sim:") {
 		device = d // the sh script's default NVMEM; the emulator is not a path
 	}
-	opts := export.Options{ToolVersion: toolVersion(), Device: device}
+	opts := export.Options{ToolVersion: toolVersion(), Device: device, AssumeBlank: c.Bool("assume-blank")}
 	out := c.String("out")
 	if out == "" {
 		return export.Write(e.stdout, f, p, opts) // one write of the whole script

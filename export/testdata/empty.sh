@@ -5,9 +5,10 @@
 # manifest:    cc8mm-board (board.yaml, sha256:5e1f0c7a3d2b9e8f6a4c1d0b7e2f3a9c8d6b5a4f3e2d1c0b9a8f7e6d5c4b3a2f)
 # soc:         imx8mm
 # planned for: UNIQUE_ID 0x2422699850d00200
+#              The script reads the part's identity words (0/1, 0/2)
+#              before its first burn and burns nothing on another part.
 # state:       sha256:6180474edb587f49f4975954ad277dcf5901bcdc808469c1009636b2f38393bc
-#              The device's bytes when planned; a plan made offline was made
-#              against this state.
+#              The device's bytes when planned (assumed, with --assume-blank).
 # burns:       none: the board already holds every bit the manifest asks for
 #
 # A copy cut short burns nothing and exits 1: until its last line, which

@@ -5,9 +5,10 @@
 # manifest:    cc8mm-board (board.yaml, sha256:5e1f0c7a3d2b9e8f6a4c1d0b7e2f3a9c8d6b5a4f3e2d1c0b9a8f7e6d5c4b3a2f)
 # soc:         imx8mm
 # planned for: UNIQUE_ID 0x2422699850d00200
+#              The script reads the part's identity words (0/1, 0/2)
+#              before its first burn and burns nothing on another part.
 # state:       sha256:6180474edb587f49f4975954ad277dcf5901bcdc808469c1009636b2f38393bc
-#              The device's bytes when planned; a plan made offline was made
-#              against this state.
+#              The device's bytes when planned (assumed, with --assume-blank).
 #              The script checks every word it burns against this state
 #              and burns nothing on a board that differs.
 # burns:       3 writes into 3 words, 20 bits, in this order: data, locks, security, closing last
@@ -61,6 +62,13 @@ before() {
 	[ "$v" = "$4" ] || fail "bank $1 word $2 reads 0x$v, but the plan was made when it read 0x$4: this is not the board, or not the state, the script was made for"
 }
 
+# identity BANK WORD INDEX VALUE: refuse unless the word of the part's
+# UNIQUE_ID holds VALUE, as on the part the script was made for.
+identity() {
+	v=$(word "$3") || fail "cannot read bank $1 word $2 (UNIQUE_ID) at offset $(($3 * 4)) of $NVMEM"
+	[ "$v" = "$4" ] || fail "bank $1 word $2 (UNIQUE_ID) reads 0x$v, but on the part this script was made for it read 0x$4: this is another part"
+}
+
 # after BANK WORD INDEX VALUE: stop unless the word now reads VALUE.
 after() {
 	v=$(word "$3") || fail "bank $1 word $2: written, but it cannot be read back at offset $(($3 * 4))"
@@ -90,6 +98,10 @@ otpprov_main() {
 	[ "$size" = 1024 ] || fail "$NVMEM has $size bytes, but the nvmem file of the imx8mm has 1024: this script is for imx8mm"
 	t=$(printf '\001\002\003\004' | od -A n -t x4 | tr -d ' \n')
 	[ "$t" = 04030201 ] || fail "printf and od here do not give the little-endian word 04030201 for the bytes 01 02 03 04 (got '$t')"
+
+	# This script is for the part with UNIQUE_ID 0x2422699850d00200 only.
+	identity 0 1 1 50d00200
+	identity 0 2 2 24226998
 
 	# Opening for writing writes nothing; it fails where the device tree makes the file read-only.
 	( : >>"$NVMEM" ) 2>/dev/null || fail "$NVMEM cannot be opened for writing: read-only in the device tree (&ocotp), or not root"

@@ -5,9 +5,10 @@
 # manifest:    imx6-board (imx6.yaml)
 # soc:         imx6q
 # planned for: UNIQUE_ID 0x0000000000000000
+#              The script reads the part's identity words (0/1, 0/2)
+#              before its first burn and burns nothing on another part.
 # state:       sha256:076a27c79e5ace2a3d47f9dd2e83e4ff6ea8872b3c2218f66c92b89b55f36560
-#              The device's bytes when planned; a plan made offline was made
-#              against this state.
+#              The device's bytes when planned (assumed, with --assume-blank).
 #              The script checks every word it burns against this state
 #              and burns nothing on a board that differs.
 # burns:       1 write into 1 word, 8 bits, in this order: data, locks, security, closing last
@@ -61,6 +62,13 @@ before() {
 	[ "$v" = "$4" ] || fail "bank $1 word $2 reads 0x$v, but the plan was made when it read 0x$4: this is not the board, or not the state, the script was made for"
 }
 
+# identity BANK WORD INDEX VALUE: refuse unless the word of the part's
+# UNIQUE_ID holds VALUE, as on the part the script was made for.
+identity() {
+	v=$(word "$3") || fail "cannot read bank $1 word $2 (UNIQUE_ID) at offset $(($3 * 4)) of $NVMEM"
+	[ "$v" = "$4" ] || fail "bank $1 word $2 (UNIQUE_ID) reads 0x$v, but on the part this script was made for it read 0x$4: this is another part"
+}
+
 # after BANK WORD INDEX VALUE: stop unless the word now reads VALUE.
 after() {
 	v=$(word "$3") || fail "bank $1 word $2: written, but it cannot be read back at offset $(($3 * 4))"
@@ -90,6 +98,10 @@ otpprov_main() {
 	[ "$size" = 512 ] || fail "$NVMEM has $size bytes, but the nvmem file of the imx6q has 512: this script is for imx6q"
 	t=$(printf '\001\002\003\004' | od -A n -t x4 | tr -d ' \n')
 	[ "$t" = 04030201 ] || fail "printf and od here do not give the little-endian word 04030201 for the bytes 01 02 03 04 (got '$t')"
+
+	# This script is for the part with UNIQUE_ID 0x0000000000000000 only.
+	identity 0 1 1 00000000
+	identity 0 2 2 00000000
 
 	# Opening for writing writes nothing; it fails where the device tree makes the file read-only.
 	( : >>"$NVMEM" ) 2>/dev/null || fail "$NVMEM cannot be opened for writing: read-only in the device tree (&ocotp), or not root"

@@ -5,9 +5,10 @@
 # manifest:    cc8mm-secure-boot-sample (secure-boot.yaml, sha256:0c9b8a7f6e5d4c3b2a1f0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a3f2e1d0c9b)
 # soc:         imx8mm
 # planned for: UNIQUE_ID 0x2422699850d00200
+#              The script reads the part's identity words (0/1, 0/2)
+#              before its first burn and burns nothing on another part.
 # state:       sha256:3765400411529bcae59a7e5faa0b35da2c47a5fb3361933fd0f2ffba3987e6b3
-#              The device's bytes when planned; a plan made offline was made
-#              against this state.
+#              The device's bytes when planned (assumed, with --assume-blank).
 #              The script checks every word it burns against this state
 #              and burns nothing on a board that differs.
 # burns:       10 writes into 10 words, 122 bits, in this order: data, locks, security, closing last
@@ -71,6 +72,13 @@ before() {
 	[ "$v" = "$4" ] || fail "bank $1 word $2 reads 0x$v, but the plan was made when it read 0x$4: this is not the board, or not the state, the script was made for"
 }
 
+# identity BANK WORD INDEX VALUE: refuse unless the word of the part's
+# UNIQUE_ID holds VALUE, as on the part the script was made for.
+identity() {
+	v=$(word "$3") || fail "cannot read bank $1 word $2 (UNIQUE_ID) at offset $(($3 * 4)) of $NVMEM"
+	[ "$v" = "$4" ] || fail "bank $1 word $2 (UNIQUE_ID) reads 0x$v, but on the part this script was made for it read 0x$4: this is another part"
+}
+
 # after BANK WORD INDEX VALUE: stop unless the word now reads VALUE.
 after() {
 	v=$(word "$3") || fail "bank $1 word $2: written, but it cannot be read back at offset $(($3 * 4))"
@@ -100,6 +108,10 @@ otpprov_main() {
 	[ "$size" = 1024 ] || fail "$NVMEM has $size bytes, but the nvmem file of the imx8mm has 1024: this script is for imx8mm"
 	t=$(printf '\001\002\003\004' | od -A n -t x4 | tr -d ' \n')
 	[ "$t" = 04030201 ] || fail "printf and od here do not give the little-endian word 04030201 for the bytes 01 02 03 04 (got '$t')"
+
+	# This script is for the part with UNIQUE_ID 0x2422699850d00200 only.
+	identity 0 1 1 50d00200
+	identity 0 2 2 24226998
 
 	# Security fuses: name each one, as with otpprov apply --confirm-security:
 	#   OTPPROV_CONFIRM_SECURITY=SRK_LOCK,SEC_CONFIG_CLOSE sh FILE

@@ -11,10 +11,12 @@
 //     burns nothing; a stuck bit never burns, and fuse prog succeeds.
 //
 // A uuu list is parsed as uuu parses it (the whole list before anything
-// runs; a line uuu does not know fails the list) and its FB: ucmd and
-// FB: sh lines run in order in one U-Boot session: each ucmd is one
-// run_command(), as fastboot's run_ucmd does, FB: sh runs on the host,
-// and the run stops at the first failure, as uuu does.
+// runs; a line uuu does not know fails the list; @VAR@ is read from the
+// host's environment then) and its FB: ucmd and FB: sh lines run in order
+// in one U-Boot session: each ucmd is one run_command(), as fastboot's
+// run_ucmd does, FB: sh runs on the host, an ERROR (from an IF, decided
+// as uuu decides it) fails, and the run stops at the first failure, as
+// uuu does.
 package ubootsandbox
 
 import (
@@ -228,7 +230,7 @@ func (s *Sandbox) Command(b Board, cmd string, env ...string) (Result, error) {
 // nothing: the result has exit status 1, uuu's error as its console and
 // the board's words.
 func (s *Sandbox) UUU(b Board, list []byte, setup string, env ...string) (Result, error) {
-	cmds, err := ParseUUU(list)
+	cmds, err := ParseUUU(list, env...)
 	if errors.Is(err, ErrUUURefuses) {
 		return Result{Exit: 1, Console: "uuu: " + err.Error(), Words: append([]uint32(nil), b.Words...)}, nil
 	}

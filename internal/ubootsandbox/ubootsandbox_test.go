@@ -201,6 +201,29 @@ func TestParseUUU(t *testing.T) {
 			t.Errorf("%q: %q, %v; want %q, %v", tc.list, got, err, tc.want, tc.err)
 		}
 	}
+	// uuu's @ reads the host's environment while it parses the list, and
+	// IF (CmdIf) compares its sides trimmed and upper-cased, "==" found
+	// before "!=", the right side from one character past the operator.
+	ifs := "uuu_version 1.4.149\nFB: @ IF @C@ != A,B then ERROR no\nFB: @ IF @C@ == A,B then ucmd setenv ok yes\nFB: ucmd echo end"
+	for _, tc := range []struct {
+		env  []string
+		want []UUUCommand
+		err  error
+	}{
+		{nil, nil, ErrUUURefuses},
+		{[]string{"C=A,B"}, []UUUCommand{{"ucmd", "setenv ok yes"}, {"ucmd", "echo end"}}, nil},
+		{[]string{"C=a,b\nx"}, []UUUCommand{{"ucmd", "setenv ok yes"}, {"ucmd", "echo end"}}, nil},
+		{[]string{"C=B,A"}, []UUUCommand{{"error", "no"}, {"ucmd", "echo end"}}, nil},
+		{[]string{"C="}, []UUUCommand{{"error", "no"}, {"ucmd", "echo end"}}, nil},
+		// "==" in the value: the != line misreads it and passes, the ==
+		// line confirms nothing.
+		{[]string{"C=A==B"}, []UUUCommand{{"ucmd", "echo end"}}, nil},
+	} {
+		got, err := ParseUUU([]byte(ifs), tc.env...)
+		if !errors.Is(err, tc.err) || !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("%q: %q, %v; want %q, %v", tc.env, got, err, tc.want, tc.err)
+		}
+	}
 	if _, err := ParseUUU([]byte("uuu_version 1.0.1\nFB: flash all x.img\n")); err == nil || errors.Is(err, ErrUUURefuses) {
 		t.Errorf("an unmodelled uuu command: %v, want a test error", err)
 	}

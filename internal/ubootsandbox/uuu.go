@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
+	"sync"
 )
 
-// UUUCommand is one command of a uuu list that reaches U-Boot ("ucmd")
-// or the host's shell ("sh").
+// UUUCommand is one command of a uuu list that reaches U-Boot ("ucmd"),
+// the host's shell ("sh"), or stops uuu with a message ("error", uuu's
+// ERROR, run by an IF whose condition holds).
 type UUUCommand struct {
 	Kind string
 	Arg  string
@@ -42,8 +45,12 @@ func init() {
 // image); every line is parsed before any runs, and an unknown command
 // fails the list; '\r' is dropped, a line of one character or starting
 // with '#' is skipped, and the last line counts without its newline.
-// The commands come back in order, up to the first "done".
-func ParseUUU(list []byte) ([]UUUCommand, error) {
+// The commands come back in order, up to the first "done". env is the
+// host's environment (KEY=VALUE), which uuu's @ command reads while it
+// parses the list (libuuu/cmd.cpp CmdEnv): a @KEY@ it does not find
+// fails the whole list. An IF (CmdIf) depends on nothing but its text,
+// so it is decided here: its command, or nothing.
+func ParseUUU(list []byte, env ...string) ([]UUUCommand, error) {
 	if !bytes.HasPrefix(list, []byte("uuu_version")) {
 		return nil, fmt.Errorf("%w: it does not start with uuu_version, so uuu takes it for a boot image", ErrUUURefuses)
 	}
@@ -65,11 +72,11 @@ func ParseUUU(list []byte) ([]UUUCommand, error) {
 		if strings.HasPrefix(s, "uuu_version") || len(s) <= 1 || s[0] == '#' {
 			continue
 		}
-		cmd, err := parseUUULine(s)
+		cmd, err := parseUUULine(s, env)
 		if err != nil {
 			return nil, err
 		}
-		if done {
+		if done || cmd.Kind == "" {
 			continue
 		}
 		if cmd.Kind == "done" {
@@ -82,8 +89,9 @@ func ParseUUU(list []byte) ([]UUUCommand, error) {
 }
 
 // parseUUULine follows create_cmd_obj, get_next_param and the parsers of
-// FBCmd and CmdShell.
-func parseUUULine(s string) (UUUCommand, error) {
+// FBCmd, CmdShell, CmdEnv and CmdIf. An IF whose condition fails is the
+// command of no Kind.
+func parseUUULine(s string, env []string) (UUUCommand, error) {
 	pos := 0
 	proto := nextParam(s, &pos, ':')
 	if i := strings.IndexByte(proto, '['); i >= 0 {
@@ -111,6 +119,16 @@ func parseUUULine(s string) (UUUCommand, error) {
 		return UUUCommand{"sh", rest}, nil
 	case key == "_ALL:DONE":
 		return UUUCommand{Kind: "done"}, nil
+	case key == "_ALL:ERROR":
+		return UUUCommand{"error", rest}, nil
+	case key == "_ALL:@":
+		unfolded, err := unfold(rest, env)
+		if err != nil {
+			return UUUCommand{}, err
+		}
+		return parseUUULine("FB: "+unfolded, env)
+	case key == "_ALL:IF":
+		return uuuIf(s, pos, env)
 	}
 	return UUUCommand{}, fmt.Errorf("uuu line %q: %s is not modelled", s, key)
 }
@@ -138,4 +156,74 @@ func nextParam(s string, pos *int, sep byte) string {
 	p := s[*pos:end]
 	*pos = end + 1
 	return p
+}
+
+// unfold replaces each @KEY@ of s with the host's KEY, as CmdEnv::parser
+// does (getenv; a \r or \n ends the value): an undefined KEY fails the
+// list before anything runs.
+func unfold(s string, env []string) (string, error) {
+	var err error
+	out := uuuVar().ReplaceAllStringFunc(s, func(m string) string {
+		key := m[1 : len(m)-1]
+		for i := len(env) - 1; i >= 0; i-- {
+			if k, v, ok := strings.Cut(env[i], "="); ok && k == key {
+				if j := strings.IndexAny(v, "\r\n"); j >= 0 {
+					v = v[:j]
+				}
+				return v
+			}
+		}
+		if err == nil {
+			err = fmt.Errorf("%w: variable '%s' is not defined", ErrUUURefuses, key)
+		}
+		return m
+	})
+	return out, err
+}
+
+var uuuVar = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`@[0-9a-zA-Z_]+@`) })
+
+// uuuIf is CmdIf: "IF LEFT OP RIGHT then CMD", pos just after "IF". The
+// parser skips one parameter and takes the condition up to the next
+// "then"; run looks for "==" before "!=", takes RIGHT from one character
+// after the operator, trims and upper-cases both sides, and runs "FB: CMD"
+// when the condition holds. uuu's own keys (@VID@, @PID@, @BCD@, @CHIP@)
+// are not modelled: a side naming one is a test error.
+func uuuIf(s string, pos int, env []string) (UUUCommand, error) {
+	lc := pos
+	nextParam(s, &pos, ' ')
+	if pos > len(s) {
+		pos = len(s)
+	}
+	end := strings.Index(s[pos:], "then")
+	if end < 0 {
+		return UUUCommand{"error", "missed key word: then"}, nil
+	}
+	end += pos
+	cond, then := s[lc:end], s[end+4:]
+	op := ""
+	for _, o := range []string{"==", "!="} {
+		if strings.Contains(cond, o) {
+			op = o
+			break
+		}
+	}
+	if op == "" {
+		return UUUCommand{"error", "unknown if condition"}, nil
+	}
+	i := strings.Index(cond, op)
+	l, r := cond[:i], ""
+	if j := i + len(op) + 1; j < len(cond) {
+		r = cond[j:]
+	}
+	l, r = strings.ToUpper(strings.TrimSpace(l)), strings.ToUpper(strings.TrimSpace(r))
+	for _, k := range []string{"@VID@", "@PID@", "@BCD@", "@CHIP@"} {
+		if l == k || r == k {
+			return UUUCommand{}, fmt.Errorf("uuu line %q: IF on %s is not modelled", s, k)
+		}
+	}
+	if (op == "==") != (l == r) {
+		return UUUCommand{}, nil
+	}
+	return parseUUULine("FB: "+then, env)
 }
