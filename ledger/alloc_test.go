@@ -8,9 +8,19 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/otpprov/otpprov/internal/pgtest"
 )
 
 func sqliteURL(t testing.TB) string { return "sqlite:" + filepath.Join(t.TempDir(), "ledger.db") }
+
+// backends runs a test on each database a ledger may be: an SQLite file,
+// and a fresh database of a real PostgreSQL server (internal/pgtest: in CI
+// it fails when PostgreSQL is missing, elsewhere it skips loudly).
+func backends(t *testing.T, test func(t *testing.T, url string)) {
+	t.Run("sqlite", func(t *testing.T) { test(t, sqliteURL(t)) })
+	t.Run("postgres", func(t *testing.T) { test(t, pgtest.Shared(t)) })
+}
 
 func pools(t testing.TB, body string) *Pools {
 	t.Helper()
@@ -33,9 +43,10 @@ func initLedger(t testing.TB, url, body string) *Ledger {
 
 // Open refuses a database without a ledger, and Init makes one that Open
 // then takes; Init again changes nothing.
-func TestInitAndOpen(t *testing.T) {
+func TestInitAndOpen(t *testing.T) { backends(t, testInitAndOpen) }
+
+func testInitAndOpen(t *testing.T, url string) {
 	ctx := context.Background()
-	url := sqliteURL(t)
 	if _, err := Open(ctx, url); !errors.Is(err, ErrSchema) || !strings.Contains(err.Error(), "otpprov ledger init") {
 		t.Fatalf("Open of an empty database: %v", err)
 	}
@@ -63,9 +74,11 @@ func TestInitAndOpen(t *testing.T) {
 
 // The same board gets the same block every time; boards get consecutive
 // aligned blocks; a pool runs out loudly.
-func TestAllocate(t *testing.T) {
+func TestAllocate(t *testing.T) { backends(t, testAllocate) }
+
+func testAllocate(t *testing.T, url string) {
 	ctx := context.Background()
-	l := initLedger(t, sqliteURL(t), "  eth: {type: mac, ranges: [\"00:04:9f:00:00:00-00:04:9f:00:00:05\"], perUnit: 2}\n")
+	l := initLedger(t, url, "  eth: {type: mac, ranges: [\"00:04:9f:00:00:00-00:04:9f:00:00:05\"], perUnit: 2}\n")
 	a, err := l.Allocate(ctx, "eth", "0x1", "st1")
 	if err != nil || a.Base != 0x00049f000000 || !a.New || a.State != Reserved {
 		t.Fatalf("first board: %+v %v", a, err)
@@ -98,9 +111,10 @@ func TestAllocate(t *testing.T) {
 }
 
 // A pool may grow, never shrink, nor change type or perUnit once used.
-func TestInitGrowsNeverShrinks(t *testing.T) {
+func TestInitGrowsNeverShrinks(t *testing.T) { backends(t, testInitGrowsNeverShrinks) }
+
+func testInitGrowsNeverShrinks(t *testing.T, url string) {
 	ctx := context.Background()
-	url := sqliteURL(t)
 	l := initLedger(t, url, "  s: {type: u32, ranges: [\"100-109\"]}\n")
 	for i := 0; i < 3; i++ {
 		if _, err := l.Allocate(ctx, "s", fmt.Sprint(i+1), "st"); err != nil {
@@ -132,9 +146,10 @@ func TestInitGrowsNeverShrinks(t *testing.T) {
 // Many goroutines, each with its own connection pool as a station would
 // have, allocating for distinct boards and for the same boards: every
 // block distinct, no gaps, one block per board.
-func TestAllocateConcurrent(t *testing.T) {
+func TestAllocateConcurrent(t *testing.T) { backends(t, testAllocateConcurrent) }
+
+func testAllocateConcurrent(t *testing.T, url string) {
 	ctx := context.Background()
-	url := sqliteURL(t)
 	initLedger(t, url, "  s: {type: u32, ranges: [\"1-100000\"]}\n")
 	const stations, each = 8, 40
 	var wg sync.WaitGroup

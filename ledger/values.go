@@ -55,7 +55,7 @@ func (l *Ledger) Values(ctx context.Context, m *manifest.Manifest, fm *fusemap.M
 		if len(vars) > info.perUnit {
 			return u, fmt.Errorf("%d variables take values from pool %s, whose boards get %d each (perUnit)", len(vars), pool, info.perUnit)
 		}
-		if err := l.adopt(ctx, info, vars, m.VarFields, fm, state, uniqueID, station); err != nil {
+		if err := l.adopt(ctx, info, vars, m.VarFields, m.VarBits, fm, state, uniqueID, station); err != nil {
 			return u, err
 		}
 		var b Block
@@ -115,8 +115,10 @@ func (l *Ledger) pool(ctx context.Context, name string) (poolInfo, error) {
 // recorded as this board's, burned: it is on a fuse, so it must never be
 // handed out. A value that is another board's stops here, naming both: it
 // is a duplicate already burned, and burning more would hide it.
-func (l *Ledger) adopt(ctx context.Context, p poolInfo, vars []manifest.Variable, fields map[string][]string, fm *fusemap.Map, state []uint32, uniqueID, station string) error {
+func (l *Ledger) adopt(ctx context.Context, p poolInfo, vars []manifest.Variable, fields map[string][]string, bits map[string][]manifest.Bits, fm *fusemap.Map, state []uint32, uniqueID, station string) error {
 	for _, v := range vars {
+		var held []uint64
+		var where []string
 		for _, name := range fields[v.Name] {
 			f := fm.Field(name)
 			if f == nil {
@@ -126,7 +128,20 @@ func (l *Ledger) adopt(ctx context.Context, p poolInfo, vars []manifest.Variable
 			if !ok || fusemap.Blank(parts) {
 				continue
 			}
-			held, _ := f.Number(parts)
+			n, _ := f.Number(parts)
+			held, where = append(held, n), append(where, name)
+		}
+		if len(fields[v.Name]) == 0 {
+			// A raw entry of one whole word (a serial number): the word is
+			// the value.
+			if bs := bits[v.Name]; len(bs) == 1 && bs[0].Mask == 0xffffffff {
+				if w, ok := fm.Word(state, bs[0].Bank, bs[0].Word); ok && w != 0 && w != fusemap.ReadProtected {
+					held, where = append(held, uint64(w)), append(where, fmt.Sprintf("bank %d word %d", bs[0].Bank, bs[0].Word))
+				}
+			}
+		}
+		for i, held := range held {
+			name := where[i]
 			base := held - uint64(v.PoolIndex)
 			in := false
 			for _, r := range p.ranges {
@@ -221,12 +236,11 @@ func (l *Ledger) Burned(ctx context.Context, u Unit, m *manifest.Manifest, fm *f
 			if v.Pool != b.Pool {
 				continue
 			}
-			for _, name := range m.VarFields[v.Name] {
-				if f := fm.Field(name); f != nil {
-					parts, ok := fm.Parts(f, state)
-					// Unreadable counts as burned: it may be.
-					burned = burned || !ok || !fusemap.Blank(parts)
-				}
+			// Any bit of the words its entries set, field or raw.
+			// Unreadable counts as burned: it may be.
+			for _, bits := range m.VarBits[v.Name] {
+				w, ok := fm.Word(state, bits.Bank, bits.Word)
+				burned = burned || !ok || w == fusemap.ReadProtected || w&bits.Mask != 0
 			}
 		}
 		if burned {

@@ -32,6 +32,7 @@ type Manifest struct {
 	Digest      string   // "sha256:" and the hex digest of the file's bytes (of every file's digest, for a chain)
 	Variables   []Variable
 	VarFields   map[string][]string // by variable: the fields whose entries take it as value
+	VarBits     map[string][]Bits   // by variable: the words its entries set (fields and raw)
 	Unresolved  []string            // variables left without a value (Options.Check)
 	Name        string
 	Description string
@@ -160,6 +161,7 @@ func ParseOpts(file string, b []byte, o Options) (*Manifest, error) {
 	diags = append(diags, vars.unused()...)
 	m.Variables = vars.list()
 	m.VarFields = vars.fieldsOf()
+	m.VarBits = vars.bitsOf(m.Fuses)
 	m.Unresolved = vars.unresolved
 	targets, conflicts := m.resolve()
 	diags = append(diags, conflicts...)

@@ -66,7 +66,8 @@ var varRefs = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`
 
 type decl struct {
 	Variable
-	fields []string // the fields whose entries take it as value
+	fields  []string // the fields whose entries take it as value
+	entries []Pos    // the entries that take it as value
 	bytes  int
 	def    any // the default as written, nil if none
 	defAt  Pos // the declaration that wrote def: a file default is relative to its directory
@@ -350,8 +351,11 @@ func (vs *varSet) substitute(t *tree) Diagnostics {
 					return nil
 				}
 				d.used = true
-				if f, ok := t.At(entry + "/field").(string); ok && !slices.Contains(d.fields, f) && strings.HasSuffix(ptr, "/value") {
-					d.fields = append(d.fields, f)
+				if strings.HasSuffix(ptr, "/value") {
+					if f, ok := t.At(entry + "/field").(string); ok && !slices.Contains(d.fields, f) {
+						d.fields = append(d.fields, f)
+					}
+					d.entries = append(d.entries, t.PosOf(entry))
 				}
 				if !d.ok {
 					t.Refused[ptr] = true // its value was reported
@@ -441,6 +445,24 @@ func (vs *varSet) fieldsOf() map[string][]string {
 				out = map[string][]string{}
 			}
 			out[n] = fs
+		}
+	}
+	return out
+}
+
+// bitsOf maps each variable to the words its entries set, field or raw.
+func (vs *varSet) bitsOf(fuses []Fuse) map[string][]Bits {
+	var out map[string][]Bits
+	for _, n := range vs.order {
+		for _, pos := range vs.byName[n].entries {
+			for _, f := range fuses {
+				if f.Pos == pos {
+					if out == nil {
+						out = map[string][]Bits{}
+					}
+					out[n] = append(out[n], f.Bits...)
+				}
+			}
 		}
 	}
 	return out

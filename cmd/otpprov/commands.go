@@ -58,7 +58,7 @@ func newApp(ctx context.Context, e env, notFound *error) *cli.App {
 	usage := func(c *cli.Context, err error, _ bool) error { return usageError{err.Error()} }
 	cmds := []*cli.Command{
 		{Name: "plan", Usage: "show what applying MANIFEST would burn", ArgsUsage: "MANIFEST",
-			Flags: []cli.Flag{deviceFlag, deviceKind, socFlag, jsonFlag, noColor, overlay, varFlag, varFile, confirm,
+			Flags: []cli.Flag{deviceFlag, deviceKind, socFlag, jsonFlag, noColor, overlay, varFlag, varFile, confirm, ledgerFlag,
 				outFlag("save the plan to `FILE` for 'otpprov apply FILE'; with --format uboot, uuu or sh, write the script there instead of standard output"),
 				&cli.BoolFlag{Name: "allow-unbound", Usage: "with --out, save a plan of a board whose UNIQUE_ID cannot be read: bound only to the state, any board that reads the same takes it"},
 				&cli.StringFlag{Name: "format", Value: "text", Usage: "text, json, or a script to burn the plan offline: uboot, uuu, sh"},
@@ -67,10 +67,10 @@ func newApp(ctx context.Context, e env, notFound *error) *cli.App {
 				&cli.BoolFlag{Name: "detailed-exitcode", Usage: "exit 0 when there is nothing to do, 2 when there are changes, 1 on error"}},
 			Before: checkOut, Action: func(c *cli.Context) error { return cmdPlan(c, e) }},
 		{Name: "apply", Usage: "burn MANIFEST (or a saved PLANFILE), verifying every word", ArgsUsage: "MANIFEST|PLANFILE",
-			Flags:  []cli.Flag{deviceFlag, deviceKind, socFlag, autoApprove, confirm, jsonFlag, noColor, overlay, varFlag, varFile, journalFlag},
+			Flags:  []cli.Flag{deviceFlag, deviceKind, socFlag, autoApprove, confirm, jsonFlag, noColor, overlay, varFlag, varFile, journalFlag, ledgerFlag},
 			Action: func(c *cli.Context) error { return cmdApply(ctx, c, e) }},
 		{Name: "verify", Usage: "check that the device satisfies MANIFEST (exit 0) or not (exit 2)", ArgsUsage: "MANIFEST",
-			Flags:  []cli.Flag{deviceFlag, deviceKind, socFlag, jsonFlag, noColor, overlay, varFlag, varFile},
+			Flags:  []cli.Flag{deviceFlag, deviceKind, socFlag, jsonFlag, noColor, overlay, varFlag, varFile, ledgerFlag},
 			Action: func(c *cli.Context) error { return cmdVerify(c, e) }},
 		{Name: "validate", Usage: "check manifests without a device", ArgsUsage: "MANIFEST...",
 			Flags:  []cli.Flag{overlay, varFlag, varFile},
@@ -205,14 +205,44 @@ func planManifest(c *cli.Context, e env) (planned, error) {
 	if err != nil {
 		return planned{}, err
 	}
-	m, err := loadManifest(c, e, a[0])
+	var m *manifest.Manifest
+	var b []byte
+	ledgered := c.String("ledger") != ""
+	if ledgered {
+		if c.Bool("assume-blank") {
+			return planned{}, usageError{"--ledger allocates by the board's UNIQUE_ID, and --assume-blank plans for no board: plan against the board, or its dump (--state)"}
+		}
+		if b, err = inputfile.Read(a[0], manifest.MaxSize); err == nil {
+			m, err = parseForLedger(c, e, a[0], b)
+		}
+	} else {
+		m, err = loadManifest(c, e, a[0])
+	}
 	if err != nil {
 		return planned{}, err
 	}
 	if err := outClashManifest(c, m); err != nil {
 		return planned{}, err
 	}
+	// With --ledger, the pool variables' values for this board; plan hands
+	// out a block (a saved plan or a script carries its values), verify
+	// only looks.
+	throughLedger := func(state []uint32) error {
+		if !ledgered {
+			return nil
+		}
+		full, use, err := valuesFromLedger(c.Context, c, e, a[0], b, m, state, c.Command.Name != "verify")
+		if err != nil {
+			return err
+		}
+		use.close()
+		m = full
+		return nil
+	}
 	if where, state, err := offlineState(c, e, m); where != "" || err != nil {
+		if err == nil {
+			err = throughLedger(state)
+		}
 		if err != nil {
 			return planned{}, err
 		}
@@ -224,6 +254,9 @@ func planManifest(c *cli.Context, e env) (planned, error) {
 		return planned{}, err
 	}
 	defer dev.Close()
+	if err := throughLedger(state); err != nil {
+		return planned{}, err
+	}
 	p, err := planner.Make(source(m), m.Map, state, m.Targets)
 	return planned{Plan: p, where: where(dev, chip), apply: boardArgs(c, dev, chip)}, err
 }
@@ -438,6 +471,13 @@ func cmdApply(ctx context.Context, c *cli.Context, e env) (err error) {
 		if len(c.StringSlice("var")) > 0 || len(c.StringSlice("var-file")) > 0 {
 			return usageError{"--var and --var-file are for manifests: a saved plan holds its values already"}
 		}
+	} else if c.String("ledger") != "" {
+		// The pool variables' values come from the ledger once the board
+		// is read: its UNIQUE_ID keys them.
+		if m, err = parseForLedger(c, e, a[0], b); err != nil {
+			return err
+		}
+		st.manifest(m)
 	} else {
 		vars, err := varValues(c, e)
 		if err != nil {
@@ -461,6 +501,14 @@ func cmdApply(ctx context.Context, c *cli.Context, e env) (err error) {
 		return err
 	}
 	defer dev.Close()
+	var use *ledgerUse
+	if m != nil && c.String("ledger") != "" {
+		// Allocated and committed here, before the first burn.
+		if m, use, err = valuesFromLedger(ctx, c, e, a[0], b, m, state, true); err != nil {
+			return err
+		}
+		defer use.close()
+	}
 	var p *planner.Plan
 	if saved != nil {
 		p, err = planner.Recheck(saved, state)
@@ -473,7 +521,15 @@ func cmdApply(ctx context.Context, c *cli.Context, e env) (err error) {
 	st.plan(p)
 	// A saved plan was reviewed when it was made, as with Terraform: it is
 	// its own approval. A manifest is planned and shown here, and asked.
-	return applyPlan(ctx, c, e, dev, where(dev, chip), p, saved == nil, st)
+	err = applyPlan(ctx, c, e, dev, where(dev, chip), p, saved == nil, st)
+	if use != nil {
+		// Said, not returned: the exit code says what the device holds,
+		// and a block left reserved is handed to no other board.
+		if lerr := use.burned(ctx, m, dev); lerr != nil {
+			fmt.Fprintf(e.stderr, "otpprov: warning: %v\n", lerr)
+		}
+	}
+	return err
 }
 
 // isPlanFile tells a saved plan from a manifest by its format field. The

@@ -9,6 +9,7 @@ import (
 
 	"github.com/otpprov/otpprov/ledger"
 	"github.com/otpprov/otpprov/manifest"
+	"github.com/otpprov/otpprov/nvmem"
 	"github.com/otpprov/otpprov/planner"
 	"github.com/otpprov/otpprov/view"
 )
@@ -193,4 +194,19 @@ func valuesFromLedger(ctx context.Context, c *cli.Context, e env, path string, b
 		return nil, nil, err
 	}
 	return m, &ledgerUse{l: l, unit: unit}, nil
+}
+
+// burned records, after an apply, which of the board's blocks now have
+// bits on its fuses, from what the device reads back: a failed or partial
+// burn counts (fuses only OR). A ledger that cannot be written here leaves
+// them reserved, which hands them to nobody else either.
+func (u *ledgerUse) burned(ctx context.Context, m *manifest.Manifest, dev *nvmem.Device) error {
+	state, err := readState(dev)
+	if err != nil {
+		return fmt.Errorf("the ledger's blocks stay reserved (never handed out again): reading the device back: %w", err)
+	}
+	if err := u.l.Burned(ctx, u.unit, m, m.Map, state); err != nil {
+		return fmt.Errorf("the ledger's blocks stay reserved (never handed out again): %w", err)
+	}
+	return nil
 }
