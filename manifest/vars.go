@@ -68,13 +68,13 @@ type decl struct {
 	Variable
 	fields  []string // the fields whose entries take it as value
 	entries []Pos    // the entries that take it as value
-	bytes  int
-	def    any // the default as written, nil if none
-	defAt  Pos // the declaration that wrote def: a file default is relative to its directory
-	pos    Pos
-	value  any // the typed value substituted into entries
-	ok     bool
-	used   bool
+	bytes   int
+	def     any // the default as written, nil if none
+	defAt   Pos // the declaration that wrote def: a file default is relative to its directory
+	pos     Pos
+	value   any // the typed value substituted into entries
+	ok      bool
+	used    bool
 }
 
 type varSet struct {

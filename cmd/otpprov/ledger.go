@@ -127,7 +127,6 @@ func ledgerCommand(ctx context.Context, e env, usage cli.OnUsageErrorFunc, jsonF
 				Action: func(c *cli.Context) error { return cmdLedgerStatus(ctx, c, e) }}}}
 }
 
-
 // ledgerUse is the ledger an apply or plan took values from.
 type ledgerUse struct {
 	l    *ledger.Ledger
