@@ -184,9 +184,12 @@ bench-process: build
 # to every unit on the line, often over a serial console or a slow link.
 SIZE_BUDGET := 8388608
 CROSS := $(BIN)/otpprov-linux-arm64 $(BIN)/otpprov-linux-armv7
+# The board build leaves out the ledger's database drivers (-tags
+# noledger): they double the binary. A board applies plans a station made
+# with --ledger; the station build (make build) has the ledger.
 cross:
-	GOOS=linux GOARCH=arm64 $(GOBUILD) -ldflags '$(LDFLAGS)' -o $(BIN)/otpprov-linux-arm64 ./cmd/otpprov
-	GOOS=linux GOARCH=arm GOARM=7 $(GOBUILD) -ldflags '$(LDFLAGS)' -o $(BIN)/otpprov-linux-armv7 ./cmd/otpprov
+	GOOS=linux GOARCH=arm64 $(GOBUILD) -tags urfave_cli_no_docs,noledger -ldflags '$(LDFLAGS)' -o $(BIN)/otpprov-linux-arm64 ./cmd/otpprov
+	GOOS=linux GOARCH=arm GOARM=7 $(GOBUILD) -tags urfave_cli_no_docs,noledger -ldflags '$(LDFLAGS)' -o $(BIN)/otpprov-linux-armv7 ./cmd/otpprov
 	@for f in $(CROSS); do \
 		size=$$(stat -c %s $$f); \
 		if [ $$size -gt $(SIZE_BUDGET) ]; then echo "$$f: $$size bytes, over the budget of $(SIZE_BUDGET) bytes"; exit 1; fi; \

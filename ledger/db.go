@@ -10,8 +10,6 @@ import (
 	"os"
 	"strings"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
-	_ "modernc.org/sqlite"             // database/sql driver "sqlite", pure Go
 )
 
 // SchemaVersion is the version of the ledger's tables this otpprov
@@ -105,6 +103,9 @@ func open(ctx context.Context, raw string, create bool) (*Ledger, error) {
 	driver, source, d, err := dsn(raw, create)
 	if err != nil {
 		return nil, err
+	}
+	if !drivers {
+		return nil, fmt.Errorf("%w %s: this otpprov is the board build, made without the database drivers (they would double its size): use the station build, or plan on the station with --ledger and --state, and apply the saved plan here", ErrURL, Redact(raw))
 	}
 	if path := strings.TrimPrefix(strings.TrimPrefix(raw, "sqlite:"), "//"); d == SQLite && !create {
 		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
