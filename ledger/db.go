@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"os"
 	"strings"
-
 )
 
 // SchemaVersion is the version of the ledger's tables this otpprov
