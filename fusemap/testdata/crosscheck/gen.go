@@ -63,6 +63,15 @@ var bareboxPrefixes = []struct {
 	{"OCOTP_", imx6},
 }
 
+// bareboxOnly narrows a define to the SoCs its comment names: the SDP
+// disables are "available on i.MX6SDL silicon revision >=1.4, reserved
+// elsewhere" (the 6UL/6ULL have theirs at other bits, per crucible).
+var bareboxOnly = map[string][]string{
+	"OCOTP_SDP_DISABLE":         {"imx6q"},
+	"OCOTP_SDP_READ_DISABLE":    {"imx6q"},
+	"OCOTP_FORCE_INTERNAL_BOOT": {"imx6q"},
+}
+
 var imx6 = []string{"imx6q", "imx6sl", "imx6sx", "imx6ul", "imx6ull"}
 
 // aliases: a source's name -> otpprov's field, "#i" for the field's i-th part.
@@ -290,6 +299,9 @@ func readBarebox(dir, path string, maps map[string]*fusemap.Map, emit func(soc, 
 		}
 		if d.prefix == "" {
 			continue
+		}
+		if only, ok := bareboxOnly[d.full]; ok {
+			d.socs = only
 		}
 		if strings.HasPrefix(d.prefix, "MX8M") && d.prefix != "MX8M_OCOTP_" {
 			for _, soc := range d.socs {
