@@ -96,8 +96,8 @@ fields:
 				sm.lockWords[m.ReadIndex(p.Bank, p.Word)] = true
 			}
 		}
-		if f.Identity {
-			continue
+		if f.Identity || f.Factory {
+			continue // refused by name: NXP programs them
 		}
 		for _, p := range f.Parts {
 			if holdsIdentity(p.Bank, p.Word) || !usable(p.Bank, p.Word) {
