@@ -96,8 +96,8 @@ fields:
 				sm.lockWords[m.ReadIndex(p.Bank, p.Word)] = true
 			}
 		}
-		if f.Identity || f.Factory {
-			continue // refused by name: NXP programs them
+		if f.Identity {
+			continue
 		}
 		for _, p := range f.Parts {
 			if holdsIdentity(p.Bank, p.Word) || !usable(p.Bank, p.Word) {
@@ -446,6 +446,11 @@ func (c *modelCase) manifest() {
 		var e entry
 		if s.field != nil {
 			e = c.fieldEntry(s.field)
+			if s.field.Factory && c.invalid == "" {
+				// NXP's factory fields are refused by name, as the
+				// identity is.
+				c.invalid = "the factory field " + s.field.Name
+			}
 		} else {
 			e = c.rawEntry(s.w, s.mask, s.hasMask, i)
 		}
