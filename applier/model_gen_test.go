@@ -446,6 +446,11 @@ func (c *modelCase) manifest() {
 		var e entry
 		if s.field != nil {
 			e = c.fieldEntry(s.field)
+			if s.field.Factory && c.invalid == "" {
+				// NXP's factory fields are refused by name, as the
+				// identity is.
+				c.invalid = "the factory field " + s.field.Name
+			}
 		} else {
 			e = c.rawEntry(s.w, s.mask, s.hasMask, i)
 		}

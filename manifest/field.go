@@ -55,6 +55,14 @@ func (t *tree) decodeField(ptr string, obj map[string]any, fm *fusemap.Map, diag
 			name, p.Bank, p.Word, id.Name)
 		return f, false
 	}
+	// NXP's factory words (tester words, calibration, the upper unique
+	// ID, the tester lock) are burned at test on every part: a value from
+	// a manifest could only disagree with them or lock them.
+	if fd.Factory {
+		diags.Add(t.PosOf(ptr+"/field"), "remove the entry: NXP burns it at test on every part",
+			"%s is %s, programmed by NXP at test (factory): a manifest never writes it", name, fd.Where())
+		return f, false
+	}
 	valuePtr := ptr + "/value"
 	var parts []uint32
 	var err error

@@ -442,7 +442,8 @@ func TestFieldValueFromFileSizes(t *testing.T) {
 // TestFieldEveryField: every field of every embedded map, given a value
 // of its encoding, either resolves to exactly its own bits (computed here
 // from the parts, independently of the encoder) or is refused for the
-// reason the map gives: an identity, or a word the driver cannot write.
+// reason the map gives: an identity, a factory field, or a word the driver
+// cannot write.
 func TestFieldEveryField(t *testing.T) {
 	for _, soc := range fusemap.Names() {
 		fm := mustMap(t, soc)
@@ -470,6 +471,12 @@ func TestFieldEveryField(t *testing.T) {
 					if len(ds) != 1 || ds[0].Pos != (Pos{File: "e.yaml", Line: 6, Col: 12}) ||
 						!strings.Contains(ds[0].Message, "UNIQUE_ID") || !strings.Contains(ds[0].Message, "NXP programs") && !strings.Contains(ds[0].Message, "programmed by NXP") {
 						t.Errorf("identity bits: got\n%s", dump(ds))
+					}
+					return
+				case fd.Factory:
+					ds := diagsOf(t, err)
+					if len(ds) != 1 || ds[0].Pos != (Pos{File: "e.yaml", Line: 6, Col: 12}) || !strings.Contains(ds[0].Message, "programmed by NXP at test (factory)") {
+						t.Errorf("factory field: got\n%s", dump(ds))
 					}
 					return
 				case !writable:
