@@ -60,6 +60,8 @@ func outCases() map[string]outCase {
 		"validate":             {args: []string{"validate", "$DIR/m.yaml"}},
 		"journal verify":       {args: []string{"journal", "verify", "$DIR/j.jsonl"}},
 		"journal repair":       {args: []string{"journal", "repair", "$DIR/j.jsonl"}},
+		"ledger init":          {args: []string{"ledger", "init", "--ledger", "sqlite:$DIR/ledger.db", "$DIR/pools.yaml"}},
+		"ledger status":        {args: []string{"ledger", "status", "--ledger", "sqlite:$DIR/ledger.db"}},
 		"show":                 {args: []string{"show", "--device", "$SIM"}},
 		"show --json":          {args: []string{"show", "--json", "--device", "$SIM"}},
 		"import":               {args: []string{"import", "--device", "$SIM"}},
@@ -102,6 +104,13 @@ func outFixtures(t *testing.T) (dir string, expand func(args []string) []string)
 	if code := s.run(context.Background(), nil, "apply", "--auto-approve", "--device", "sim:"+filepath.Join(dir, "sim"),
 		"--journal", filepath.Join(dir, "j.jsonl"), filepath.Join(dir, "m.yaml")); code != exitOK {
 		t.Fatalf("fixture apply: exit %d: %s", code, &s.stderr)
+	}
+	pools := "apiVersion: otpprov/v1\nkind: IdentityPools\nmetadata: {name: p}\npools:\n  s: {type: u32, ranges: [\"1-9\"]}\n"
+	if err := os.WriteFile(filepath.Join(dir, "pools.yaml"), []byte(pools), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code := s.run(context.Background(), nil, "ledger", "init", "--ledger", "sqlite:"+filepath.Join(dir, "ledger.db"), filepath.Join(dir, "pools.yaml")); code != exitOK {
+		t.Fatalf("fixture ledger init: exit %d: %s", code, &s.stderr)
 	}
 	expand = func(args []string) []string {
 		out := make([]string, len(args))
