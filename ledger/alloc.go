@@ -230,7 +230,7 @@ func (l *Ledger) allocate(ctx context.Context, pool, uniqueID, station string) (
 	if err != nil || found {
 		return b, false, err
 	}
-	now := time.Now().UTC().Format(time.RFC3339Nano)
+	now := time.Now().UTC().Format(Stamp)
 	b.State, b.Station, b.New = Reserved, station, true
 	if reuse != 0 {
 		var base int64
@@ -316,7 +316,7 @@ func (l *Ledger) board(ctx context.Context, tx *sql.Tx, b *Block) (bool, error) 
 
 // MarkBurned records that bits of the board's block reached its fuses.
 func (l *Ledger) MarkBurned(ctx context.Context, pool, uniqueID string) error {
-	now := time.Now().UTC().Format(time.RFC3339Nano)
+	now := time.Now().UTC().Format(Stamp)
 	_, err := l.db.ExecContext(ctx, l.q(`UPDATE otpprov_blocks SET state = 'burned', updated_at = $3 WHERE pool = $1 AND unique_id = $2 AND state = 'reserved'`),
 		pool, uniqueID, now)
 	return l.wrap(err)

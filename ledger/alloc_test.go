@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/otpprov/otpprov/internal/pgtest"
 )
@@ -200,5 +201,40 @@ func testAllocateConcurrent(t *testing.T, url string) {
 		if !seen[v] {
 			t.Fatalf("gap: %d was never handed out", v)
 		}
+	}
+}
+
+// The questions a line asks: what a board has, which board has a value,
+// what changed since a time.
+func TestEntriesAndFind(t *testing.T) { backends(t, testEntriesAndFind) }
+
+func testEntriesAndFind(t *testing.T, url string) {
+	ctx := context.Background()
+	l := initLedger(t, url, "  eth: {type: mac, ranges: [\"00:04:9f:00:00:00-00:04:9f:00:00:ff\"], perUnit: 2}\n  s: {type: u32, ranges: [\"100-199\"]}\n")
+	for _, id := range []string{"0x1", "0x2"} {
+		for _, p := range []string{"eth", "s"} {
+			if _, err := l.Allocate(ctx, p, id, "st"); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	es, err := l.Entries(ctx, Filter{UniqueID: "0x2"})
+	if err != nil || len(es) != 2 || es[0].Pool != "eth" || strings.Join(es[0].Values, " ") != "00:04:9f:00:00:02 00:04:9f:00:00:03" || es[1].Values[0] != "101" {
+		t.Fatalf("entries of 0x2: %+v %v", es, err)
+	}
+	for value, board := range map[string]string{"00:04:9f:00:00:03": "0x2", "00:04:9f:00:00:00": "0x1", "100": "0x1", "101": "0x2"} {
+		found, err := l.Find(ctx, value)
+		if err != nil || len(found) != 1 || found[0].UniqueID != board {
+			t.Errorf("find %s: %+v %v, want %s", value, found, err, board)
+		}
+	}
+	if found, err := l.Find(ctx, "00:04:9f:00:00:04"); err != nil || len(found) != 0 {
+		t.Errorf("find a value never handed out: %+v %v", found, err)
+	}
+	if all, _ := l.Entries(ctx, Filter{}); len(all) != 4 {
+		t.Errorf("all entries: %d, want 4", len(all))
+	}
+	if later, _ := l.Entries(ctx, Filter{Since: time.Now().Add(time.Hour)}); len(later) != 0 {
+		t.Errorf("entries since an hour from now: %d", len(later))
 	}
 }

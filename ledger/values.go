@@ -187,7 +187,7 @@ func (l *Ledger) claim(ctx context.Context, p poolInfo, base, held uint64, field
 		return fmt.Errorf("%w: the board %s holds %s %s in %s, but the ledger %s gave it %s: a board holds one block of a pool; inspect it before burning more",
 			ErrDuplicate, uniqueID, p.name, p.format(held), field, l.shown, p.format(b.Base))
 	}
-	now := time.Now().UTC().Format(time.RFC3339Nano)
+	now := time.Now().UTC().Format(Stamp)
 	if found {
 		return nil // the board's own block, found by its board
 	}

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
+	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -124,7 +127,18 @@ func ledgerCommand(ctx context.Context, e env, usage cli.OnUsageErrorFunc, jsonF
 				Action: func(c *cli.Context) error { return cmdLedgerInit(ctx, c, e) }},
 			{Name: "status", Usage: "per pool: size, burned, reserved, released, scrapped, free",
 				Flags: []cli.Flag{ledgerFlag, jsonFlag}, OnUsageError: usage,
-				Action: func(c *cli.Context) error { return cmdLedgerStatus(ctx, c, e) }}}}
+				Action: func(c *cli.Context) error { return cmdLedgerStatus(ctx, c, e) }},
+			{Name: "show", Usage: "what the ledger holds for one board",
+				Flags: []cli.Flag{ledgerFlag, jsonFlag, &cli.StringFlag{Name: "unique-id", Usage: "the board's UNIQUE_ID `ID`"}}, OnUsageError: usage,
+				Action: func(c *cli.Context) error { return cmdLedgerShow(ctx, c, e) }},
+			{Name: "find", Usage: "which board holds VALUE (a MAC address or a number)", ArgsUsage: "VALUE",
+				Flags: []cli.Flag{ledgerFlag, jsonFlag}, OnUsageError: usage,
+				Action: func(c *cli.Context) error { return cmdLedgerFind(ctx, c, e) }},
+			{Name: "export", Usage: "every block, for an ERP: csv or json",
+				Flags: []cli.Flag{ledgerFlag, &cli.StringFlag{Name: "format", Value: "csv", Usage: "csv or json"},
+					&cli.StringFlag{Name: "since", Usage: "only blocks changed at or after `TIME` (2026-12-05, or RFC 3339)"}, outFlag(outUsage)},
+				OnUsageError: usage, Before: checkOut,
+				Action: func(c *cli.Context) error { return cmdLedgerExport(ctx, c, e) }}}}
 }
 
 // ledgerUse is the ledger an apply or plan took values from.
@@ -208,4 +222,110 @@ func (u *ledgerUse) burned(ctx context.Context, m *manifest.Manifest, dev *nvmem
 		return fmt.Errorf("the ledger's blocks stay reserved (never handed out again): %w", err)
 	}
 	return nil
+}
+
+// entriesOut prints entries: a table for people, or the JSON document.
+func entriesOut(c *cli.Context, e env, l *ledger.Ledger, es []ledger.Entry) error {
+	if c.Bool("json") {
+		var b bytes.Buffer
+		if err := ledger.WriteJSON(&b, l.String(), es); err != nil {
+			return err
+		}
+		return deliver(c, e, b.Bytes())
+	}
+	t := view.NewTable(e.stdout, "POOL", "VALUES", "UNIQUE_ID", "STATE", "STATION", "UPDATED")
+	for _, x := range es {
+		t.Row(x.Pool, strings.Join(x.Values, " "), x.UniqueID, x.State, x.Station, x.UpdatedAt)
+	}
+	return t.Flush()
+}
+
+func openLedger(ctx context.Context, c *cli.Context) (*ledger.Ledger, error) {
+	u, err := ledgerURL(c)
+	if err != nil {
+		return nil, err
+	}
+	return ledger.Open(ctx, u)
+}
+
+func cmdLedgerShow(ctx context.Context, c *cli.Context, e env) error {
+	if _, err := args(c); err != nil {
+		return err
+	}
+	id := c.String("unique-id")
+	if id == "" {
+		return usageError{"ledger show needs --unique-id ID (as plan prints it: 0x followed by 16 hex digits)"}
+	}
+	l, err := openLedger(ctx, c)
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	es, err := l.Entries(ctx, ledger.Filter{UniqueID: id})
+	if err != nil {
+		return err
+	}
+	if len(es) == 0 && !c.Bool("json") {
+		return &exit{code: exitError, err: fmt.Errorf("the ledger %s holds nothing for the board %s", l, id)}
+	}
+	return entriesOut(c, e, l, es)
+}
+
+func cmdLedgerFind(ctx context.Context, c *cli.Context, e env) error {
+	a, err := args(c, "VALUE")
+	if err != nil {
+		return err
+	}
+	l, err := openLedger(ctx, c)
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	es, err := l.Find(ctx, a[0])
+	if err != nil {
+		return err
+	}
+	if len(es) == 0 && !c.Bool("json") {
+		return &exit{code: exitError, err: fmt.Errorf("no board in the ledger %s holds %s", l, a[0])}
+	}
+	return entriesOut(c, e, l, es)
+}
+
+func cmdLedgerExport(ctx context.Context, c *cli.Context, e env) error {
+	if _, err := args(c); err != nil {
+		return err
+	}
+	var since time.Time
+	if s := c.String("since"); s != "" {
+		t, err := time.Parse(time.RFC3339, s)
+		if err != nil {
+			if t, err = time.Parse("2006-01-02", s); err != nil {
+				return usageError{fmt.Sprintf("--since %s: give a date (2026-12-05) or a time (2026-12-05T08:00:00Z)", s)}
+			}
+		}
+		since = t
+	}
+	format := c.String("format")
+	if format != "csv" && format != "json" {
+		return usageError{fmt.Sprintf("--format %s: csv or json", format)}
+	}
+	l, err := openLedger(ctx, c)
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	es, err := l.Entries(ctx, ledger.Filter{Since: since})
+	if err != nil {
+		return err
+	}
+	var b bytes.Buffer
+	if format == "csv" {
+		err = ledger.WriteCSV(&b, es)
+	} else {
+		err = ledger.WriteJSON(&b, l.String(), es)
+	}
+	if err != nil {
+		return err
+	}
+	return deliver(c, e, b.Bytes())
 }
