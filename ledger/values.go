@@ -251,3 +251,57 @@ func (l *Ledger) Burned(ctx context.Context, u Unit, m *manifest.Manifest, fm *f
 	}
 	return nil
 }
+
+// ErrOnBoard is a release refused: bits of the block are on the board.
+var ErrOnBoard = errors.New("on the board")
+
+// Release gives back the board's blocks that the device proves it never
+// received: every bit of every word their variables set reads 0. A block
+// with any bit on the board is marked burned instead (fuses only OR: it
+// can never be given to another board), and the release refused. A
+// burned or scrapped block is never released. A released block goes to
+// another board only if its pool says reuse.
+func (l *Ledger) Release(ctx context.Context, u Unit, m *manifest.Manifest, fm *fusemap.Map, state []uint32) ([]Block, error) {
+	var released []Block
+	for _, b := range u.Blocks {
+		if b.State != Reserved {
+			return released, fmt.Errorf("%s block %s of the board %s is %s: only a reserved block, never burned, is released", b.Pool, (&Pool{Type: typeOf(m, b.Pool)}).Format(b.Base), b.UniqueID, b.State)
+		}
+		for _, v := range m.Variables {
+			if v.Pool != b.Pool {
+				continue
+			}
+			for _, bits := range m.VarBits[v.Name] {
+				w, ok := fm.Word(state, bits.Bank, bits.Word)
+				if !ok || w == fusemap.ReadProtected || w&bits.Mask != 0 {
+					if err := l.MarkBurned(ctx, b.Pool, b.UniqueID); err != nil {
+						return released, err
+					}
+					return released, fmt.Errorf("%w: bank %d word %d reads 0x%08x, where %s goes (mask 0x%08x): bits of the %s block may be burned, so it is burned, never released",
+						ErrOnBoard, bits.Bank, bits.Word, w, v.Name, bits.Mask, b.Pool)
+				}
+			}
+		}
+		now := time.Now().UTC().Format(Stamp)
+		res, err := l.db.ExecContext(ctx, l.q(`UPDATE otpprov_blocks SET state = 'released', updated_at = $4 WHERE pool = $1 AND base = $2 AND unique_id = $3 AND state = 'reserved'`),
+			b.Pool, int64(b.Base), b.UniqueID, now)
+		if err != nil {
+			return released, l.wrap(err)
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return released, fmt.Errorf("%s block of the board %s changed while it was released: run it again", b.Pool, b.UniqueID)
+		}
+		b.State = Released
+		released = append(released, b)
+	}
+	return released, nil
+}
+
+func typeOf(m *manifest.Manifest, pool string) Type {
+	for _, v := range m.Variables {
+		if v.Pool == pool {
+			return Type(v.Type)
+		}
+	}
+	return U32
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/otpprov/otpprov/internal/inputfile"
 	"github.com/otpprov/otpprov/ledger"
 	"github.com/otpprov/otpprov/manifest"
 	"github.com/otpprov/otpprov/nvmem"
@@ -119,7 +121,7 @@ func cmdLedgerStatus(ctx context.Context, c *cli.Context, e env) error {
 }
 
 // ledgerCommand is `otpprov ledger ...`.
-func ledgerCommand(ctx context.Context, e env, usage cli.OnUsageErrorFunc, jsonFlag cli.Flag) *cli.Command {
+func ledgerCommand(ctx context.Context, e env, usage cli.OnUsageErrorFunc, jsonFlag, deviceFlag, deviceKind, socFlag, overlay, varFlag, varFile cli.Flag) *cli.Command {
 	return &cli.Command{Name: "ledger", Usage: "the provisioning ledger: identity pools, allocations, records",
 		Subcommands: []*cli.Command{
 			{Name: "init", Usage: "create or upgrade the ledger and load the pools of POOLS (idempotent; a pool may grow, never shrink)", ArgsUsage: "POOLS",
@@ -128,6 +130,9 @@ func ledgerCommand(ctx context.Context, e env, usage cli.OnUsageErrorFunc, jsonF
 			{Name: "status", Usage: "per pool: size, burned, reserved, released, scrapped, free",
 				Flags: []cli.Flag{ledgerFlag, jsonFlag}, OnUsageError: usage,
 				Action: func(c *cli.Context) error { return cmdLedgerStatus(ctx, c, e) }},
+			{Name: "release", Usage: "give back a board's reserved values, when the board proves it holds none of their bits", ArgsUsage: "MANIFEST",
+				Flags: []cli.Flag{ledgerFlag, deviceFlag, deviceKind, socFlag, overlay, varFlag, varFile}, OnUsageError: usage,
+				Action: func(c *cli.Context) error { return cmdLedgerRelease(ctx, c, e) }},
 			{Name: "show", Usage: "what the ledger holds for one board",
 				Flags: []cli.Flag{ledgerFlag, jsonFlag, &cli.StringFlag{Name: "unique-id", Usage: "the board's UNIQUE_ID `ID`"}}, OnUsageError: usage,
 				Action: func(c *cli.Context) error { return cmdLedgerShow(ctx, c, e) }},
@@ -328,4 +333,45 @@ func cmdLedgerExport(ctx context.Context, c *cli.Context, e env) error {
 		return err
 	}
 	return deliver(c, e, b.Bytes())
+}
+
+// cmdLedgerRelease gives back a board's reserved values, when the board
+// proves it holds none of their bits: a unit scrapped before it was
+// burned, a plan never applied.
+func cmdLedgerRelease(ctx context.Context, c *cli.Context, e env) error {
+	a, err := args(c, "MANIFEST")
+	if err != nil {
+		return err
+	}
+	if _, err := ledgerURL(c); err != nil {
+		return err
+	}
+	b, err := inputfile.Read(a[0], manifest.MaxSize)
+	if err != nil {
+		return err
+	}
+	m0, err := parseForLedger(c, e, a[0], b)
+	if err != nil {
+		return err
+	}
+	dev, _, state, err := readBoard(c, nvmem.ReadOnly, manifestClaim(m0))
+	if err != nil {
+		return err
+	}
+	defer dev.Close()
+	m, use, err := valuesFromLedger(ctx, c, e, a[0], b, m0, state, false)
+	if errors.Is(err, ledger.ErrNotAllocated) {
+		// Nothing to give back: a release is idempotent.
+		fmt.Fprintf(e.stdout, "nothing released: %v\n", err)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer use.close()
+	released, err := use.l.Release(ctx, use.unit, m, m.Map, state)
+	for _, r := range released {
+		fmt.Fprintf(e.stdout, "released %s block at %d of the board %s: the board holds none of its bits\n", r.Pool, r.Base, r.UniqueID)
+	}
+	return err
 }

@@ -65,6 +65,7 @@ func outCases() map[string]outCase {
 		"ledger show":          {args: []string{"ledger", "show", "--ledger", "sqlite:$DIR/ledger.db", "--json", "--unique-id", "0x1"}},
 		"ledger find":          {args: []string{"ledger", "find", "--ledger", "sqlite:$DIR/ledger.db", "--json", "5"}},
 		"ledger export":        {args: []string{"ledger", "export", "--ledger", "sqlite:$DIR/ledger.db"}},
+		"ledger release":       {args: []string{"ledger", "release", "--ledger", "sqlite:$DIR/ledger.db", "--device", "$FRESH", "$DIR/pooled.yaml"}},
 		"show":                 {args: []string{"show", "--device", "$SIM"}},
 		"show --json":          {args: []string{"show", "--json", "--device", "$SIM"}},
 		"import":               {args: []string{"import", "--device", "$SIM"}},
@@ -110,6 +111,10 @@ func outFixtures(t *testing.T) (dir string, expand func(args []string) []string)
 	}
 	pools := "apiVersion: otpprov/v1\nkind: IdentityPools\nmetadata: {name: p}\npools:\n  s: {type: u32, ranges: [\"1-9\"]}\n"
 	if err := os.WriteFile(filepath.Join(dir, "pools.yaml"), []byte(pools), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pooled := "apiVersion: otpprov/v1\nkind: FuseManifest\nmetadata: {name: pooled}\nsoc: imx8mm\nvariables:\n  n: {type: u32, pool: s}\nfuses:\n  - {bank: 14, word: 1, value: \"${n}\"}\n"
+	if err := os.WriteFile(filepath.Join(dir, "pooled.yaml"), []byte(pooled), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if code := s.run(context.Background(), nil, "ledger", "init", "--ledger", "sqlite:"+filepath.Join(dir, "ledger.db"), filepath.Join(dir, "pools.yaml")); code != exitOK {
