@@ -20,8 +20,11 @@ func sqliteURL(t testing.TB) string { return "sqlite:" + filepath.Join(t.TempDir
 // it fails when PostgreSQL is missing, elsewhere it skips loudly).
 func backends(t *testing.T, test func(t *testing.T, url string)) {
 	t.Run("sqlite", func(t *testing.T) { test(t, sqliteURL(t)) })
-	t.Run("postgres", func(t *testing.T) { test(t, pgtest.Shared(t)) })
+	t.Run("postgres", func(t *testing.T) { test(t, pgShared(t)) })
 }
+
+// pgShared is a fresh database of the process's PostgreSQL server.
+func pgShared(t testing.TB) string { return pgtest.Shared(t) }
 
 func pools(t testing.TB, body string) *Pools {
 	t.Helper()
