@@ -230,6 +230,7 @@ func (l *Ledger) Lookup(ctx context.Context, pool, uniqueID string) (Block, erro
 // called after an apply with what the device reads back, so a value any
 // bit of which reached a fuse is never handed out again.
 func (l *Ledger) Burned(ctx context.Context, u Unit, m *manifest.Manifest, fm *fusemap.Map, state []uint32) error {
+	var marks []Block
 	for _, b := range u.Blocks {
 		burned := false
 		for _, v := range m.Variables {
@@ -244,12 +245,26 @@ func (l *Ledger) Burned(ctx context.Context, u Unit, m *manifest.Manifest, fm *f
 			}
 		}
 		if burned {
-			if err := l.MarkBurned(ctx, b.Pool, b.UniqueID); err != nil {
-				return err
-			}
+			marks = append(marks, b)
 		}
 	}
-	return nil
+	if len(marks) == 0 {
+		return nil
+	}
+	// One transaction, one commit (an fsync on SQLite) for all of them.
+	tx, err := l.db.BeginTx(ctx, nil)
+	if err != nil {
+		return l.wrap(err)
+	}
+	defer tx.Rollback()
+	now := time.Now().UTC().Format(Stamp)
+	for _, b := range marks {
+		if _, err := tx.ExecContext(ctx, l.q(`UPDATE otpprov_blocks SET state = 'burned', updated_at = $3 WHERE pool = $1 AND unique_id = $2 AND state = 'reserved'`),
+			b.Pool, b.UniqueID, now); err != nil {
+			return l.wrap(err)
+		}
+	}
+	return l.wrap(tx.Commit())
 }
 
 // ErrOnBoard is a release refused: bits of the block are on the board.
