@@ -199,31 +199,59 @@ var ErrNoPool = errors.New("no such pool")
 // re-runs, stations and crashes. The block is committed (durable) when
 // Allocate returns: before the first burn.
 func (l *Ledger) Allocate(ctx context.Context, pool, uniqueID, station string) (Block, error) {
+	bs, err := l.AllocateAll(ctx, []string{pool}, uniqueID, station)
+	if err != nil {
+		return Block{}, err
+	}
+	return bs[0], nil
+}
+
+// AllocateAll is Allocate for several pools in one transaction: one
+// commit (one fsync on SQLite) for a board's MACs and serial together,
+// and all of them or none.
+func (l *Ledger) AllocateAll(ctx context.Context, pools []string, uniqueID, station string) ([]Block, error) {
 	if uniqueID == "" || uniqueID == "unreadable" {
-		return Block{}, fmt.Errorf("pool %s: the board has no readable UNIQUE_ID, which identities are keyed by", pool)
+		return nil, fmt.Errorf("pools %s: the board has no readable UNIQUE_ID, which identities are keyed by", strings.Join(pools, ", "))
 	}
 	for attempt := 0; ; attempt++ {
-		b, retry, err := l.allocate(ctx, pool, uniqueID, station)
+		bs, retry, err := l.allocateAll(ctx, pools, uniqueID, station)
 		if !retry || attempt == 10 {
-			return b, err
+			return bs, err
 		}
-		// Another station handed this board a block at the same moment:
-		// the next round finds it.
+		// Another station handed this board a block at the same moment,
+		// or the database asked for a new attempt: the next round finds
+		// what it did.
 	}
 }
 
-func (l *Ledger) allocate(ctx context.Context, pool, uniqueID, station string) (b Block, retry bool, err error) {
+func (l *Ledger) allocateAll(ctx context.Context, pools []string, uniqueID, station string) ([]Block, bool, error) {
 	tx, err := l.db.BeginTx(ctx, nil)
 	if err != nil {
-		return Block{}, false, l.wrap(err)
+		return nil, l.retryable(err), l.wrap(err)
 	}
 	defer tx.Rollback()
+	var out []Block
+	for _, pool := range pools {
+		b, retry, err := l.allocate(ctx, tx, pool, uniqueID, station)
+		if err != nil || retry {
+			return nil, retry, err
+		}
+		out = append(out, b)
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, l.retryable(err), l.wrap(err)
+	}
+	return out, false, nil
+}
+
+// allocate finds or hands out the board's block of one pool inside tx.
+func (l *Ledger) allocate(ctx context.Context, tx *sql.Tx, pool, uniqueID, station string) (b Block, retry bool, err error) {
 	var perUnit, reuse int
 	if err := tx.QueryRowContext(ctx, l.q(`SELECT per_unit, reuse FROM otpprov_pools WHERE name = $1`), pool).Scan(&perUnit, &reuse); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return Block{}, false, fmt.Errorf("%w %s in the ledger %s: load it with otpprov ledger init", ErrNoPool, pool, l.shown)
 		}
-		return Block{}, false, l.wrap(err)
+		return Block{}, l.retryable(err), l.wrap(err)
 	}
 	b = Block{Pool: pool, PerUnit: perUnit, UniqueID: uniqueID}
 	found, err := l.board(ctx, tx, &b)
@@ -243,7 +271,7 @@ func (l *Ledger) allocate(ctx context.Context, pool, uniqueID, station string) (
 			}
 			if n, _ := res.RowsAffected(); n == 1 {
 				b.Base = uint64(base)
-				return b, false, l.wrap(tx.Commit())
+				return b, false, nil
 			}
 		} else if !errors.Is(err, sql.ErrNoRows) {
 			return Block{}, false, l.wrap(err)
@@ -286,7 +314,7 @@ func (l *Ledger) allocate(ctx context.Context, pool, uniqueID, station string) (
 		}
 		if n, _ := res.RowsAffected(); n == 1 {
 			b.Base = uint64(base)
-			return b, false, l.wrap(tx.Commit())
+			return b, false, nil
 		}
 		var taken string
 		err = tx.QueryRowContext(ctx, l.q(`SELECT unique_id FROM otpprov_blocks WHERE pool = $1 AND base = $2`), pool, base).Scan(&taken)

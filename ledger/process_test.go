@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The child side of TestAllocateProcesses: a station of its own process,
@@ -39,6 +40,9 @@ func init() {
 			os.Exit(2)
 		}
 		fmt.Fprintf(w, "%s %d\n", board, b.Base)
+		if os.Getenv("OTPPROV_LEDGER_FLUSH") != "" {
+			w.Flush() // killed at any moment: say each value as soon as it is committed
+		}
 	}
 	w.Flush()
 	l.Close()
@@ -98,5 +102,92 @@ func TestAllocateProcesses(t *testing.T) {
 				t.Fatalf("gap: %d was never handed out (%d values)", v, len(byBoard))
 			}
 		}
+	})
+}
+
+// Stations killed (SIGKILL) at random moments while allocating: whatever
+// a station saw committed is in the ledger for that board, no value is
+// live for two boards, every block lies below its range's cursor and the
+// cursor leaves no gap; a station started again hands out what follows.
+func TestAllocateKilled(t *testing.T) {
+	backends(t, func(t *testing.T, url string) {
+		ctx := context.Background()
+		l := initLedger(t, url, "  s: {type: u32, ranges: [\"1-1000000\"]}\n")
+		seen := map[string]uint64{} // board -> value, from the stations' output
+		for round := 0; round < 6; round++ {
+			const stations = 4
+			cmds := make([]*exec.Cmd, stations)
+			outs := make([]*strings.Builder, stations)
+			for s := range cmds {
+				c := exec.Command(os.Args[0], "-test.run=^$")
+				c.Env = append(os.Environ(), "OTPPROV_LEDGER_CHILD="+url, "OTPPROV_LEDGER_STATION="+fmt.Sprintf("r%d-s%d", round, s), "OTPPROV_LEDGER_COUNT=100000", "OTPPROV_LEDGER_FLUSH=1")
+				outs[s] = &strings.Builder{}
+				c.Stdout = outs[s]
+				if err := c.Start(); err != nil {
+					t.Fatal(err)
+				}
+				cmds[s] = c
+			}
+			time.Sleep(time.Duration(150+40*round) * time.Millisecond)
+			for _, c := range cmds {
+				c.Process.Kill()
+			}
+			for _, c := range cmds {
+				c.Wait()
+			}
+			for _, out := range outs {
+				// A line cut by the kill is not a whole report: leave it.
+				for _, line := range strings.Split(out.String(), "\n") {
+					board, v, ok := strings.Cut(line, " ")
+					if !ok {
+						continue
+					}
+					value, err := strconv.ParseUint(v, 10, 64)
+					if err != nil {
+						continue
+					}
+					if prev, ok := seen[board]; ok && prev != value {
+						t.Fatalf("board %s got %d, then %d", board, prev, value)
+					}
+					seen[board] = value
+				}
+			}
+		}
+		if len(seen) < 20 {
+			t.Fatalf("only %d allocations before the kills: the test tests little", len(seen))
+		}
+		es, err := l.Entries(ctx, Filter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		byBoard, byValue := map[string]uint64{}, map[uint64]string{}
+		for _, e := range es {
+			if prev, ok := byValue[e.Base]; ok {
+				t.Fatalf("value %d is live for %s and %s", e.Base, prev, e.UniqueID)
+			}
+			byValue[e.Base], byBoard[e.UniqueID] = e.UniqueID, e.Base
+		}
+		for board, v := range seen {
+			if byBoard[board] != v {
+				t.Fatalf("station saw %s get %d committed; the ledger holds %d", board, v, byBoard[board])
+			}
+		}
+		var next int64
+		if err := l.db.QueryRowContext(ctx, `SELECT next_free FROM otpprov_ranges`).Scan(&next); err != nil {
+			t.Fatal(err)
+		}
+		if int64(len(es)) != next-1 {
+			t.Fatalf("%d blocks, but the cursor is at %d: a gap or a block beyond it", len(es), next)
+		}
+		for v := uint64(1); v < uint64(next); v++ {
+			if byValue[v] == "" {
+				t.Fatalf("gap at %d below the cursor %d", v, next)
+			}
+		}
+		b, err := l.Allocate(ctx, "s", "after-the-kills", "st")
+		if err != nil || b.Base != uint64(next) {
+			t.Fatalf("the next board: %+v %v, want %d", b, err, next)
+		}
+		t.Logf("%d allocations committed across 6 rounds of kills; %d seen by stations", len(es), len(seen))
 	})
 }

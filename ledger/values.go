@@ -46,11 +46,13 @@ func (l *Ledger) Values(ctx context.Context, m *manifest.Manifest, fm *fusemap.M
 		pools = append(pools, p)
 	}
 	sort.Strings(pools)
+	infos := map[string]poolInfo{}
 	for _, pool := range pools {
 		info, err := l.pool(ctx, pool)
 		if err != nil {
 			return u, err
 		}
+		infos[pool] = info
 		vars := byPool[pool]
 		if len(vars) > info.perUnit {
 			return u, fmt.Errorf("%d variables take values from pool %s, whose boards get %d each (perUnit)", len(vars), pool, info.perUnit)
@@ -58,18 +60,28 @@ func (l *Ledger) Values(ctx context.Context, m *manifest.Manifest, fm *fusemap.M
 		if err := l.adopt(ctx, info, vars, m.VarFields, m.VarBits, fm, state, uniqueID, station); err != nil {
 			return u, err
 		}
-		var b Block
-		if allocate {
-			b, err = l.Allocate(ctx, pool, uniqueID, station)
-		} else {
-			b, err = l.Lookup(ctx, pool, uniqueID)
+	}
+	var blocks []Block
+	var err error
+	if allocate {
+		// Every pool in one transaction: one commit before the burn.
+		blocks, err = l.AllocateAll(ctx, pools, uniqueID, station)
+	} else {
+		for _, pool := range pools {
+			var b Block
+			if b, err = l.Lookup(ctx, pool, uniqueID); err != nil {
+				break
+			}
+			blocks = append(blocks, b)
 		}
-		if err != nil {
-			return u, err
-		}
+	}
+	if err != nil {
+		return u, err
+	}
+	for _, b := range blocks {
 		u.Blocks = append(u.Blocks, b)
-		for _, v := range vars {
-			u.Vars[v.Name] = manifest.VarValue{Text: info.format(b.Base + uint64(v.PoolIndex)), From: From}
+		for _, v := range byPool[b.Pool] {
+			u.Vars[v.Name] = manifest.VarValue{Text: infos[b.Pool].format(b.Base + uint64(v.PoolIndex)), From: From}
 		}
 	}
 	return u, nil
