@@ -164,6 +164,16 @@ demo: build
 	$(BIN)/otpprov apply --device sim:$(DEMO)/blank --auto-approve \
 		--confirm-security SRK_LOCK,SEC_CONFIG_CLOSE examples/imx8mm/secure-boot.yaml
 	$(BIN)/otpprov show --device sim:$(DEMO)/blank --field SRK_HASH
+	@echo
+	@echo "A line: three stations, one SQLite ledger; every unit its own MACs and serial:"
+	$(BIN)/otpprov validate examples/line/unit.yaml
+	$(BIN)/otpprov ledger init --ledger sqlite:$(DEMO)/line.db examples/line/pools.yaml
+	for u in 1 2 3; do $(BIN)/otpprov sim init --soc imx8mm $(DEMO)/unit$$u >/dev/null; done
+	for u in 1 2 3; do OTPPROV_LEDGER=sqlite:$(DEMO)/line.db $(BIN)/otpprov apply --auto-approve \
+		--device sim:$(DEMO)/unit$$u examples/line/unit.yaml & done; wait
+	$(BIN)/otpprov apply --ledger sqlite:$(DEMO)/line.db --auto-approve --device sim:$(DEMO)/unit2 examples/line/unit.yaml
+	$(BIN)/otpprov ledger status --ledger sqlite:$(DEMO)/line.db
+	$(BIN)/otpprov ledger find --ledger sqlite:$(DEMO)/line.db 00:04:9f:30:00:03
 
 # Whole-process timings (internal/procbench): otpprov dump, read, plan and
 # apply against od, dd|od and the Digi document's shell loop, on the same

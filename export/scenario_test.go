@@ -38,6 +38,8 @@ var exampleCases = []exampleCase{
 var notExamples = map[string]string{
 	"imx8mm/acme-fusemap.yaml":      "a fuse map overlay",
 	"imx8mm/digi-cc8m-fusemap.yaml": "a fuse map overlay",
+	"line/pools.yaml":               "an identity pools file",
+	"line/unit.yaml":                "its values come from a ledger (cmd/otpprov/testdata/script/ledger.txtar, make demo)",
 	"family/base.yaml":              "the base of the gateway manifests, which are planned",
 	"family/unit-1001.yaml":         "a --var-file",
 }

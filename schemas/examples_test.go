@@ -25,7 +25,7 @@ func TestExamplesNameTheirSchema(t *testing.T) {
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no examples: %v", err)
 	}
-	schemaOf := map[string][]byte{"FuseManifest": schemas.Manifest, "FuseMap": schemas.Fusemap, "FuseMapOverlay": schemas.Fusemap}
+	schemaOf := map[string][]byte{"FuseManifest": schemas.Manifest, "FuseMap": schemas.Fusemap, "FuseMapOverlay": schemas.Fusemap, "IdentityPools": schemas.Pools}
 	checked := 0
 	for _, f := range files {
 		b, err := os.ReadFile(f)
