@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/otpprov/otpprov/internal/shquote"
 	"github.com/otpprov/otpprov/planner"
 )
 
@@ -150,7 +151,7 @@ func writeShell(b *bytes.Buffer, p *planner.Plan, opts Options) error {
 // device, then each burn with its read-back.
 func writeShellBody(b *bytes.Buffer, p *planner.Plan, opts Options, device string) {
 	writes := p.Writes()
-	b.WriteString("DEFAULT_NVMEM=" + shellQuote(device) + "\n")
+	b.WriteString("DEFAULT_NVMEM=" + shquote.Quoted(device) + "\n")
 	b.WriteString("NVMEM=${NVMEM:-$DEFAULT_NVMEM}\nwritten=no\n")
 
 	b.WriteString("\n")
@@ -212,10 +213,4 @@ func writeShellBody(b *bytes.Buffer, p *planner.Plan, opts Options, device strin
 		fmt.Fprintf(b, "after %d %d %d %08x\n", c.Bank, c.Word, c.Index, c.After())
 	}
 	fmt.Fprintf(b, "\necho \"otpprov: %d %s done and read back as planned\"\n", len(writes), plural(len(writes), "burn", "burns"))
-}
-
-// shellQuote quotes s for sh: inside single quotes nothing is special but
-// the single quote itself.
-func shellQuote(s string) string {
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

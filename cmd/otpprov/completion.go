@@ -7,6 +7,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/otpprov/otpprov/internal/shquote"
 	"github.com/otpprov/otpprov/internal/yamldoc"
 )
 
@@ -44,12 +45,6 @@ func cmdCompletion(ctx context.Context, c *cli.Context, e env) error {
 	return deliver(c, e, []byte(script))
 }
 
-// shQuote quotes s for sh, bash and zsh: inside single quotes nothing is
-// special but the single quote itself.
-func shQuote(s string) string {
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
-
 // fishQuote quotes s for fish, whose single quotes know \' and \\.
 func fishQuote(s string) string {
 	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
@@ -71,7 +66,7 @@ func (o offer) spec() string {
 func casePattern(n *node) string {
 	var p []string
 	for _, s := range n.spellings {
-		p = append(p, shQuote(s))
+		p = append(p, shquote.Quoted(s))
 	}
 	return strings.Join(p, "|")
 }
@@ -156,7 +151,7 @@ _otpprov_node() {
 		}
 		args, more := shPositionals(n)
 		fmt.Fprintf(&b, "\t%s) subs=%s flags=%s args=(%s) more=%s ;;\n", casePattern(n),
-			shQuote(strings.Join(subs, " ")), shQuote(strings.Join(flags, " ")), strings.Join(args, " "), more)
+			shquote.Quoted(strings.Join(subs, " ")), shquote.Quoted(strings.Join(flags, " ")), strings.Join(args, " "), more)
 	})
 	names, _ := valueFlags(root)
 	b.WriteString(`	*) return 1 ;;
@@ -164,7 +159,7 @@ _otpprov_node() {
 }
 
 # The flags that take a value: the next word is theirs.
-_otpprov_valued=` + shQuote(" "+strings.Join(names, " ")+" ") + `
+_otpprov_valued=` + shquote.Quoted(" "+strings.Join(names, " ")+" ") + `
 
 # _otpprov_value FLAG WORD completes WORD as FLAG's value.
 _otpprov_value() {
@@ -172,7 +167,7 @@ _otpprov_value() {
 `)
 	patterns, specs := valueCases(root)
 	for i, p := range patterns {
-		fmt.Fprintf(&b, "\t%s) _otpprov_offer %s \"$2\" ;;\n", p, shQuote(specs[i]))
+		fmt.Fprintf(&b, "\t%s) _otpprov_offer %s \"$2\" ;;\n", p, shquote.Quoted(specs[i]))
 	}
 	b.WriteString(`	esac
 }
@@ -257,7 +252,7 @@ complete -F _otpprov otpprov
 
 // describe is a zsh _describe item: NAME:DESCRIPTION, colons in NAME escaped.
 func describe(name, desc string) string {
-	return shQuote(strings.ReplaceAll(name, ":", `\:`) + ":" + firstLine(desc))
+	return shquote.Quoted(strings.ReplaceAll(name, ":", `\:`) + ":" + firstLine(desc))
 }
 
 func firstLine(s string) string {
@@ -294,7 +289,7 @@ _otpprov_node() {
 	})
 	names, _ := valueFlags(root)
 	for i, n := range names {
-		names[i] = shQuote(n)
+		names[i] = shquote.Quoted(n)
 	}
 	b.WriteString(`	(*) return 1 ;;
 	esac
@@ -306,7 +301,7 @@ _otpprov_value() {
 `)
 	patterns, specs := valueCases(root)
 	for i, p := range patterns {
-		fmt.Fprintf(&b, "\t(%s) _otpprov_offer %s ;;\n", p, shQuote(specs[i]))
+		fmt.Fprintf(&b, "\t(%s) _otpprov_offer %s ;;\n", p, shquote.Quoted(specs[i]))
 	}
 	b.WriteString(`	esac
 }
@@ -506,7 +501,7 @@ func fishOffer(o offer, value bool) string {
 // words, and the offer for any further argument (” when none is taken).
 func shPositionals(n *node) (args []string, more string) {
 	for _, o := range n.offers {
-		args = append(args, shQuote(o.spec()))
+		args = append(args, shquote.Quoted(o.spec()))
 	}
 	more = "''"
 	if n.repeats && len(args) > 0 {

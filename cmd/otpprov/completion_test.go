@@ -16,6 +16,7 @@ import (
 
 	"github.com/otpprov/otpprov/export"
 	"github.com/otpprov/otpprov/fusemap"
+	"github.com/otpprov/otpprov/internal/shquote"
 	"github.com/otpprov/otpprov/nvmem"
 )
 
@@ -318,7 +319,7 @@ q() { COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); COMPREPLY=(); _otpprov; printf 
 	for _, q := range qs {
 		drv.WriteString("q")
 		for _, w := range split(q.words) {
-			drv.WriteString(" " + shQuote(w))
+			drv.WriteString(" " + shquote.Quoted(w))
 		}
 		drv.WriteString("\n")
 	}
@@ -387,7 +388,7 @@ q() { words=("$@"); CURRENT=$#; PREFIX=$words[CURRENT]; offered=(); _otpprov; pr
 	for _, q := range qs {
 		drv.WriteString("q")
 		for _, w := range q.words {
-			drv.WriteString(" " + shQuote(w))
+			drv.WriteString(" " + shquote.Quoted(w))
 		}
 		drv.WriteString("\n")
 	}

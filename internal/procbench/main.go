@@ -35,6 +35,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/otpprov/otpprov/internal/shquote"
 	"github.com/otpprov/otpprov/nvmem"
 )
 
@@ -637,7 +638,7 @@ func (b *bench) apply() (map[string]*side, error) {
 	}
 	fmt.Println("  the loop's script, for one board (DEV = that board's device file):")
 	for _, l := range strings.Split(strings.TrimSpace(script), "\n") {
-		fmt.Printf("    %s\n", strings.ReplaceAll(l, shellQuote(lastDev), "DEV"))
+		fmt.Printf("    %s\n", strings.ReplaceAll(l, shquote.Quoted(lastDev), "DEV"))
 	}
 	out := map[string]*side{"otpprov": sides[0], "shell": sides[1]}
 	if len(sides) > 2 {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/otpprov/otpprov/internal/shquote"
 	"github.com/otpprov/otpprov/manifest"
 )
 
@@ -101,15 +102,15 @@ func TestScriptIsTheDocuments(t *testing.T) {
 		`dd status=none if=/sys/bus/nvmem/devices/imx-ocotp0/nvmem of=/dev/stdout bs=4 count=1 skip=37 | od -v -t x4`,
 	}
 	script := applyScript(dev, []fuseWord{{9, 1, 0x12345678}}, false)
-	lines := strings.Split(strings.TrimSuffix(strings.ReplaceAll(script, shellQuote(dev), dev), "\n"), "\n")
+	lines := strings.Split(strings.TrimSuffix(strings.ReplaceAll(script, shquote.Quoted(dev), dev), "\n"), "\n")
 	if !slices.Equal(lines, doc) {
 		t.Errorf("script:\n%s\nwant the document's:\n%s", strings.Join(lines, "\n"), strings.Join(doc, "\n"))
 	}
 	withOD := applyScript(dev, []fuseWord{{9, 1, 0x12345678}}, true)
-	if first, _, _ := strings.Cut(withOD, "\n"); first != "od -A x -t x4 -v "+shellQuote(dev) {
+	if first, _, _ := strings.Cut(withOD, "\n"); first != "od -A x -t x4 -v "+shquote.Quoted(dev) {
 		t.Errorf("the script with od starts %q", first)
 	}
-	if got := shellQuote("a'b"); got != `'a'\''b'` {
+	if got := shquote.Quoted("a'b"); got != `'a'\''b'` {
 		t.Errorf("shellQuote = %s", got)
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+
+	"github.com/otpprov/otpprov/internal/shquote"
 )
 
 // The i.MX8MM geometry: 64 banks of 4 words, 1 KiB through nvmem.
@@ -51,11 +53,6 @@ func printfEscapes(value uint32) string {
 	return fmt.Sprintf(`\x%02x\x%02x\x%02x\x%02x`, b[0], b[1], b[2], b[3])
 }
 
-// shellQuote quotes s for sh as one word.
-func shellQuote(s string) string {
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
-
 // odDevice is the document's dump of the whole device, with -v so that
 // repeated lines are printed (otpprov dump's output is that of -v).
 func odDevice(od, dev string) []string { return []string{od, "-A", "x", "-t", "x4", "-v", dev} }
@@ -63,7 +60,7 @@ func odDevice(od, dev string) []string { return []string{od, "-A", "x", "-t", "x
 // readScript is the document's read of one word: dd of 4 bytes at the
 // word's offset, piped to od.
 func readScript(dev string, offset int) string {
-	return fmt.Sprintf("dd status=none if=%s of=/dev/stdout bs=4 count=1 skip=%d | od -v -t x4", shellQuote(dev), offset)
+	return fmt.Sprintf("dd status=none if=%s of=/dev/stdout bs=4 count=1 skip=%d | od -v -t x4", shquote.Quoted(dev), offset)
 }
 
 // applyScript is the document's way to burn words, as one script: per
@@ -72,7 +69,7 @@ func readScript(dev string, offset int) string {
 // before deciding what to burn (and as otpprov's plan reads it whole).
 func applyScript(dev string, words []fuseWord, withOD bool) string {
 	var b strings.Builder
-	q := shellQuote(dev)
+	q := shquote.Quoted(dev)
 	if withOD {
 		fmt.Fprintf(&b, "od -A x -t x4 -v %s\n", q)
 	}

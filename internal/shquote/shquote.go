@@ -19,6 +19,13 @@ func Arg(s string) string {
 	return s
 }
 
+// Quoted returns s in single quotes always, inside which nothing is
+// special to sh, bash or zsh but the single quote itself: for a word a
+// generated script holds, which reads the same however s looks.
+func Quoted(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
 // Join quotes each word with Arg and joins them with spaces.
 func Join(words ...string) string {
 	q := make([]string, len(words))
