@@ -44,6 +44,10 @@ const maxErrorText = 2048
 // having recorded them as interrupted, so that the next apply says so
 // once. rec gives the attempt's host, tool version, command and device.
 func Begin(ctx context.Context, path string, rec Record, notify func(string)) (*Attempt, []Unfinished, error) {
+	return begin(ctx, path, rec, notify, nil)
+}
+
+func begin(ctx context.Context, path string, rec Record, notify func(string), onAppend func(Appended)) (*Attempt, []Unfinished, error) {
 	// The host name as a record read back holds it, so that this
 	// station knows its own intents: JSON writes a byte of invalid UTF-8
 	// as U+FFFD.
@@ -52,6 +56,7 @@ func Begin(ctx context.Context, path string, rec Record, notify func(string)) (*
 	if err != nil {
 		return nil, nil, err
 	}
+	j.onAppend = onAppend
 	a := &Attempt{Record: rec, j: j}
 	a.Start = time.Now().UTC()
 	if a.Variables == nil {

@@ -30,6 +30,10 @@ type File struct {
 	// looked: a journal is only ever appended to, and one found shorter
 	// was cut under the attempt.
 	seen int64
+	// onAppend hears each record appended (BeginWith); chain is the
+	// digest of the file's first line, read once when onAppend is set.
+	onAppend func(Appended)
+	chain    string
 }
 
 // ErrInterrupted: the wait for the journal's lock was ended (Ctrl-C,
@@ -257,6 +261,11 @@ func (j *File) write(t *tail, r *Record, need int64, afterBurn bool) (int64, err
 		return 0, fmt.Errorf("journal %s: fsync: %w", j.path, err)
 	}
 	t.size, t.last, t.lastLine = at+int64(len(line))+1, r, line
+	// The record is in the file: a copy that cannot be told of it does
+	// not undo that, so the append stands.
+	if err := j.appended(r, line); err != nil {
+		j.notify(err.Error())
+	}
 	return at, nil
 }
 

@@ -293,8 +293,14 @@ type Report struct {
 // Verify checks every record, the chain between them and the intents'
 // outcomes. The first problem found is returned as an *Error with its
 // line.
-func Verify(rd io.Reader) (Report, error) {
+func Verify(rd io.Reader) (Report, error) { return Walk(rd, nil) }
+
+// Walk is Verify that hands each record, once it verified, to fn (nil:
+// none), in journal order; an error from fn ends the walk and is
+// returned as it is.
+func Walk(rd io.Reader, fn func(Appended) error) (Report, error) {
 	br := bufio.NewReaderSize(rd, 64<<10)
+	var chain string
 	var rep Report
 	var prev []byte
 	var last *Record
@@ -353,6 +359,14 @@ func Verify(rd io.Reader) (Report, error) {
 				u.MarkedBy = r.Seq
 			} else {
 				delete(intents, r.IntentSeq)
+			}
+		}
+		if line == 1 {
+			chain = digest(text)
+		}
+		if fn != nil {
+			if err := fn(Appended{Chain: chain, Line: text, Record: *r}); err != nil {
+				return rep.with(intents), err
 			}
 		}
 		prev, last = append(prev[:0], text...), r

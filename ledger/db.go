@@ -15,7 +15,7 @@ import (
 // writes. A database of a newer version is refused (an older otpprov must
 // not write tables it does not know); an older one is upgraded by
 // `ledger init`, never silently by another command.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // Dialect is the database behind a ledger.
 type Dialect string
@@ -245,6 +245,30 @@ var migrations = [][]string{
 		// allocating for the same board at once get one block.
 		`CREATE UNIQUE INDEX otpprov_blocks_board ON otpprov_blocks (pool, unique_id) WHERE state <> 'released'`,
 		`INSERT INTO otpprov_meta (key, value) VALUES ('schema_version', '1')`,
+	},
+	// Version 2: the stations' journal records (records.go). A journal
+	// file is a chain named by its first line's digest (chain); seq is
+	// the record's place in it, line_digest what the next record's prev
+	// holds, digest the record's own. The key makes a record's second
+	// arrival (an import after the live copy) find the first.
+	2: {
+		`CREATE TABLE otpprov_records (
+			chain TEXT NOT NULL,
+			seq BIGINT NOT NULL,
+			station TEXT NOT NULL,
+			kind TEXT NOT NULL,
+			digest TEXT NOT NULL,
+			prev TEXT NOT NULL,
+			line_digest TEXT NOT NULL,
+			unique_id TEXT NOT NULL,
+			outcome TEXT NOT NULL,
+			at TEXT NOT NULL,
+			record TEXT NOT NULL,
+			via TEXT NOT NULL,
+			recorded_at TEXT NOT NULL,
+			PRIMARY KEY (chain, seq)
+		)`,
+		`CREATE INDEX otpprov_records_board ON otpprov_records (unique_id)`,
 	},
 }
 

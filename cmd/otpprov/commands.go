@@ -231,7 +231,7 @@ func planManifest(c *cli.Context, e env) (planned, error) {
 		if !ledgered {
 			return nil
 		}
-		full, use, err := valuesFromLedger(c.Context, c, e, a[0], b, m, state, c.Command.Name != "verify")
+		full, use, err := valuesFromLedger(c.Context, c, e, a[0], b, m, state, c.Command.Name != "verify", nil)
 		if err != nil {
 			return err
 		}
@@ -458,6 +458,9 @@ func cmdApply(ctx context.Context, c *cli.Context, e env) (err error) {
 		return err
 	}
 	defer func() { err = st.finish(ctx, e, err) }()
+	if err := st.openLedger(ctx, c); err != nil {
+		return err
+	}
 	b, err := inputfile.Read(a[0], max(planner.MaxPlanFile, manifest.MaxSize))
 	if err != nil {
 		return err
@@ -504,7 +507,7 @@ func cmdApply(ctx context.Context, c *cli.Context, e env) (err error) {
 	var use *ledgerUse
 	if m != nil && c.String("ledger") != "" {
 		// Allocated and committed here, before the first burn.
-		if m, use, err = valuesFromLedger(ctx, c, e, a[0], b, m, state, true); err != nil {
+		if m, use, err = valuesFromLedger(ctx, c, e, a[0], b, m, state, true, st.records()); err != nil {
 			return err
 		}
 		defer use.close()

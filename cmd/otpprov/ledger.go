@@ -85,6 +85,9 @@ func cmdLedgerStatus(ctx context.Context, c *cli.Context, e env) error {
 	if err != nil {
 		return err
 	}
+	if err := recordGaps(ctx, e, l); err != nil {
+		return err
+	}
 	if c.Bool("json") {
 		type pool struct {
 			Pool     string `json:"pool"`
@@ -127,6 +130,9 @@ func ledgerCommand(ctx context.Context, e env, usage cli.OnUsageErrorFunc, jsonF
 			{Name: "init", Usage: "create or upgrade the ledger and load the pools of POOLS (idempotent; a pool may grow, never shrink)", ArgsUsage: "POOLS",
 				Flags: []cli.Flag{ledgerFlag}, OnUsageError: usage,
 				Action: func(c *cli.Context) error { return cmdLedgerInit(ctx, c, e) }},
+			{Name: "import", Usage: "load a station's journal into the ledger (verified first; records already there change nothing)", ArgsUsage: "JOURNAL",
+				Flags: []cli.Flag{ledgerFlag}, OnUsageError: usage,
+				Action: func(c *cli.Context) error { return cmdLedgerImport(ctx, c, e) }},
 			{Name: "status", Usage: "per pool: size, burned, reserved, released, scrapped, free",
 				Flags: []cli.Flag{ledgerFlag, jsonFlag}, OnUsageError: usage,
 				Action: func(c *cli.Context) error { return cmdLedgerStatus(ctx, c, e) }},
@@ -150,10 +156,11 @@ func ledgerCommand(ctx context.Context, e env, usage cli.OnUsageErrorFunc, jsonF
 type ledgerUse struct {
 	l    *ledger.Ledger
 	unit ledger.Unit
+	lent bool // l is the station's (records): it closes it
 }
 
 func (u *ledgerUse) close() {
-	if u != nil {
+	if u != nil && !u.lent {
 		u.l.Close()
 	}
 }
@@ -182,25 +189,30 @@ func parseForLedger(c *cli.Context, e env, path string, b []byte) (*manifest.Man
 
 // valuesFromLedger gives the pool variables the board's values from the
 // ledger (handing a block out when allocate is set) and parses the
-// manifest again with them.
-func valuesFromLedger(ctx context.Context, c *cli.Context, e env, path string, b []byte, m0 *manifest.Manifest, state []uint32, allocate bool) (*manifest.Manifest, *ledgerUse, error) {
-	url, err := ledgerURL(c)
-	if err != nil {
-		return nil, nil, err
+// manifest again with them. lent is a ledger already open (the station's,
+// for its records): one connection, not two; nil opens --ledger.
+func valuesFromLedger(ctx context.Context, c *cli.Context, e env, path string, b []byte, m0 *manifest.Manifest, state []uint32, allocate bool, lent *ledger.Ledger) (*manifest.Manifest, *ledgerUse, error) {
+	l := lent
+	if l == nil {
+		var err error
+		if l, err = openLedger(ctx, c); err != nil {
+			return nil, nil, err
+		}
 	}
-	l, err := ledger.Open(ctx, url)
-	if err != nil {
-		return nil, nil, err
+	closeOwn := func() {
+		if lent == nil {
+			l.Close()
+		}
 	}
 	host, _ := os.Hostname()
 	unit, err := l.Values(ctx, m0, m0.Map, state, planner.UniqueID(m0.Map, state), host, allocate)
 	if err != nil {
-		l.Close()
+		closeOwn()
 		return nil, nil, err
 	}
 	vars, err := varValues(c, e)
 	if err != nil {
-		l.Close()
+		closeOwn()
 		return nil, nil, err
 	}
 	for k, v := range unit.Vars {
@@ -208,10 +220,10 @@ func valuesFromLedger(ctx context.Context, c *cli.Context, e env, path string, b
 	}
 	m, err := manifest.ParseOpts(path, b, manifest.Options{Maps: maps(c), Vars: vars})
 	if err != nil {
-		l.Close()
+		closeOwn()
 		return nil, nil, err
 	}
-	return m, &ledgerUse{l: l, unit: unit}, nil
+	return m, &ledgerUse{l: l, unit: unit, lent: lent != nil}, nil
 }
 
 // burned records, after an apply, which of the board's blocks now have
@@ -359,7 +371,7 @@ func cmdLedgerRelease(ctx context.Context, c *cli.Context, e env) error {
 		return err
 	}
 	defer dev.Close()
-	m, use, err := valuesFromLedger(ctx, c, e, a[0], b, m0, state, false)
+	m, use, err := valuesFromLedger(ctx, c, e, a[0], b, m0, state, false, nil)
 	if errors.Is(err, ledger.ErrNotAllocated) {
 		// Nothing to give back: a release is idempotent.
 		fmt.Fprintf(e.stdout, "nothing released: %v\n", err)

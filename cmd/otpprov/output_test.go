@@ -62,6 +62,7 @@ func outCases() map[string]outCase {
 		"journal repair":       {args: []string{"journal", "repair", "$DIR/j.jsonl"}},
 		"ledger init":          {args: []string{"ledger", "init", "--ledger", "sqlite:$DIR/ledger.db", "$DIR/pools.yaml"}},
 		"ledger status":        {args: []string{"ledger", "status", "--ledger", "sqlite:$DIR/ledger.db"}},
+		"ledger import":        {args: []string{"ledger", "import", "--ledger", "sqlite:$DIR/ledger.db", "$DIR/j.jsonl"}},
 		"ledger show":          {args: []string{"ledger", "show", "--ledger", "sqlite:$DIR/ledger.db", "--json", "--unique-id", "0x1"}},
 		"ledger find":          {args: []string{"ledger", "find", "--ledger", "sqlite:$DIR/ledger.db", "--json", "5"}},
 		"ledger export":        {args: []string{"ledger", "export", "--ledger", "sqlite:$DIR/ledger.db"}},
@@ -119,6 +120,10 @@ func outFixtures(t *testing.T) (dir string, expand func(args []string) []string)
 	}
 	if code := s.run(context.Background(), nil, "ledger", "init", "--ledger", "sqlite:"+filepath.Join(dir, "ledger.db"), filepath.Join(dir, "pools.yaml")); code != exitOK {
 		t.Fatalf("fixture ledger init: exit %d: %s", code, &s.stderr)
+	}
+	// Imported once here, so that every run of the case prints the same.
+	if code := s.run(context.Background(), nil, "ledger", "import", "--ledger", "sqlite:"+filepath.Join(dir, "ledger.db"), filepath.Join(dir, "j.jsonl")); code != exitOK {
+		t.Fatalf("fixture ledger import: exit %d: %s", code, &s.stderr)
 	}
 	expand = func(args []string) []string {
 		out := make([]string, len(args))

@@ -15,6 +15,7 @@ import (
 	"github.com/otpprov/otpprov/internal/shquote"
 	"github.com/otpprov/otpprov/internal/yamldoc"
 	"github.com/otpprov/otpprov/journal"
+	"github.com/otpprov/otpprov/ledger"
 	"github.com/otpprov/otpprov/manifest"
 	"github.com/otpprov/otpprov/nvmem"
 	"github.com/otpprov/otpprov/planner"
@@ -108,6 +109,12 @@ type station struct {
 	// that failure is in the command's error): finish has only the
 	// output left to settle.
 	recorded bool
+	// With --ledger the ledger takes a copy of each record the journal
+	// appends (records.go): pending are those appended and not yet
+	// copied, warn says what could not be.
+	ledger  *ledger.Ledger
+	pending []journal.Appended
+	warn    func(string)
 }
 
 // openJournal opens --journal (or OTPPROV_JOURNAL) before anything else,
@@ -120,16 +127,22 @@ func openJournal(ctx context.Context, c *cli.Context, e env, command string) (*s
 		return nil, nil
 	}
 	host, _ := os.Hostname()
-	a, found, err := journal.Begin(ctx, path, journal.Record{Host: host, ToolVersion: toolVersion(),
-		Command: command, Device: c.String("device")}, func(s string) { fmt.Fprintf(e.stderr, "otpprov: %s\n", s) })
+	st := &station{warn: func(s string) { fmt.Fprintf(e.stderr, "otpprov: warning: %s\n", s) }}
+	var onAppend func(journal.Appended)
+	if c.String("ledger") != "" {
+		onAppend = func(a journal.Appended) { st.pending = append(st.pending, a) }
+	}
+	a, found, err := journal.BeginWith(ctx, path, journal.Record{Host: host, ToolVersion: toolVersion(),
+		Command: command, Device: c.String("device")}, func(s string) { fmt.Fprintf(e.stderr, "otpprov: %s\n", s) }, onAppend)
 	if err != nil {
 		return nil, nothingWritten(err)
 	}
+	st.a = a
 	for _, u := range found {
 		fmt.Fprintf(e.stderr, "otpprov: warning: %s\n", interrupted(u))
 		fmt.Fprintf(e.stderr, "otpprov: note: journal %s now records that attempt as interrupted (seq %d), so this is said once\n", path, u.MarkedBy)
 	}
-	return &station{a: a}, nil
+	return st, nil
 }
 
 // interrupted words an attempt that died between its intent and its
@@ -202,7 +215,10 @@ func (s *station) intend(ctx context.Context) error {
 	if s == nil {
 		return nil
 	}
-	return nothingWritten(s.a.Intend(ctx))
+	if err := s.a.Intend(ctx); err != nil {
+		return nothingWritten(err)
+	}
+	return s.intentCopied(ctx)
 }
 
 func (s *station) result(r *applier.Result) {
@@ -231,8 +247,10 @@ func (s *station) burned(ctx context.Context, code int) error {
 		return done
 	}
 	s.recorded = true
-	defer s.a.Close()
-	return s.record(ctx, done)
+	defer s.close()
+	err := s.record(ctx, done)
+	s.copyAfterBurn(ctx)
+	return err
 }
 
 // finish writes the outcome record for err, if burned did not, and
@@ -246,9 +264,11 @@ func (s *station) finish(ctx context.Context, e env, err error) error {
 	if s == nil || s.recorded {
 		return settle(e, err)
 	}
-	defer s.a.Close()
+	defer s.close()
 	if s.a.Intended() {
-		return settle(e, s.record(ctx, err))
+		err = s.record(ctx, err)
+		s.copyAfterBurn(ctx)
+		return settle(e, err)
 	}
 	var outcome string
 	switch code := exitCode(err); {
@@ -264,6 +284,9 @@ func (s *station) finish(ctx context.Context, e env, err error) error {
 	settled := settle(e, err)
 	if jerr := s.a.Finish(ctx, outcome, exitCode(settled), errorText(settled)); jerr != nil {
 		return errors.Join(settled, jerr)
+	}
+	if cerr := s.copy(ctx); cerr != nil {
+		s.warn(cerr.Error())
 	}
 	return settled
 }

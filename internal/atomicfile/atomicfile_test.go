@@ -235,7 +235,7 @@ func syncCalls(t *testing.T, log, dir, path string) []string {
 			calls = append(calls, c)
 		}
 	}
-	for _, line := range strings.Split(log, "\n") {
+	for _, line := range joinResumed(log) {
 		m := straceLine.FindStringSubmatch(line)
 		if m == nil {
 			continue
@@ -264,6 +264,28 @@ func syncCalls(t *testing.T, log, dir, path string) []string {
 		}
 	}
 	return calls
+}
+
+// joinResumed puts back together the calls strace -f splits when another
+// thread runs meanwhile ("123 fsync(5 <unfinished ...>", later "123 <...
+// fsync resumed>) = 0"), at the place the call returned: the order that
+// matters is the order calls finished in.
+func joinResumed(log string) []string {
+	started := map[string]string{}
+	resumed := regexp.MustCompile(`^(\d+)\s+<\.\.\. \w+ resumed>(.*)$`)
+	var out []string
+	for _, line := range strings.Split(log, "\n") {
+		if head, ok := strings.CutSuffix(line, " <unfinished ...>"); ok {
+			started[strings.Fields(head)[0]] = head
+			continue
+		}
+		if m := resumed.FindStringSubmatch(line); m != nil {
+			line = started[m[1]] + m[2]
+			delete(started, m[1])
+		}
+		out = append(out, line)
+	}
+	return out
 }
 
 // syncName counts fdatasync as fsync: either makes the data durable.
