@@ -9,8 +9,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"golang.org/x/crypto/ssh"
-
 	"github.com/otpprov/otpprov/internal/inputfile"
 )
 
@@ -35,7 +33,7 @@ type Signer struct {
 	Namespaces  string // the namespaces= patterns; "" for any
 	ValidAfter  time.Time
 	ValidBefore time.Time
-	Key         ssh.PublicKey
+	Key         *PublicKey
 }
 
 // AllowedSigners is a parsed allowed signers file.
@@ -148,7 +146,7 @@ func cutOptions(s string) (string, string, error) {
 }
 
 // parseKey reads KEYTYPE BASE64 [COMMENT].
-func parseKey(s string) (ssh.PublicKey, error) {
+func parseKey(s string) (*PublicKey, error) {
 	typ, rest := cutField(s)
 	b64, _ := cutField(rest)
 	if b64 == "" {
@@ -158,15 +156,12 @@ func parseKey(s string) (ssh.PublicKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s key: the base64 does not decode: %v", typ, err)
 	}
-	key, err := ssh.ParsePublicKey(blob)
+	key, err := ParsePublicKey(blob)
 	if err != nil {
 		return nil, fmt.Errorf("%s key: %v", typ, err)
 	}
-	if _, ok := key.(*ssh.Certificate); ok {
-		return nil, fmt.Errorf("%s is a certificate: name the plain key", typ)
-	}
-	if key.Type() != typ {
-		return nil, fmt.Errorf("the key is %s, the line says %s", key.Type(), typ)
+	if key.Type != typ {
+		return nil, fmt.Errorf("the key is %s, the line says %s", key.Type, typ)
 	}
 	return key, nil
 }
@@ -286,12 +281,12 @@ var ErrNotAllowed = errors.New("signer not allowed")
 // Find returns the line that lets key sign in namespace ns at time now:
 // the key is the line's, ns matches its namespaces= (if any), and now is
 // within valid-after and valid-before (inclusive, as in sshsig.c).
-func (a *AllowedSigners) Find(key ssh.PublicKey, ns string, now time.Time) (*Signer, error) {
-	want := key.Marshal()
+func (a *AllowedSigners) Find(key *PublicKey, ns string, now time.Time) (*Signer, error) {
+	want := key.Blob
 	var why []string
 	for i := range a.Signers {
 		s := &a.Signers[i]
-		if !bytes.Equal(s.Key.Marshal(), want) {
+		if !bytes.Equal(s.Key.Blob, want) {
 			continue
 		}
 		at := fmt.Sprintf("%s:%d", a.File, s.Line)
@@ -307,7 +302,7 @@ func (a *AllowedSigners) Find(key ssh.PublicKey, ns string, now time.Time) (*Sig
 		}
 	}
 	if len(why) == 0 {
-		return nil, fmt.Errorf("%w: the signing key %s %s is not in %s", ErrNotAllowed, key.Type(), Fingerprint(key), a.File)
+		return nil, fmt.Errorf("%w: the signing key %s %s is not in %s", ErrNotAllowed, key.Type, key.Fingerprint(), a.File)
 	}
 	return nil, fmt.Errorf("%w: %s", ErrNotAllowed, strings.Join(why, "; "))
 }

@@ -29,7 +29,7 @@ func TestAllowedSignersParse(t *testing.T) {
 	if got := as.Signers[2].Namespaces; got != `with "quote" and space` {
 		t.Errorf("quoted namespaces: %q", got)
 	}
-	if as.Signers[0].Key.Type() != "ssh-ed25519" || as.Signers[0].Line != 4 {
+	if as.Signers[0].Key.Type != "ssh-ed25519" || as.Signers[0].Line != 4 {
 		t.Errorf("line 4: %+v", as.Signers[0])
 	}
 	// Local time without Z, as ssh-keygen reads it.
@@ -43,7 +43,7 @@ func TestAllowedSignersRefused(t *testing.T) {
 		{"a@x", "no key"},
 		{"a@x ssh-ed25519", "not a key"},
 		{"a@x ssh-ed25519 !!!!", "does not decode"},
-		{"a@x ssh-ed25519 AAAA", "short read"},
+		{"a@x ssh-ed25519 AAAA", "cut short in its key type"},
 		{`a@x namespaces="a"`, "no key after the options"},
 		{"a@x ssh-rsa " + strings.Fields(edKey)[1], "the key is ssh-ed25519, the line says ssh-rsa"},
 		{"a@x cert-authority " + edKey, "cert-authority"},

@@ -34,7 +34,7 @@ func FuzzParseArmored(f *testing.F) {
 			}
 			return
 		}
-		Fingerprint(s.Key)
+		s.Key.Fingerprint()
 		for _, ns := range []string{Namespace, s.Namespace} {
 			if err := s.Verify(msg, ns); err != nil && !errors.Is(err, ErrSignature) {
 				t.Fatalf("verify: not a signature error: %v", err)

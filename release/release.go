@@ -378,5 +378,5 @@ func Verify(releasePath string, allowed *AllowedSigners, now time.Time) (*Verifi
 	case !r.NotAfter.IsZero() && now.After(r.NotAfter):
 		return nil, fmt.Errorf("release %s expired at %s (now %s)", r.Name, r.NotAfter.Format(time.RFC3339), now.UTC().Format(time.RFC3339))
 	}
-	return &Verified{Release: r, Signer: signer, KeyType: sig.Key.Type(), Fingerprint: Fingerprint(sig.Key), At: now}, nil
+	return &Verified{Release: r, Signer: signer, KeyType: sig.Key.Type, Fingerprint: sig.Key.Fingerprint(), At: now}, nil
 }

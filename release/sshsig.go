@@ -2,7 +2,6 @@ package release
 
 import (
 	"bytes"
-	"crypto/ed25519"
 	"crypto/sha256"
 	"crypto/sha512"
 	"encoding/base64"
@@ -10,14 +9,11 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-
-	"golang.org/x/crypto/ssh"
 )
 
 // An OpenSSH signature (PROTOCOL.sshsig in openssh-portable), as
 // `ssh-keygen -Y sign` writes it beside the signed file. The format and
-// the data signed are ours to check; x/crypto/ssh parses the public keys
-// and verifies the RSA and ECDSA signatures, whose encodings are SSH's own.
+// the data signed are ours to check, and the keys (keys.go).
 
 // Namespace is the only namespace a release signature may have: a
 // signature made for git commits or for files (`-n file`) by the same key
@@ -40,7 +36,7 @@ var ErrSignature = errors.New("bad signature")
 
 // Signature is a parsed SSHSIG blob.
 type Signature struct {
-	Key       ssh.PublicKey // the signer's public key, carried in the signature
+	Key       *PublicKey // the signer's public key, carried in the signature
 	Namespace string
 	HashAlg   string // sha256 or sha512
 	sig       []byte // the SSH signature blob: string format, string blob[, flags, counter]
@@ -94,7 +90,7 @@ func (r *reader) bytes(n int, what string) []byte {
 		return nil
 	}
 	if n < 0 || n > len(r.b) {
-		r.err = sigError("the signature is cut short in its %s", what)
+		r.err = fmt.Errorf("cut short in its %s", what)
 		return nil
 	}
 	v := r.b[:n:n]
@@ -113,7 +109,7 @@ func (r *reader) uint32(what string) uint32 {
 func (r *reader) string(what string) []byte {
 	n := r.uint32(what)
 	if r.err == nil && uint64(n) > uint64(len(r.b)) {
-		r.err = sigError("the signature's %s claims %d bytes, %d are left", what, n, len(r.b))
+		r.err = fmt.Errorf("its %s claims %d bytes, %d are left", what, n, len(r.b))
 		return nil
 	}
 	return r.bytes(int(n), what)
@@ -121,7 +117,7 @@ func (r *reader) string(what string) []byte {
 
 func (r *reader) end(what string) {
 	if r.err == nil && len(r.b) != 0 {
-		r.err = sigError("%d bytes of trailing data after the %s", len(r.b), what)
+		r.err = fmt.Errorf("%d bytes of trailing data after the %s", len(r.b), what)
 	}
 }
 
@@ -141,14 +137,11 @@ func ParseSignature(raw []byte) (*Signature, error) {
 	sig := r.string("signature")
 	r.end("signature")
 	if r.err != nil {
-		return nil, r.err
+		return nil, sigError("the signature: %v", r.err)
 	}
-	key, err := ssh.ParsePublicKey(keyBlob)
+	key, err := ParsePublicKey(keyBlob)
 	if err != nil {
 		return nil, sigError("the signature's public key: %v", err)
-	}
-	if _, ok := key.(*ssh.Certificate); ok {
-		return nil, sigError("the signature was made with an OpenSSH certificate (%s): otpprov takes plain keys only", key.Type())
 	}
 	s := &Signature{Key: key, Namespace: string(ns), HashAlg: string(hash), sig: sig}
 	if s.HashAlg != "sha256" && s.HashAlg != "sha512" {
@@ -156,10 +149,6 @@ func ParseSignature(raw []byte) (*Signature, error) {
 	}
 	return s, nil
 }
-
-// Fingerprint is the key's fingerprint as ssh-keygen -l prints it
-// (SHA256:, unpadded base64).
-func Fingerprint(k ssh.PublicKey) string { return ssh.FingerprintSHA256(k) }
 
 // signedData is what the key signed: the preamble, the namespace, the
 // reserved string, the hash algorithm and the message's hash.
@@ -192,96 +181,7 @@ func (s *Signature) Verify(message []byte, ns string) error {
 	format := string(r.string("signature format"))
 	blob := r.string("signature blob")
 	if r.err != nil {
-		return r.err
+		return sigError("the signature: %v", r.err)
 	}
-	switch kt := s.Key.Type(); kt {
-	case ssh.KeyAlgoED25519:
-		r.end("ed25519 signature")
-		if r.err != nil {
-			return r.err
-		}
-		if format != kt {
-			return sigError("signature format %q for a %s key", format, kt)
-		}
-		pk := ed25519Key(s.Key)
-		if pk == nil {
-			return sigError("the ed25519 public key does not parse")
-		}
-		if !ed25519.Verify(pk, data, blob) {
-			return sigError("the ed25519 signature does not match the file: the file changed after it was signed, or the signature is not of this file")
-		}
-		return nil
-	case ssh.KeyAlgoSKED25519:
-		return verifySKEd25519(s.Key, format, blob, r, data)
-	case ssh.KeyAlgoRSA:
-		// sshsig refuses SHA-1 RSA signatures (ssh-rsa).
-		if format != ssh.KeyAlgoRSASHA256 && format != ssh.KeyAlgoRSASHA512 {
-			return sigError("RSA signature format %q: only rsa-sha2-256 and rsa-sha2-512 are accepted", format)
-		}
-	}
-	sig := new(ssh.Signature)
-	if err := ssh.Unmarshal(s.sig, sig); err != nil {
-		return sigError("the signature blob: %v", err)
-	}
-	if err := s.Key.Verify(data, sig); err != nil {
-		return sigError("the %s signature does not match the file: %v", s.Key.Type(), err)
-	}
-	return nil
-}
-
-// ed25519Key is the raw key of an ssh-ed25519 or sk-ssh-ed25519 public
-// key: the string after the type in its wire form; nil if it has not the
-// size (ed25519.Verify panics on such a key).
-func ed25519Key(k ssh.PublicKey) ed25519.PublicKey {
-	r := &reader{b: k.Marshal()}
-	r.string("key type")
-	pk := r.string("ed25519 key")
-	if r.err != nil || len(pk) != ed25519.PublicKeySize {
-		return nil
-	}
-	return ed25519.PublicKey(pk)
-}
-
-// skUserPresent is the FIDO flag that the token was touched.
-const skUserPresent = 0x01
-
-// verifySKEd25519 checks a FIDO (security key) ed25519 signature as
-// OpenSSH's ssh_ed25519_sk_verify does: the token signed
-// SHA256(application) || flags || counter || SHA256(data).
-//
-// Stricter than ssh-keygen -Y verify, which accepts a signature without
-// the user-presence flag: a release is signed by a person at a token, so
-// a signature no one touched the token for (a key made with -O
-// no-touch-required) is refused.
-func verifySKEd25519(k ssh.PublicKey, format string, blob []byte, r *reader, data []byte) error {
-	flags := r.bytes(1, "FIDO flags")
-	counter := r.bytes(4, "FIDO counter")
-	r.end("FIDO signature")
-	if r.err != nil {
-		return r.err
-	}
-	if format != ssh.KeyAlgoSKED25519 {
-		return sigError("signature format %q for a %s key", format, ssh.KeyAlgoSKED25519)
-	}
-	kr := &reader{b: k.Marshal()}
-	kr.string("key type")
-	pk := kr.string("ed25519 key")
-	app := kr.string("application")
-	if kr.err != nil || len(pk) != ed25519.PublicKeySize {
-		return sigError("the security key's public key does not parse")
-	}
-	appHash := sha256.Sum256(app)
-	dataHash := sha256.Sum256(data)
-	var m []byte
-	m = append(m, appHash[:]...)
-	m = append(m, flags...)
-	m = append(m, counter...)
-	m = append(m, dataHash[:]...)
-	if !ed25519.Verify(ed25519.PublicKey(pk), m, blob) {
-		return sigError("the security key's ed25519 signature does not match the file: the file changed after it was signed, or the signature is not of this file")
-	}
-	if flags[0]&skUserPresent == 0 {
-		return sigError("the security key signed without user presence (flags 0x%02x): touch the token when signing; a key made with -O no-touch-required cannot sign releases", flags[0])
-	}
-	return nil
+	return s.Key.verify(format, blob, r.b, data)
 }

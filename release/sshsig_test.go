@@ -16,7 +16,11 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/crypto/ssh"
+	"crypto"
+	"crypto/rsa"
+	_ "crypto/sha1"
+	"crypto/x509"
+	"encoding/pem"
 )
 
 // The verifier is held to ssh-keygen -Y verify: on every input below both
@@ -187,7 +191,7 @@ func TestVerifyAgainstSSHKeygen(t *testing.T) {
 	})
 }
 
-// RSA and ECDSA keys verify through x/crypto/ssh, with sshsig's rules.
+// RSA and ECDSA keys, with sshsig's rules.
 func TestVerifyRSAECDSAAgainstSSHKeygen(t *testing.T) {
 	dir := t.TempDir()
 	msg := []byte("files: []\n")
@@ -196,7 +200,7 @@ func TestVerifyRSAECDSAAgainstSSHKeygen(t *testing.T) {
 		t.Fatal(err)
 	}
 	var cases []vcase
-	for _, kt := range [][]string{{"-t", "rsa", "-b", "2048"}, {"-t", "ecdsa", "-b", "256"}, {"-t", "ecdsa", "-b", "384"}} {
+	for _, kt := range [][]string{{"-t", "rsa", "-b", "2048"}, {"-t", "rsa", "-b", "1024"}, {"-t", "ecdsa", "-b", "256"}, {"-t", "ecdsa", "-b", "384"}, {"-t", "ecdsa", "-b", "521"}} {
 		name := strings.Join(kt[1:], "-")
 		keyPath, pub := key(t, dir, name, kt...)
 		sig := sign(t, keyPath, Namespace, file)
@@ -298,33 +302,72 @@ func rawOf(t *testing.T, armored []byte) []byte {
 	return b
 }
 
-// The fingerprint is the one ssh-keygen -l prints.
-func TestFingerprintAsSSHKeygen(t *testing.T) {
+// Every key type ssh-keygen makes that otpprov takes: the fingerprint is
+// the one ssh-keygen -l prints, of the type it names.
+func TestKeysAsSSHKeygen(t *testing.T) {
 	dir := t.TempDir()
-	_, pub := key(t, dir, "k", "-t", "ed25519")
-	out, err := exec.Command(sshKeygen(t), "-l", "-f", filepath.Join(dir, "k.pub")).Output()
-	if err != nil {
-		t.Fatal(err)
+	for _, kt := range [][]string{{"-t", "ed25519"}, {"-t", "rsa", "-b", "3072"}, {"-t", "ecdsa", "-b", "256"}, {"-t", "ecdsa", "-b", "384"}, {"-t", "ecdsa", "-b", "521"}} {
+		name := strings.Join(kt[1:], "-")
+		_, pub := key(t, dir, name, kt...)
+		out, err := exec.Command(sshKeygen(t), "-l", "-f", filepath.Join(dir, name+".pub")).Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		as, err := ParseAllowedSigners("as", []byte("a "+pub+"\n"))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		ours := as.Signers[0].Key
+		// ssh-keygen -l: BITS FINGERPRINT COMMENT (TYPE).
+		fields := strings.Fields(string(out))
+		if len(fields) < 4 || fields[1] != ours.Fingerprint() || !strings.Contains(ours.Type, strings.ToLower(strings.Trim(fields[3], "()"))) {
+			t.Errorf("%s: ssh-keygen -l: %s; ours %s %s", name, out, ours.Type, ours.Fingerprint())
+		}
 	}
-	k, _, _, _, err := ssh.ParseAuthorizedKey([]byte(pub))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if fields := strings.Fields(string(out)); len(fields) < 2 || fields[1] != Fingerprint(k) {
-		t.Errorf("ssh-keygen -l: %s; ours %s", out, Fingerprint(k))
+}
+
+// Keys otpprov does not take are refused by type, with what it takes.
+func TestKeysRefused(t *testing.T) {
+	for _, c := range []struct {
+		blob []byte
+		want string
+	}{
+		{put(nil, []byte("ssh-dss"), []byte{1}, []byte{1}, []byte{1}, []byte{1}), "key type \"ssh-dss\""},
+		{put(nil, []byte("ssh-ed25519-cert-v01@openssh.com"), []byte("x")), "certificate"},
+		{put(nil, []byte("ssh-ed25519"), make([]byte, 31)), "31 bytes"},
+		{put(nil, []byte("ssh-ed25519"), make([]byte, 32), nil), "trailing data"},
+		{put(nil, []byte("ssh-rsa"), []byte{2}, append([]byte{0x7f}, make([]byte, 200)...)), "exponent 2"},
+		{put(nil, []byte("ssh-rsa"), []byte{1, 0, 1}, append([]byte{0x7f}, make([]byte, 64)...)), "519 bits: OpenSSH refuses keys under 1024"},
+		{put(nil, []byte("ssh-ed25519"))[:9], "claims 11 bytes, 5 are left"},
+		{put(nil, []byte("ssh-rsa"), []byte{0x81}, []byte{1}), "negative"},
+		{put(nil, []byte("ecdsa-sha2-nistp256"), []byte("nistp384"), []byte{4}), "curve"},
+		{put(nil, []byte("ecdsa-sha2-nistp256"), []byte("nistp256"), append([]byte{4}, make([]byte, 64)...)), "point"},
+	} {
+		if _, err := ParsePublicKey(c.blob); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: %v, want %q", c.blob, err, c.want)
+		}
 	}
 }
 
 // sshsig refuses RSA signatures with SHA-1 (format ssh-rsa), which
-// x/crypto/ssh would verify: made here with the key ssh-keygen made.
+// a generic SSH library may verify: made here with the key ssh-keygen
+// made.
 func TestVerifyRSASHA1Refused(t *testing.T) {
 	dir := t.TempDir()
-	keyPath, pub := key(t, dir, "rsa", "-t", "rsa", "-b", "2048")
-	pem, err := os.ReadFile(keyPath)
+	keyPath, pub := key(t, dir, "rsa", "-t", "rsa", "-b", "2048", "-m", "PEM")
+	b, err := os.ReadFile(keyPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	signer, err := ssh.ParsePrivateKey(pem)
+	block, _ := pem.Decode(b)
+	if block == nil {
+		t.Fatalf("%s: no PEM block", keyPath)
+	}
+	priv, err := x509.ParsePKCS1PrivateKey(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pubBlob, err := base64.StdEncoding.DecodeString(strings.Fields(pub)[1])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -332,15 +375,22 @@ func TestVerifyRSASHA1Refused(t *testing.T) {
 	mk := func(alg string) []byte {
 		h := sha512.Sum512(msg)
 		data := append([]byte("SSHSIG"), put(nil, []byte(Namespace), nil, []byte("sha512"), h[:])...)
-		s, err := signer.(ssh.AlgorithmSigner).SignWithAlgorithm(rand.Reader, data, alg)
+		hash := map[string]crypto.Hash{"ssh-rsa": crypto.SHA1, "rsa-sha2-256": crypto.SHA256}[alg]
+		d := hash.New()
+		d.Write(data)
+		s, err := rsa.SignPKCS1v15(nil, priv, hash, d.Sum(nil))
 		if err != nil {
 			t.Fatal(err)
 		}
 		blob := binary.BigEndian.AppendUint32([]byte("SSHSIG"), 1)
-		return armor(put(blob, signer.PublicKey().Marshal(), []byte(Namespace), nil, []byte("sha512"), ssh.Marshal(s)))
+		return armor(put(blob, pubBlob, []byte(Namespace), nil, []byte("sha512"), put(nil, []byte(alg), s)))
 	}
 	check(t, dir, []vcase{
-		{"rsa-sha2-256 made here", msg, mk(ssh.KeyAlgoRSASHA256), "a " + pub + "\n", "a", nil},
-		{"ssh-rsa (SHA-1)", msg, mk(ssh.KeyAlgoRSA), "a " + pub + "\n", "a", ErrSignature},
+		{"rsa-sha2-256 made here", msg, mk("rsa-sha2-256"), "a " + pub + "\n", "a", nil},
+		{"ssh-rsa (SHA-1)", msg, mk("ssh-rsa"), "a " + pub + "\n", "a", ErrSignature},
 	})
+	// Refused for its format, before any hash is tried.
+	if err := ours(msg, mk("ssh-rsa"), "a "+pub+"\n", time.Now()); err == nil || !strings.Contains(err.Error(), `RSA signature format "ssh-rsa"`) {
+		t.Errorf("ssh-rsa: %v", err)
+	}
 }
