@@ -120,10 +120,12 @@ func cmdReleaseVerify(c *cli.Context, e env) error {
 	if err != nil {
 		return err
 	}
+	// On stderr: the report on stdout is the same for the same files,
+	// to compare and keep.
+	fmt.Fprintf(e.stderr, "otpprov: validity checked at %s, this machine's clock\n", v.At.UTC().Format(time.RFC3339))
 	fmt.Fprintf(e.stdout, "Release     %s (%s)\n", v.Name, v.Digest)
 	fmt.Fprintf(e.stdout, "Signed by   %s (%s:%d)\n", v.Signer.Principals, allowed.File, v.Signer.Line)
 	fmt.Fprintf(e.stdout, "Key         %s %s\n", v.KeyType, v.Fingerprint)
-	fmt.Fprintf(e.stdout, "Checked at  %s, this machine's clock\n", v.At.UTC().Format(time.RFC3339))
 	fmt.Fprintf(e.stdout, "SoCs        %s\n", strings.Join(v.SoCs, ", "))
 	problems := v.CheckFiles()
 	bad := map[string]bool{}
