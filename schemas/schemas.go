@@ -17,11 +17,15 @@ var Fusemap []byte
 //go:embed pools.schema.json
 var Pools []byte
 
+//go:embed release.schema.json
+var Release []byte
+
 // ManifestURL and FusemapURL are the schemas' $id.
 const (
 	ManifestURL = "urn:otpprov:schema:manifest:v1"
 	FusemapURL  = "urn:otpprov:schema:fusemap:v1"
 	PoolsURL    = "urn:otpprov:schema:pools:v1"
+	ReleaseURL  = "urn:otpprov:schema:release:v1"
 )
 
 // CompileManifest compiles the embedded manifest schema.
@@ -32,3 +36,6 @@ func CompileFusemap() (*schema.Schema, error) { return schema.Compile(Fusemap) }
 
 // CompilePools compiles the embedded identity pools schema.
 func CompilePools() (*schema.Schema, error) { return schema.Compile(Pools) }
+
+// CompileRelease compiles the embedded release schema.
+func CompileRelease() (*schema.Schema, error) { return schema.Compile(Release) }

@@ -225,7 +225,7 @@ func hint(err error) string {
 	if errors.As(err, &te) {
 		return te.Hint()
 	}
-	return ""
+	return releaseHint(err)
 }
 
 // interspersed moves flags that follow positional arguments in front of

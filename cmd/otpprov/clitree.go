@@ -65,6 +65,7 @@ var flagOffers = map[string]func() []string{
 var argNames = map[string]offer{
 	"MANIFEST": {files: true},
 	"PLANFILE": {files: true},
+	"RELEASE":  {files: true},
 	"FILE":     {files: true},
 	"DIR":      {dirs: true},
 	"SOC":      {words: fusemap.Names()},

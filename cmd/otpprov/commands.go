@@ -84,6 +84,7 @@ func newApp(ctx context.Context, e env, notFound *error) *cli.App {
 					OnUsageError: usage,
 					Action:       func(c *cli.Context) error { return cmdJournalRepair(ctx, c, e) }}}},
 		ledgerCommand(ctx, e, usage, jsonFlag, deviceFlag, deviceKind, socFlag, overlay, varFlag, varFile),
+		releaseCommand(e, usage, overlay),
 		{Name: "show", Usage: "decode the device by field name: value, lock state, read protection",
 			Flags: []cli.Flag{deviceFlag, deviceKind, socFlag, jsonFlag, noColor, overlay,
 				&cli.StringSliceFlag{Name: "field", Usage: "show only field `NAME` (repeat, or NAME,NAME)"}, outFlag(outUsage)},

@@ -33,7 +33,8 @@ import (
 // outCase is a command that writes to standard output.
 type outCase struct {
 	args  []string
-	burns bool // it burns, on a board made anew ($FRESH) for each run
+	burns bool   // it burns, on a board made anew ($FRESH) for each run
+	tool  string // a program the fixture needed ("": none)
 }
 
 const outputLost = "otpprov: error: writing standard output: no space left on device: the output is incomplete"
@@ -67,6 +68,8 @@ func outCases() map[string]outCase {
 		"ledger find":          {args: []string{"ledger", "find", "--ledger", "sqlite:$DIR/ledger.db", "--json", "5"}},
 		"ledger export":        {args: []string{"ledger", "export", "--ledger", "sqlite:$DIR/ledger.db"}},
 		"ledger release":       {args: []string{"ledger", "release", "--ledger", "sqlite:$DIR/ledger.db", "--device", "$FRESH", "$DIR/pooled.yaml"}},
+		"release make":         {args: []string{"release", "make", "--out", "$NEW", "$DIR/m.yaml"}},
+		"release verify":       {args: []string{"release", "verify", "--allowed-signers", "$DIR/allowed", "$DIR/rel.yaml"}, tool: "ssh-keygen"},
 		"show":                 {args: []string{"show", "--device", "$SIM"}},
 		"show --json":          {args: []string{"show", "--json", "--device", "$SIM"}},
 		"import":               {args: []string{"import", "--device", "$SIM"}},
@@ -125,6 +128,7 @@ func outFixtures(t *testing.T) (dir string, expand func(args []string) []string)
 	if code := s.run(context.Background(), nil, "ledger", "import", "--ledger", "sqlite:"+filepath.Join(dir, "ledger.db"), filepath.Join(dir, "j.jsonl")); code != exitOK {
 		t.Fatalf("fixture ledger import: exit %d: %s", code, &s.stderr)
 	}
+	releaseFixture(t, s, dir)
 	expand = func(args []string) []string {
 		out := make([]string, len(args))
 		for i, a := range args {
@@ -146,6 +150,34 @@ func outFixtures(t *testing.T) (dir string, expand func(args []string) []string)
 		return out
 	}
 	return dir, expand
+}
+
+// releaseFixture makes a release of m.yaml, rel.yaml, and where
+// ssh-keygen is installed signs it and names the key in allowed (the
+// cases that need them say so).
+func releaseFixture(t *testing.T, s *session, dir string) {
+	t.Helper()
+	rel := filepath.Join(dir, "rel.yaml")
+	if code := s.run(context.Background(), nil, "release", "make", "--out", rel, filepath.Join(dir, "m.yaml")); code != exitOK {
+		t.Fatalf("fixture release make: exit %d: %s", code, &s.stderr)
+	}
+	keygen, err := exec.LookPath("ssh-keygen")
+	if err != nil {
+		return
+	}
+	key := filepath.Join(dir, "key")
+	for _, args := range [][]string{{"-q", "-t", "ed25519", "-N", "", "-f", key}, {"-Y", "sign", "-n", "otpprov-release", "-f", key, rel}} {
+		if out, err := exec.Command(keygen, args...).CombinedOutput(); err != nil {
+			t.Fatalf("ssh-keygen %v: %v\n%s", args, err, out)
+		}
+	}
+	pub, err := os.ReadFile(key + ".pub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "allowed"), append([]byte("rel@example "), pub...), 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // Every command of the app (hidden ones too) has a case.
@@ -219,6 +251,9 @@ func TestOutputLostInProcess(t *testing.T) {
 	for _, name := range names {
 		c := cases[name]
 		t.Run(name, func(t *testing.T) {
+			if c.tool != "" {
+				requireTool(t, c.tool)
+			}
 			whole := &full{room: 1 << 30}
 			code, stderr := runOut(whole, expand(c.args))
 			if code != exitOK && !(name == "verify not satisfied" && code == exitChanges) {
@@ -301,6 +336,9 @@ func TestOutputDevFull(t *testing.T) {
 	dir, expand := outFixtures(t)
 	for name, c := range outCases() {
 		t.Run(name, func(t *testing.T) {
+			if c.tool != "" {
+				requireTool(t, c.tool)
+			}
 			cmd := exec.Command(bin, expand(c.args)...)
 			cmd.Stdout = devFull
 			var stderr bytes.Buffer

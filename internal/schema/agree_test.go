@@ -37,7 +37,7 @@ func pairs(t testing.TB) []pair {
 	for _, s := range []struct {
 		name string
 		doc  []byte
-	}{{"manifest", schemas.Manifest}, {"fusemap", schemas.Fusemap}, {"pools", schemas.Pools}} {
+	}{{"manifest", schemas.Manifest}, {"fusemap", schemas.Fusemap}, {"pools", schemas.Pools}, {"release", schemas.Release}} {
 		ours, err := schema.Compile(s.doc)
 		if err != nil {
 			t.Fatalf("%s schema: %v", s.name, err)
@@ -65,7 +65,7 @@ func corpus(t testing.TB) []sample {
 	root := "../.."
 	var out []sample
 	add := func(name string, b []byte) { out = append(out, sample{name, b}) }
-	for _, dir := range []string{"examples", "fusemap/maps", "manifest/testdata", "fusemap/testdata", "ledger/testdata"} {
+	for _, dir := range []string{"examples", "fusemap/maps", "manifest/testdata", "fusemap/testdata", "ledger/testdata", "release/testdata"} {
 		err := filepath.WalkDir(filepath.Join(root, dir), func(p string, d fs.DirEntry, err error) error {
 			if err != nil || d.IsDir() || !isYAML(p) {
 				return err
@@ -535,7 +535,8 @@ var unreachable = map[string]bool{
 }
 
 // templates hold every structure of the schemas, small, for exhaustive
-// mutation: a manifest, a fuse map, an overlay and a pools file.
+// mutation: a manifest, a fuse map, an overlay, a pools file and a
+// release.
 var templates = []string{`apiVersion: otpprov/v1
 kind: FuseManifest
 metadata: {name: m, description: d}
@@ -583,6 +584,15 @@ metadata: {name: p, description: d}
 pools:
   eth: {type: mac, description: d, ranges: ["00:04:9f:30:00:00-00:04:9f:3f:ff:ff"], perUnit: 2, reuse: false, lowWater: 100}
   serial: {type: u32, ranges: ["1000000-1999999"]}
+`, `apiVersion: otpprov/v1
+kind: Release
+metadata: {name: r, description: d}
+notBefore: "2026-12-05T00:00:00Z"
+notAfter: "2027-12-05T00:00:00+01:00"
+socs: [imx8mm]
+manifests: [board.yaml]
+files:
+  - {path: board.yaml, sha256: 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef}
 `}
 
 // exhaustive makes every document that differs from v by one change: each
