@@ -6,6 +6,9 @@ type FieldState struct {
 	// Value is the decoded value; "" when a word is read-protected.
 	Value string
 	Blank bool // no bit is set
+	// AsShipped: the only bits set are those NXP sets at test on every
+	// part (a pattern field's Factory bits): a fresh part, not a burn.
+	AsShipped bool
 	// ReadProtected: a word reads 0xBADABADA, so the value is unknown.
 	ReadProtected bool
 	// WriteLockedBy and OverrideLockedBy name the burned lock fields that
@@ -28,6 +31,7 @@ func (m *Map) DecodeField(f *Field, state []uint32) FieldState {
 	fs := FieldState{Field: f}
 	if parts, ok := m.Parts(f, state); ok {
 		fs.Value, fs.Blank = f.Format(parts), Blank(parts)
+		fs.AsShipped = !fs.Blank && f.AsShipped(parts)
 	} else {
 		fs.ReadProtected = true
 	}
@@ -42,4 +46,15 @@ func (m *Map) DecodeField(f *Field, state []uint32) FieldState {
 		}
 	}
 	return fs
+}
+
+// AsShipped reports whether the field's only set bits are its factory
+// bits (Pattern.Factory): NXP set them on every part, nobody burned the
+// field. False for a field without factory bits.
+func (f *Field) AsShipped(parts []uint32) bool {
+	if f.Pattern == nil || f.Pattern.Factory == 0 {
+		return false
+	}
+	n, ok := f.Number(parts)
+	return ok && n != 0 && n&^f.Pattern.Factory == 0
 }

@@ -82,7 +82,9 @@ func (m *Map) Summarize(state []uint32) Summary {
 	required := map[string]bool{}
 	for _, f := range m.Fields {
 		parts, ok := m.Parts(f, state)
-		burned := ok && !Blank(parts)
+		// The bits NXP sets on every part are no burn (the i.MX8MP's
+		// FIELD_RETURN word reads 0x4 on a fresh part).
+		burned := ok && !Blank(parts) && !f.AsShipped(parts)
 		switch {
 		case f.Security != nil && f.Security.Closes:
 			if !ok {

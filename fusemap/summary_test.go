@@ -76,3 +76,32 @@ func TestUnmappedAndSummary(t *testing.T) {
 		t.Errorf("JTAG_SMODE 1: %q", s.JTAG)
 	}
 }
+
+// A fresh i.MX8MP reads bit 2 of its FIELD_RETURN word, set by NXP on
+// every part: as shipped, not a field return burned; any other bit is.
+func TestAsShipped(t *testing.T) {
+	m, err := Load("imx8mp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := m.Field("FIELD_RETURN")
+	if f == nil || f.Pattern == nil || f.Pattern.Factory == 0 {
+		t.Fatalf("imx8mp FIELD_RETURN: %+v", f)
+	}
+	p := f.Parts[0]
+	state := make([]uint32, m.Words)
+	state[m.ReadIndex(p.Bank, p.Word)] = uint32(f.Pattern.Factory) << p.Lsb
+	if fs := m.DecodeField(f, state); !fs.AsShipped || fs.Blank {
+		t.Errorf("factory bits only: %+v", fs)
+	}
+	if s := m.Summarize(state); len(s.Security) != 0 {
+		t.Errorf("a fresh part's summary says security fuses are burned: %v", s.Security)
+	}
+	state[m.ReadIndex(p.Bank, p.Word)] |= 1 << p.Lsb
+	if fs := m.DecodeField(f, state); fs.AsShipped {
+		t.Errorf("a bit beyond the factory's: %+v", fs)
+	}
+	if s := m.Summarize(state); len(s.Security) != 1 || s.Security[0].Name != "FIELD_RETURN" {
+		t.Errorf("a burned field return not in the summary: %v", s.Security)
+	}
+}

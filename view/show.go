@@ -37,6 +37,9 @@ func (s Style) Show(w io.Writer, m *fusemap.Map, device, uniqueID string, sum *f
 		if fs.Blank && state == "" {
 			state = "blank"
 		}
+		if fs.AsShipped && state == "" {
+			state = "as shipped (bits NXP sets on every part)"
+		}
 		t.Row(fs.Field.Name, fs.Field.Where(), value, state)
 	}
 	t.Flush()

@@ -342,6 +342,7 @@ type jsonFieldState struct {
 	ReadProtected    bool   `json:"readProtected"`
 	WriteLockedBy    string `json:"writeLockedBy"`
 	OverrideLockedBy string `json:"overrideLockedBy"`
+	AsShipped        bool   `json:"asShipped,omitempty"` // only NXP's factory bits set
 }
 
 // The summary in show --json: added in formatVersion 1 (new keys only).
@@ -428,7 +429,7 @@ func cmdShow(c *cli.Context, e env) error {
 	if c.Bool("json") {
 		out := make([]jsonFieldState, 0, len(fields))
 		for _, fs := range fields {
-			out = append(out, jsonFieldState{Name: fs.Field.Name, Where: fs.Field.Where(), Value: fs.Value, Blank: fs.Blank,
+			out = append(out, jsonFieldState{Name: fs.Field.Name, Where: fs.Field.Where(), Value: fs.Value, Blank: fs.Blank, AsShipped: fs.AsShipped,
 				ReadProtected: fs.ReadProtected, WriteLockedBy: fs.WriteLockedBy, OverrideLockedBy: fs.OverrideLockedBy})
 		}
 		doc := map[string]any{"format": "otpprov-show", "formatVersion": 1, "soc": m.Name,
