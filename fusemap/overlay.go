@@ -79,6 +79,9 @@ func (o *Overlay) Apply(base *Map) (*Map, error) {
 		case base.Field(nw) != nil:
 			diags.Add(o.renamePos[old], "", "rename: %s is already a field of %s", nw, base.Name)
 			continue
+		case redefined[f]:
+			diags.Add(o.renamePos[old], "", "rename: %s is redefined by this overlay: it has no name left to change", old)
+			continue
 		}
 		copies[f].Name = nw
 		renamed[old] = nw
@@ -87,15 +90,22 @@ func (o *Overlay) Apply(base *Map) (*Map, error) {
 		c.Lock = renameLock(c.Lock, renamed)
 		c.Security = renameSecurity(c.Security, renamed)
 	}
-	heirs := o.heirs(base, redefined, &diags)
+	// The overlay's fields as they will be: "words: N" expanded, so that a
+	// field of several words is known in each of them.
+	added := make([]*Field, len(o.Fields))
+	for i, f := range o.Fields {
+		c := *f
+		c.expand(base.SoC)
+		added[i] = &c
+	}
+	heirs := o.heirs(base, added, redefined, &diags)
 	for _, c := range m.Fields {
 		if c.Lock != nil {
 			c.Lock.Protects = inherit(c.Lock.Protects, heirs)
 		}
 	}
-	for _, f := range o.Fields {
-		c := *f
-		c.expand(base.SoC)
+	for i, f := range o.Fields {
+		c := added[i]
 		for _, p := range c.Parts {
 			// Every bit of a LOCK word locks some fuse region, named in
 			// the SoC map or not: none of them is the board's to name.
@@ -115,7 +125,7 @@ func (o *Overlay) Apply(base *Map) (*Map, error) {
 					"field %s: %s overlaps %s, a field of %s", f.Name, p, copies[g].Name, base.Name)
 			}
 		}
-		m.Fields = append(m.Fields, &c)
+		m.Fields = append(m.Fields, c)
 	}
 	if len(diags) > 0 {
 		return nil, diags.Sorted()
@@ -129,7 +139,7 @@ func (o *Overlay) Apply(base *Map) (*Map, error) {
 // heirs maps each redefined field to the overlay's fields in its words:
 // the locks that protected it protect them. Every word it held must get
 // one, or that word would silently lose its lock.
-func (o *Overlay) heirs(base *Map, redefined map[*Field]bool, diags *yamldoc.Diagnostics) map[string][]string {
+func (o *Overlay) heirs(base *Map, added []*Field, redefined map[*Field]bool, diags *yamldoc.Diagnostics) map[string][]string {
 	out := map[string][]string{}
 	for _, name := range o.Redefine {
 		f := base.Field(name)
@@ -138,7 +148,7 @@ func (o *Overlay) heirs(base *Map, redefined map[*Field]bool, diags *yamldoc.Dia
 		}
 		for _, p := range f.Parts {
 			found := false
-			for _, g := range o.Fields {
+			for _, g := range added {
 				for _, q := range g.Parts {
 					if q.Bank == p.Bank && q.Word == p.Word {
 						found = true

@@ -275,3 +275,24 @@ func TestOverlayRedefine(t *testing.T) {
 		t.Error("the base map changed")
 	}
 }
+
+// A redefining field of several words ("words: 3") takes each of them: the
+// MAC's lock protects it, and no word is left without an heir.
+func TestOverlayRedefineWords(t *testing.T) {
+	o, err := LoadOverlay("testdata/overlay/redefine_words.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := o.Apply(imx8mm(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := m.Field("MAC_ADDR_LOCK").Lock.Protects; len(got) != 1 || got[0] != "ACME_HWID" {
+		t.Errorf("MAC_ADDR_LOCK protects %v", got)
+	}
+	// Renaming a field the overlay redefines is refused.
+	o.Rename = map[string]string{"MAC_ADDR0": "ACME_MAC"}
+	if _, err := o.Apply(imx8mm(t)); err == nil || !strings.Contains(err.Error(), "is redefined by this overlay") {
+		t.Errorf("rename of a redefined field: %v", err)
+	}
+}
