@@ -110,6 +110,19 @@ func (l *Ledger) loadPool(ctx context.Context, tx *sql.Tx, p *Pool) (added, grow
 	if err != nil {
 		return false, false, err
 	}
+	// A pool the file no longer lists still holds its values: a range of
+	// this file over one of them would hand its values out again.
+	for _, r := range p.Ranges {
+		var other string
+		err := tx.QueryRowContext(ctx, l.q(`SELECT r.pool FROM otpprov_ranges r JOIN otpprov_pools q ON q.name = r.pool
+			WHERE q.type = $1 AND r.pool <> $2 AND r.lo <= $4 AND r.hi >= $3 LIMIT 1`), string(p.Type), p.Name, int64(r.First), int64(r.Last)).Scan(&other)
+		if err == nil {
+			return false, false, fmt.Errorf("%s: pool %s: this range overlaps a range of pool %s in the ledger %s: a value of it could go to two boards", r.Pos, p.Name, other, l.shown)
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return false, false, l.wrap(err)
+		}
+	}
 	// Each range of the ledger must lie within one range of the file, so
 	// that no value ever handed out falls outside the pool.
 	for _, o := range old {
@@ -215,8 +228,14 @@ func (l *Ledger) AllocateAll(ctx context.Context, pools []string, uniqueID, stat
 	}
 	for attempt := 0; ; attempt++ {
 		bs, retry, err := l.allocateAll(ctx, pools, uniqueID, station)
-		if !retry || attempt == 10 {
+		if !retry {
 			return bs, err
+		}
+		if attempt == 10 {
+			if err == nil {
+				err = fmt.Errorf("allocation for the board %s kept conflicting with other stations", uniqueID)
+			}
+			return nil, err
 		}
 		// Another station handed this board a block at the same moment,
 		// or the database asked for a new attempt: the next round finds
@@ -375,6 +394,10 @@ func (l *Ledger) Status(ctx context.Context) ([]PoolStatus, error) {
 		s.LowWater = uint64(lw)
 		out = append(out, s)
 	}
+	if err := rows.Err(); err != nil {
+		rows.Close()
+		return nil, l.wrap(err)
+	}
 	rows.Close()
 	for i := range out {
 		s := &out[i]
@@ -405,6 +428,10 @@ func (l *Ledger) Status(ctx context.Context) ([]PoolStatus, error) {
 			case Scrapped:
 				s.Scrapped = v
 			}
+		}
+		if err := counts.Err(); err != nil {
+			counts.Close()
+			return nil, l.wrap(err)
 		}
 		counts.Close()
 		// Free: never handed out. A block adopted ahead of the cursor is

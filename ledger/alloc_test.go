@@ -241,3 +241,25 @@ func testEntriesAndFind(t *testing.T, url string) {
 		t.Errorf("entries since an hour from now: %d", len(later))
 	}
 }
+
+// A pool the file no longer lists keeps its values: a new pool over its
+// range is refused, or those values would go to two boards.
+func TestInitRefusesOverDroppedPool(t *testing.T) { backends(t, testInitRefusesOverDroppedPool) }
+
+func testInitRefusesOverDroppedPool(t *testing.T, url string) {
+	ctx := context.Background()
+	l := initLedger(t, url, "  a: {type: u32, ranges: [\"100-199\"]}\n")
+	if _, err := l.Allocate(ctx, "a", "0x1", "st"); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	if _, _, err := Init(ctx, url, pools(t, "  b: {type: u32, ranges: [\"150-250\"]}\n")); err == nil || !strings.Contains(err.Error(), "overlaps a range of pool a in the ledger") {
+		t.Fatalf("a new pool over a dropped one's range: %v", err)
+	}
+	// Beside it: fine.
+	l2, _, err := Init(ctx, url, pools(t, "  b: {type: u32, ranges: [\"200-250\"]}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l2.Close()
+}

@@ -131,11 +131,16 @@ func open(ctx context.Context, raw string, create bool) (*Ledger, error) {
 // the connection string.
 func scrub(err error, raw string) error {
 	u, perr := url.Parse(raw)
-	if perr != nil || u.User == nil {
+	if perr != nil {
 		return err
 	}
-	pw, ok := u.User.Password()
-	if !ok || pw == "" || !strings.Contains(err.Error(), pw) {
+	pw := u.Query().Get("password")
+	if u.User != nil {
+		if p, ok := u.User.Password(); ok {
+			pw = p
+		}
+	}
+	if pw == "" || !strings.Contains(err.Error(), pw) {
 		return err
 	}
 	return errors.New(strings.ReplaceAll(err.Error(), pw, "xxxxx"))

@@ -140,7 +140,10 @@ func (l *Ledger) adopt(ctx context.Context, p poolInfo, vars []manifest.Variable
 			if !ok || fusemap.Blank(parts) {
 				continue
 			}
-			n, _ := f.Number(parts)
+			n, ok := f.Number(parts)
+			if !ok {
+				continue // wider than any pool's values
+			}
 			held, where = append(held, n), append(where, name)
 		}
 		if len(fields[v.Name]) == 0 {
