@@ -208,13 +208,14 @@ func planManifest(c *cli.Context, e env) (planned, error) {
 	}
 	var m *manifest.Manifest
 	var b []byte
+	var given map[string]manifest.VarValue // the operator's values, read once
 	ledgered := c.String("ledger") != ""
 	if ledgered {
 		if c.Bool("assume-blank") {
 			return planned{}, usageError{"--ledger allocates by the board's UNIQUE_ID, and --assume-blank plans for no board: plan against the board, or its dump (--state)"}
 		}
 		if b, err = inputfile.Read(a[0], manifest.MaxSize); err == nil {
-			m, err = parseForLedger(c, e, a[0], b)
+			m, given, err = parseForLedger(c, e, a[0], b)
 		}
 	} else {
 		m, err = loadManifest(c, e, a[0])
@@ -232,7 +233,7 @@ func planManifest(c *cli.Context, e env) (planned, error) {
 		if !ledgered {
 			return nil
 		}
-		full, use, err := valuesFromLedger(c.Context, c, e, a[0], b, m, state, c.Command.Name != "verify", nil)
+		full, use, err := valuesFromLedger(c.Context, c, e, a[0], b, m, given, state, c.Command.Name != "verify", nil)
 		if err != nil {
 			return err
 		}
@@ -468,6 +469,7 @@ func cmdApply(ctx context.Context, c *cli.Context, e env) (err error) {
 	}
 	var saved *planner.Plan
 	var m *manifest.Manifest
+	var given map[string]manifest.VarValue // the operator's values, read once
 	if isPlanFile(b) {
 		if saved, err = planner.Decode(b, maps(c)); err != nil {
 			return fmt.Errorf("%s: %w", a[0], err)
@@ -478,7 +480,7 @@ func cmdApply(ctx context.Context, c *cli.Context, e env) (err error) {
 	} else if c.String("ledger") != "" {
 		// The pool variables' values come from the ledger once the board
 		// is read: its UNIQUE_ID keys them.
-		if m, err = parseForLedger(c, e, a[0], b); err != nil {
+		if m, given, err = parseForLedger(c, e, a[0], b); err != nil {
 			return err
 		}
 		st.manifest(m)
@@ -508,7 +510,7 @@ func cmdApply(ctx context.Context, c *cli.Context, e env) (err error) {
 	var use *ledgerUse
 	if m != nil && c.String("ledger") != "" {
 		// Allocated and committed here, before the first burn.
-		if m, use, err = valuesFromLedger(ctx, c, e, a[0], b, m, state, true, st.records()); err != nil {
+		if m, use, err = valuesFromLedger(ctx, c, e, a[0], b, m, given, state, true, st.records()); err != nil {
 			return err
 		}
 		defer use.close()

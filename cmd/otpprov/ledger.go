@@ -169,29 +169,32 @@ func (u *ledgerUse) close() {
 // from --ledger: checked here without them (they come once the board is
 // read); a value the operator gives for one is refused, so that no
 // identity can come from anywhere but the ledger.
-func parseForLedger(c *cli.Context, e env, path string, b []byte) (*manifest.Manifest, error) {
+//
+// vars are the operator's values as read, once: a --var-file may be a
+// pipe, which a second read would find empty.
+func parseForLedger(c *cli.Context, e env, path string, b []byte) (*manifest.Manifest, map[string]manifest.VarValue, error) {
 	vars, err := varValues(c, e)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	m, err := manifest.ParseOpts(path, b, manifest.Options{Maps: maps(c), Vars: vars, Check: true})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for _, v := range m.Variables {
 		if g, given := vars[v.Name]; given && v.Pool != "" {
-			return nil, &exit{code: exitError, err: fmt.Errorf("variable %s takes its value from pool %s of the ledger; %s gives it too: an identity comes from the ledger only, nothing was read or written", v.Name, v.Pool, g.From),
+			return nil, nil, &exit{code: exitError, err: fmt.Errorf("variable %s takes its value from pool %s of the ledger; %s gives it too: an identity comes from the ledger only, nothing was read or written", v.Name, v.Pool, g.From),
 				hint: "leave out the value (or leave out --ledger to review a manifest with values of your own)"}
 		}
 	}
-	return m, nil
+	return m, vars, nil
 }
 
 // valuesFromLedger gives the pool variables the board's values from the
 // ledger (handing a block out when allocate is set) and parses the
 // manifest again with them. lent is a ledger already open (the station's,
 // for its records): one connection, not two; nil opens --ledger.
-func valuesFromLedger(ctx context.Context, c *cli.Context, e env, path string, b []byte, m0 *manifest.Manifest, state []uint32, allocate bool, lent *ledger.Ledger) (*manifest.Manifest, *ledgerUse, error) {
+func valuesFromLedger(ctx context.Context, c *cli.Context, e env, path string, b []byte, m0 *manifest.Manifest, given map[string]manifest.VarValue, state []uint32, allocate bool, lent *ledger.Ledger) (*manifest.Manifest, *ledgerUse, error) {
 	l := lent
 	if l == nil {
 		var err error
@@ -210,10 +213,9 @@ func valuesFromLedger(ctx context.Context, c *cli.Context, e env, path string, b
 		closeOwn()
 		return nil, nil, err
 	}
-	vars, err := varValues(c, e)
-	if err != nil {
-		closeOwn()
-		return nil, nil, err
+	vars := make(map[string]manifest.VarValue, len(given)+len(unit.Vars))
+	for k, v := range given {
+		vars[k] = v
 	}
 	for k, v := range unit.Vars {
 		vars[k] = v
@@ -362,7 +364,7 @@ func cmdLedgerRelease(ctx context.Context, c *cli.Context, e env) error {
 	if err != nil {
 		return err
 	}
-	m0, err := parseForLedger(c, e, a[0], b)
+	m0, given, err := parseForLedger(c, e, a[0], b)
 	if err != nil {
 		return err
 	}
@@ -371,7 +373,7 @@ func cmdLedgerRelease(ctx context.Context, c *cli.Context, e env) error {
 		return err
 	}
 	defer dev.Close()
-	m, use, err := valuesFromLedger(ctx, c, e, a[0], b, m0, state, false, nil)
+	m, use, err := valuesFromLedger(ctx, c, e, a[0], b, m0, given, state, false, nil)
 	if errors.Is(err, ledger.ErrNotAllocated) {
 		// Nothing to give back: a release is idempotent.
 		fmt.Fprintf(e.stdout, "nothing released: %v\n", err)
