@@ -68,6 +68,7 @@ type decl struct {
 	Variable
 	fields  []string // the fields whose entries take it as value
 	entries []Pos    // the entries that take it as value
+	first   Pos      // its first declaration, base first: the pool order
 	bytes   int
 	def     any // the default as written, nil if none
 	defAt   Pos // the declaration that wrote def: a file default is relative to its directory
@@ -131,7 +132,9 @@ func resolveVars(chain []link, given map[string]VarValue, check bool) (*varSet, 
 					d.def, d.defAt = prev.def, prev.defAt
 				}
 				d.used = prev.used
+				d.first = prev.first
 			} else {
+				d.first = d.pos
 				vs.order = append(vs.order, n)
 			}
 			vs.byName[n] = d
@@ -212,7 +215,7 @@ func (vs *varSet) poolOrder(chain []link) {
 		}
 	}
 	sort.SliceStable(pooled, func(i, j int) bool {
-		a, b := pooled[i].pos, pooled[j].pos
+		a, b := pooled[i].first, pooled[j].first
 		if file[a.File] != file[b.File] {
 			return file[a.File] < file[b.File]
 		}

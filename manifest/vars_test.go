@@ -810,3 +810,27 @@ fuses:
 		t.Errorf("fields: %v", fs)
 	}
 }
+
+// A SKU declaring a base's pool variable again (to describe it) keeps the
+// base's order: the board's first MAC stays the first declared.
+func TestPoolOrderAcrossExtends(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	write("base.yaml", "apiVersion: otpprov/v1\nkind: FuseManifest\nmetadata: {name: base}\nsoc: imx8mm\nvariables:\n  eth: {type: mac, pool: eth}\n  wifi: {type: mac, pool: eth}\nfuses:\n  - {field: MAC_ADDR0, value: \"${eth}\"}\n  - {field: MAC_ADDR1, value: \"${wifi}\"}\n")
+	sku := write("sku.yaml", "apiVersion: otpprov/v1\nkind: FuseManifest\nmetadata: {name: sku}\nextends: base.yaml\nvariables:\n  eth: {type: mac, pool: eth, description: the Ethernet port}\nfuses:\n  - {bank: 14, word: 0, value: 1}\n")
+	m, err := LoadOpts(sku, Options{Check: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range m.Variables {
+		if want := map[string]int{"eth": 0, "wifi": 1}[v.Name]; v.PoolIndex != want {
+			t.Errorf("%s: pool index %d, want %d", v.Name, v.PoolIndex, want)
+		}
+	}
+}
