@@ -455,16 +455,18 @@ func (vs *varSet) fieldsOf() map[string][]string {
 
 // bitsOf maps each variable to the words its entries set, field or raw.
 func (vs *varSet) bitsOf(fuses []Fuse) map[string][]Bits {
+	byPos := map[Pos][]Bits{}
+	for _, f := range fuses {
+		byPos[f.Pos] = append(byPos[f.Pos], f.Bits...)
+	}
 	var out map[string][]Bits
 	for _, n := range vs.order {
 		for _, pos := range vs.byName[n].entries {
-			for _, f := range fuses {
-				if f.Pos == pos {
-					if out == nil {
-						out = map[string][]Bits{}
-					}
-					out[n] = append(out[n], f.Bits...)
+			if bits := byPos[pos]; len(bits) > 0 {
+				if out == nil {
+					out = map[string][]Bits{}
 				}
+				out[n] = append(out[n], bits...)
 			}
 		}
 	}
