@@ -48,6 +48,11 @@ type Result struct {
 	// from the plan's state. It must always be empty; it is checked because
 	// a tool that burns fuses must prove it, not assume it.
 	Strays []int
+	// Unverified are the words (read indexes) the plan found hidden by a
+	// read lock burned before this run, which the manifest itself asks
+	// for: nobody can read them, so this apply vouches for nothing they
+	// hold. Whoever burned the lock may have burned them blank.
+	Unverified []int
 }
 
 // OK reports whether every planned word was burned and verified.
@@ -113,7 +118,7 @@ func Apply(ctx context.Context, dev *nvmem.Device, plan *planner.Plan) (*Result,
 				dev.Spec, plan.SoC.Name, c.Bank, c.Word, c.Offset(), c.WriteOffset())
 		}
 	}
-	r := &Result{}
+	r := NothingToDo(plan)
 	stopped := false
 	for _, c := range plan.Writes() {
 		w := Word{Change: c, Status: Skipped}
@@ -128,6 +133,18 @@ func Apply(ctx context.Context, dev *nvmem.Device, plan *planner.Plan) (*Result,
 	}
 	r.finalRead(dev, plan)
 	return r, nil
+}
+
+// NothingToDo is the result of a plan with no writes, before any: it
+// says which words the plan could not check.
+func NothingToDo(plan *planner.Plan) *Result {
+	r := &Result{}
+	for _, c := range plan.Changes {
+		if c.Action == planner.ReadLocked {
+			r.Unverified = append(r.Unverified, c.Index)
+		}
+	}
+	return r
 }
 
 var errReadProtected = errors.New("the word now reads 0xbadabada (read-protected): what it holds is unknown")

@@ -24,7 +24,16 @@ type jsonResult struct {
 	Uncertain     bool       `json:"uncertain"` // partial only because some word could not be read: it may not have changed
 	Words         []jsonWord `json:"words"`
 	Strays        []int      `json:"strays"`
-	FinalError    string     `json:"finalError,omitempty"`
+	// Unverified: words hidden by a read lock burned before this run
+	// (the manifest asks for the lock): what they hold is not known.
+	Unverified []jsonHidden `json:"unverified"`
+	FinalError string       `json:"finalError,omitempty"`
+}
+
+type jsonHidden struct {
+	Bank   int `json:"bank"`
+	Word   int `json:"word"`
+	Offset int `json:"offset"`
 }
 
 type jsonWord struct {
@@ -59,6 +68,11 @@ func Encode(p *planner.Plan, r *Result, exitCode int, toolVersion string) ([]byt
 		Interrupted: r.Interrupted, Uncertain: r.Uncertain(), Words: []jsonWord{}, Strays: r.Strays}
 	if doc.Strays == nil {
 		doc.Strays = []int{}
+	}
+	doc.Unverified = []jsonHidden{}
+	for _, k := range r.Unverified {
+		bank, word, _ := p.Map.BankWord(k)
+		doc.Unverified = append(doc.Unverified, jsonHidden{Bank: bank, Word: word, Offset: 4 * k})
 	}
 	if r.FinalErr != nil {
 		doc.FinalError = r.FinalErr.Error()

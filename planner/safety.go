@@ -42,8 +42,12 @@ func (p *Plan) excuseOwnReadLocks() {
 			continue
 		}
 		p.Changes[i].Action = ReadLocked
-		p.Changes[i].Reason = fmt.Sprintf("read-locked by %s (%s), which this manifest burns: the word cannot be read back, "+
-			"as the manifest intends (otpprov burns a lock only after the words it protects verified)", burned.Name, burned.Where())
+		// The manifest asks for the lock, so an unreadable word is what it
+		// means; but the lock was burned before this run, by otpprov after
+		// a verified burn or by anyone, over anything: the word's value is
+		// unknown, and nothing said about this board may vouch for it.
+		p.Changes[i].Reason = fmt.Sprintf("read-locked by %s (%s), which this manifest burns and which was burned before this run: "+
+			"the word cannot be read, so its value is NOT verified", burned.Name, burned.Where())
 	}
 }
 

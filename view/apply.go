@@ -105,6 +105,10 @@ func (s Style) ApplySummary(r *applier.Result) string {
 		if verified != len(words) {
 			done = fmt.Sprintf("%s into %s,", plural(verified, "burn", "burns"), plural(len(words), "word", "words"))
 		}
+		if len(r.Unverified) > 0 {
+			return s.paint(yellow, fmt.Sprintf("Apply complete: %s programmed and verified; %s read-locked before this run: NOT verified.",
+				done, plural(len(r.Unverified), "word", "words")))
+		}
 		return s.paint(green, fmt.Sprintf("Apply complete: %s programmed and verified.", done))
 	}
 	var b strings.Builder

@@ -227,11 +227,11 @@ func (s Style) PlanSummary(p *planner.Plan) string {
 		return s.paint(green, "Already applied: nothing to do. The device holds exactly the state this saved plan leaves.")
 	}
 	if n.Program == 0 {
-		locked := ""
 		if n.ReadLocked > 0 {
-			locked = fmt.Sprintf("; %s read-locked as the manifest asks", plural(n.ReadLocked, "word", "words"))
+			return s.paint(yellow, fmt.Sprintf("No changes: the device satisfies the manifest as far as it can be read (%s); %s read-locked before this run: NOT verified.",
+				plural(n.NoOp, "word", "words"), plural(n.ReadLocked, "word", "words")))
 		}
-		return s.paint(green, fmt.Sprintf("No changes: the device already satisfies the manifest (%s%s).", plural(n.NoOp, "word", "words"), locked))
+		return s.paint(green, fmt.Sprintf("No changes: the device already satisfies the manifest (%s).", plural(n.NoOp, "word", "words")))
 	}
 	// A word with bits of several classes is burned once per class.
 	burns := ""

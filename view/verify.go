@@ -25,7 +25,7 @@ func (s Style) Verify(w io.Writer, p *planner.Plan) {
 		case planner.Unreadable:
 			fmt.Fprintf(w, "  %s %s  read-protected: cannot be checked\n", s.paint(red, "?"), name)
 		case planner.ReadLocked:
-			fmt.Fprintf(w, "  %s %s  %s\n", s.paint(dim, "~"), name, s.paint(dim, "read-locked as the manifest asks: not checked"))
+			fmt.Fprintf(w, "  %s %s  %s\n", s.paint(yellow, "~"), name, s.paint(yellow, "read-locked as the manifest asks, before this check: NOT verified"))
 		}
 	}
 	bad := n.Program + n.Refused + n.Conflict + n.Unreadable
@@ -39,11 +39,12 @@ func (s Style) Verify(w io.Writer, p *planner.Plan) {
 		}
 	}
 	if bad == 0 {
-		locked := ""
 		if n.ReadLocked > 0 {
-			locked = fmt.Sprintf("; %s read-locked by the manifest's own lock, not readable", plural(n.ReadLocked, "word", "words"))
+			fmt.Fprintf(w, "%s\n", s.paint(yellow, fmt.Sprintf("Device satisfies %s as far as it can be read: %s checked; %s read-locked by the manifest's own lock: NOT verified.",
+				p.Source.Name, plural(n.NoOp, "word", "words"), plural(n.ReadLocked, "word", "words"))))
+			return
 		}
-		fmt.Fprintf(w, "%s\n", s.paint(green, fmt.Sprintf("Device satisfies %s: %s checked%s.", p.Source.Name, plural(n.NoOp, "word", "words"), locked)))
+		fmt.Fprintf(w, "%s\n", s.paint(green, fmt.Sprintf("Device satisfies %s: %s checked.", p.Source.Name, plural(n.NoOp, "word", "words"))))
 		return
 	}
 	fmt.Fprintln(w, s.paint(red, fmt.Sprintf("Device does NOT satisfy %s: %d of %d words differ.", p.Source.Name, bad, len(p.Changes))))

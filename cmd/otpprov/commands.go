@@ -576,7 +576,7 @@ func applyPlan(ctx context.Context, c *cli.Context, e env, dev *nvmem.Device, de
 	n := p.Summary()
 	if n.Program == 0 {
 		if asJSON {
-			return writeApplyJSON(e, p, &applier.Result{}, exitOK)
+			return writeApplyJSON(e, p, applier.NothingToDo(p), exitOK)
 		}
 		return nil
 	}
