@@ -42,6 +42,18 @@ type socModel struct {
 
 type bankWord struct{ bank, word int }
 
+// factory returns the bits of mask in word w that NXP's factory fields
+// hold: a manifest may not name them.
+func (sm *socModel) factory(w bankWord, mask uint32) uint32 {
+	var bits uint32
+	for _, f := range sm.m.FieldsAt(w.bank, w.word) {
+		if f.Factory {
+			bits |= f.MaskIn(w.bank, w.word)
+		}
+	}
+	return bits & mask
+}
+
 var (
 	socModelsOnce sync.Once
 	socModels     map[string]*socModel
@@ -261,8 +273,14 @@ func randomMask(rng *rand.Rand) (uint32, bool) {
 func (c *modelCase) fieldEntry(f *fusemap.Field) entry {
 	rng := c.rng
 	parts := make([]uint32, len(f.Parts))
+	// NXP's factory bits under a wider field (LOCK over TESTER_LOCK) are
+	// left 0 in most values, and set (refused) in one in 16.
+	keepFactory := rng.IntN(16) == 0
 	for i, p := range f.Parts {
 		parts[i] = (c.intent(p.Bank, p.Word) & partMask(p)) >> p.Lsb
+		if !keepFactory {
+			parts[i] &^= c.soc.factory(bankWord{p.Bank, p.Word}, partMask(p)) >> p.Lsb
+		}
 	}
 	e := entry{kind: string(f.Encoding)}
 	var value string
@@ -320,6 +338,15 @@ func (c *modelCase) fieldEntry(f *fusemap.Field) entry {
 		n := joinParts(f, parts) // a field wider than 64 bits gets 0 above
 		value = number(rng, n)
 		e.bits = splitNumber(f, n)
+	}
+	// A value over factory bits leaves them out of its target where it
+	// has 0s, and is refused where it has a 1.
+	for i, b := range e.bits {
+		fb := c.soc.factory(bankWord{b.bank, b.word}, b.mask)
+		if b.value&fb != 0 && c.invalid == "" && !f.Factory {
+			c.invalid = fmt.Sprintf("%s sets factory bits of bank %d word %d", f.Name, b.bank, b.word)
+		}
+		e.bits[i].mask &^= fb
 	}
 	e.text = fmt.Sprintf("  - field: %s\n    value: %s\n", f.Name, value)
 	return e
@@ -427,6 +454,14 @@ func (c *modelCase) manifest() {
 			w = words[rng.IntN(len(words))] // a second entry for a word
 		}
 		mask, hasMask := randomMask(rng)
+		// NXP's factory bits are refused in a raw mask as by name: most
+		// raw entries leave them out, so that most manifests stay valid
+		// (the LOCK word holds the tester lock), and one in 16 keeps them,
+		// as does an entry on a word that is all NXP's (a tester word).
+		if f := sm.factory(w, mask); f != 0 && f != mask && rng.IntN(16) != 0 {
+			mask &^= f
+			hasMask = true
+		}
 		shapes = append(shapes, shape{w: w, mask: mask, hasMask: hasMask})
 		words = append(words, w)
 	}
@@ -453,6 +488,9 @@ func (c *modelCase) manifest() {
 			}
 		} else {
 			e = c.rawEntry(s.w, s.mask, s.hasMask, i)
+			if sm.factory(s.w, s.mask) != 0 && c.invalid == "" {
+				c.invalid = fmt.Sprintf("a raw entry on factory bits of bank %d word %d", s.w.bank, s.w.word)
+			}
 		}
 		b.WriteString(e.text)
 		c.entries = append(c.entries, e)
@@ -461,11 +499,18 @@ func (c *modelCase) manifest() {
 		text, why := c.invalidEntry()
 		b.WriteString(text)
 		c.invalid = why
-	} else if rng.IntN(25) == 0 && len(c.entries) > 0 {
-		// An entry that disagrees with another on one bit both select.
+	} else if rng.IntN(25) == 0 && len(c.entries) > 0 && len(c.entries[0].bits) > 0 {
+		// An entry that disagrees with another on one bit both select
+		// (not a factory bit: that would be refused for another reason).
 		e := c.entries[rng.IntN(len(c.entries))].bits[0]
+		bits := e.mask &^ sm.factory(bankWord{e.bank, e.word}, e.mask)
+		if bits == 0 {
+			c.text = b.String()
+			c.merge()
+			return
+		}
 		bit := uint32(1) << rng.IntN(32)
-		for e.mask&bit == 0 {
+		for bits&bit == 0 {
 			bit = uint32(1) << rng.IntN(32)
 		}
 		fmt.Fprintf(&b, "  - {bank: %d, word: %d, value: 0x%x, mask: 0x%x}\n", e.bank, e.word, (e.value^bit)&bit, bit)

@@ -108,6 +108,18 @@ func (t *tree) decodeField(ptr string, obj map[string]any, fm *fusemap.Map, diag
 		// A pattern field's factory bits are NXP's: not stated, so
 		// neither a conflict where set nor burned where not.
 		b := Bits{Bank: p.Bank, Word: p.Word, Value: parts[i] << p.Lsb, Mask: fd.ValueMask(i)}
+		// A wider field over NXP's factory bits (LOCK over TESTER_LOCK)
+		// leaves them alone as a pattern field does: not stated where
+		// the value has 0, refused where it asks for a 1.
+		if g, bits := factoryIn(fm, p.Bank, p.Word, b.Mask); bits != 0 {
+			if set := b.Value & bits; set != 0 {
+				diags.Add(t.PosOf(valuePtr), fmt.Sprintf("clear those bits of the value (0x%08x)", set),
+					"%s sets bits 0x%08x of bank %d word %d, which are %s, programmed by NXP at test (factory): a manifest never writes them",
+					name, set, p.Bank, p.Word, g.Name)
+				ok = false
+			}
+			b.Mask &^= bits
+		}
 		if !t.checkWord(f.Pos, fm, b, diags) {
 			ok = false
 		}

@@ -455,6 +455,19 @@ func TestFieldEveryField(t *testing.T) {
 
 				identity := fd.Identity
 				writable := true
+				// NXP's factory bits under a wider field (LOCK over
+				// TESTER_LOCK): refused where the value sets them, left
+				// out of the mask where it does not.
+				factory := make([]uint32, len(fd.Parts))
+				factorySet := false
+				for i, p := range fd.Parts {
+					for _, g := range fm.FieldsAt(p.Bank, p.Word) {
+						if g.Factory && g != fd {
+							factory[i] |= g.MaskIn(p.Bank, p.Word) & p.Mask()
+						}
+					}
+					factorySet = factorySet || words[i]<<p.Lsb&factory[i] != 0
+				}
 				for _, p := range fd.Parts {
 					for _, g := range fm.FieldsAt(p.Bank, p.Word) {
 						if g.Identity && g.MaskIn(p.Bank, p.Word)&p.Mask() != 0 {
@@ -479,6 +492,12 @@ func TestFieldEveryField(t *testing.T) {
 						t.Errorf("factory field: got\n%s", dump(ds))
 					}
 					return
+				case factorySet && writable:
+					ds := diagsOf(t, err)
+					if len(ds) != 1 || ds[0].Pos != (Pos{File: "e.yaml", Line: 7, Col: 12}) || !strings.Contains(ds[0].Message, "programmed by NXP at test (factory)") {
+						t.Errorf("factory bits set: got\n%s", dump(ds))
+					}
+					return
 				case !writable:
 					ds := diagsOf(t, err)
 					for _, d := range ds {
@@ -496,7 +515,7 @@ func TestFieldEveryField(t *testing.T) {
 				var want []Target
 				shift := 0
 				for i, p := range fd.Parts {
-					mask := p.Mask()
+					mask := p.Mask() &^ factory[i]
 					if fd.Pattern != nil {
 						// NXP's factory bits are not the manifest's to state.
 						mask &^= uint32(fd.Pattern.Factory>>shift) << p.Lsb
@@ -748,4 +767,21 @@ func TestSecretFieldValuesNotInErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestFieldOverFactoryBits: LOCK spans TESTER_LOCK, NXP's: a LOCK value
+// with 0 there leaves those bits out of the target (neither checked nor
+// burned), one with a 1 there is refused at the value.
+func TestFieldOverFactoryBits(t *testing.T) {
+	m, err := Parse("l.yaml", manifestOf("imx8mm", "  - field: LOCK\n    value: 0x4000\n"))
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	if len(m.Targets) != 1 || m.Targets[0].Mask != 0xfffffffc || m.Targets[0].Value != 0x4000 {
+		t.Errorf("Targets =\n%s, want bank 0 word 0 value 0x4000 mask 0xfffffffc", targetDump(m.Targets))
+	}
+	_, err = Parse("l.yaml", manifestOf("imx8mm", "  - field: LOCK\n    value: 0x4001\n"))
+	checkDiags(t, "l.yaml", diagsOf(t, err), []want{{Line: 7, Col: 12,
+		Msg:  "LOCK sets bits 0x00000001 of bank 0 word 0, which are TESTER_LOCK, programmed by NXP at test (factory): a manifest never writes them",
+		Hint: "clear those bits of the value (0x00000001)"}})
 }

@@ -396,14 +396,41 @@ func driverCannot(fm *fusemap.Map, bank, word int) error {
 }
 
 // identityBits refuses mask bits of bank/word that belong to the part's
-// identity field, or returns nil.
+// identity field or to a factory field (tester words, calibration, the
+// tester lock), or returns nil: a raw entry must not reach what a named
+// one may not.
 func identityBits(fm *fusemap.Map, bank, word int, mask uint32) error {
+	// The identity first: a tester word that holds it is named by it.
 	for _, g := range fm.FieldsAt(bank, word) {
 		if g.Identity && g.MaskIn(bank, word)&mask != 0 {
 			return fmt.Errorf("bank %d word %d is %s, which NXP programs: it identifies the part and is never written", bank, word, g.Name)
 		}
 	}
-	return nil
+	g, in := factoryIn(fm, bank, word, mask)
+	if in == 0 {
+		return nil
+	}
+	err := fmt.Errorf("bank %d word %d mask 0x%08x is %s, programmed by NXP at test (factory): a manifest never writes it", bank, word, in, g.Name)
+	if rest := mask &^ in; rest != 0 {
+		err = fmt.Errorf("%w; leave its bits out of the mask: 0x%08x", err, rest)
+	}
+	return err
+}
+
+// factoryIn returns the bits of mask at bank/word that NXP's factory
+// fields hold, and one such field to name.
+func factoryIn(fm *fusemap.Map, bank, word int, mask uint32) (*fusemap.Field, uint32) {
+	var first *fusemap.Field
+	var bits uint32
+	for _, g := range fm.FieldsAt(bank, word) {
+		if in := g.MaskIn(bank, word) & mask; g.Factory && in != 0 {
+			if first == nil {
+				first = g
+			}
+			bits |= in
+		}
+	}
+	return first, bits
 }
 
 // CheckTarget applies the rules every manifest entry passes to a target

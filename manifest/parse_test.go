@@ -190,7 +190,7 @@ func TestParseSoCs(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.soc, func(t *testing.T) {
 			b := []byte("apiVersion: otpprov/v1\nkind: FuseManifest\nmetadata: {name: s}\nsoc: " + tt.soc +
-				"\nfuses:\n  - bank: " + strconv.Itoa(tt.bank) + "\n    word: " + strconv.Itoa(tt.word) + "\n    value: 1\n")
+				"\nfuses:\n  - bank: " + strconv.Itoa(tt.bank) + "\n    word: " + strconv.Itoa(tt.word) + "\n    value: 4\n    mask: 0xfffffffc\n")
 			m, err := Parse("s.yaml", b)
 			if err != nil {
 				t.Fatalf("Parse: %v", err)
@@ -216,7 +216,7 @@ func TestMerge(t *testing.T) {
 	}
 	p := func(line int) Pos { return Pos{File: file, Line: line, Col: 5} }
 	want := []Target{
-		{Index: 6, WriteIndex: 6, Bank: 1, Word: 2, Value: 7, Mask: 0xffffffff, Names: []string{"other"}, Pos: []Pos{p(21)}},
+		{Index: 7, WriteIndex: 7, Bank: 1, Word: 3, Value: 7, Mask: 0xffffffff, Names: []string{"other"}, Pos: []Pos{p(21)}},
 		// The third entry has no name: it adds a position, not a name.
 		{Index: 56, WriteIndex: 56, Bank: 14, Word: 0, Value: 0x35, Mask: 0xff,
 			Names: []string{"low-nibble", "high-nibble"}, Pos: []Pos{p(7), p(12), p(17)}},
