@@ -70,8 +70,9 @@ func sign(t *testing.T, keyPath, ns, file string) []byte {
 }
 
 // theirs is ssh-keygen -Y verify's verdict on message, sig and allowed,
-// for principal in the namespace otpprov-release, now.
-func theirs(t *testing.T, dir string, message, sig []byte, allowed, principal string) (bool, string) {
+// for principal in the namespace otpprov-release, now; extra are more
+// arguments (-r FILE).
+func theirs(t *testing.T, dir string, message, sig []byte, allowed, principal string, extra ...string) (bool, string) {
 	t.Helper()
 	sigPath, asPath := filepath.Join(dir, "v.sig"), filepath.Join(dir, "v.allowed")
 	if err := os.WriteFile(sigPath, sig, 0o644); err != nil {
@@ -80,7 +81,7 @@ func theirs(t *testing.T, dir string, message, sig []byte, allowed, principal st
 	if err := os.WriteFile(asPath, []byte(allowed), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(sshKeygen(t), "-Y", "verify", "-f", asPath, "-I", principal, "-n", Namespace, "-s", sigPath)
+	cmd := exec.Command(sshKeygen(t), append([]string{"-Y", "verify", "-f", asPath, "-I", principal, "-n", Namespace, "-s", sigPath}, extra...)...)
 	cmd.Stdin = bytes.NewReader(message)
 	out, err := cmd.CombinedOutput()
 	var ee *exec.ExitError
@@ -92,10 +93,16 @@ func theirs(t *testing.T, dir string, message, sig []byte, allowed, principal st
 
 // ours is our verifier's verdict, as release.Verify runs it.
 func ours(message, sig []byte, allowed string, now time.Time) error {
+	return oursRevoked(message, sig, allowed, nil, now)
+}
+
+// oursRevoked is ours with a revocation list.
+func oursRevoked(message, sig []byte, allowed string, revoked *Revocations, now time.Time) error {
 	as, err := ParseAllowedSigners("allowed_signers", []byte(allowed))
 	if err != nil {
 		return err
 	}
+	as.Revoked = revoked
 	s, err := ParseArmored(sig)
 	if err != nil {
 		return err
