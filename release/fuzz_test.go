@@ -125,7 +125,7 @@ func FuzzParseRevocations(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r, err := ParseRevocations("rev", b)
 		if err != nil {
-			if !strings.HasPrefix(err.Error(), "rev:") {
+			if !strings.HasPrefix(err.Error(), "rev:") || !errors.Is(err, ErrRevocationFile) {
 				t.Fatalf("the file is not named: %v", err)
 			}
 			return

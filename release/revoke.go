@@ -40,6 +40,10 @@ const MaxRevocationsSize = 16 << 20
 // ErrRevoked is wrapped when the signing key is in the revocation list.
 var ErrRevoked = errors.New("signing key revoked")
 
+// ErrRevocationFile is wrapped when a revocation file cannot be read as
+// a KRL or a key list.
+var ErrRevocationFile = errors.New("bad revoked keys file")
+
 // krlMagic is "SSHKRL\n\0": the 8 bytes ssh_krl_from_blob compares.
 const krlMagic = "SSHKRL\n\x00"
 
@@ -90,6 +94,28 @@ func LoadRevocations(path string) (*Revocations, error) {
 	return ParseRevocations(path, b)
 }
 
+// LoadSigners reads an allowed signers file and, unless revokedPath is
+// "", the revoked keys (KRL or key list) that refuse keys its lines
+// hold: a station's whole signer policy in one call.
+func LoadSigners(allowedPath, revokedPath string) (*AllowedSigners, error) {
+	a, err := LoadAllowedSigners(allowedPath)
+	if err != nil || revokedPath == "" {
+		return a, err
+	}
+	if a.Revoked, err = LoadRevocations(revokedPath); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// String says what the file is, for a report.
+func (r *Revocations) String() string {
+	if r.KRL {
+		return fmt.Sprintf("%s (KRL version %d, %d keys listed)", r.File, r.Version, r.Keys)
+	}
+	return fmt.Sprintf("%s (%d keys listed)", r.File, r.Keys)
+}
+
 // ParseRevocations parses a revocation file's bytes: a KRL or a list of
 // public keys, as ssh-keygen tells them apart (the magic).
 func ParseRevocations(file string, b []byte) (*Revocations, error) {
@@ -97,13 +123,13 @@ func ParseRevocations(file string, b []byte) (*Revocations, error) {
 	if bytes.HasPrefix(b, []byte(krlMagic)) {
 		r.KRL = true
 		if err := r.parseKRL(b); err != nil {
-			return nil, fmt.Errorf("%s: %w", file, err)
+			return nil, fmt.Errorf("%s: %w: %w", file, ErrRevocationFile, err)
 		}
 		return r, nil
 	}
 	for i, line := range bytes.Split(b, []byte("\n")) {
 		if err := r.parseKeyLine(string(line), i+1); err != nil {
-			return nil, fmt.Errorf("%s:%d: %w", file, i+1, err)
+			return nil, fmt.Errorf("%s:%d: %w: %w", file, i+1, ErrRevocationFile, err)
 		}
 	}
 	return r, nil

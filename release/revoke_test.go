@@ -64,7 +64,7 @@ func (rs rset) check(t *testing.T, cases []rcase) {
 			}
 			r, err := ParseRevocations(rev, c.rev)
 			if c.want == errUnreadable {
-				if err == nil || !strings.HasPrefix(err.Error(), rev+":") || !strings.Contains(err.Error(), c.unreadable) {
+				if !errors.Is(err, ErrRevocationFile) || !strings.HasPrefix(err.Error(), rev+":") || !strings.Contains(err.Error(), c.unreadable) {
 					t.Errorf("ParseRevocations: %v, want %s: ...%s", err, rev, c.unreadable)
 				}
 				return
@@ -279,7 +279,7 @@ func TestRevokedAgainstSSHKeygen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ParseRevocations("r", cert); err == nil || !strings.Contains(err.Error(), "r:1: ssh-ed25519-cert-v01@openssh.com is an OpenSSH certificate") {
+	if _, err := ParseRevocations("r", cert); err == nil || !strings.Contains(err.Error(), "r:1: bad revoked keys file: ssh-ed25519-cert-v01@openssh.com is an OpenSSH certificate") {
 		t.Errorf("a certificate in a key list: %v", err)
 	}
 	if ok, out := theirs(t, dir, msg, rs.sig, rs.allowed, "rel", "-r", filepath.Join(dir, "other-cert.pub")); !ok {
@@ -385,8 +385,8 @@ func TestRevocationsParse(t *testing.T) {
 		t.Errorf("dsa, rsa-512: %+v %v", r, err)
 	}
 	for line, want := range map[string]string{
-		"ssh-dss " + strings.Fields(edKey)[1]:                                       "l:1: the key is ssh-ed25519, the line says ssh-dss",
-		"ssh-dss " + base64.StdEncoding.EncodeToString(put(nil, []byte("ssh-foo"))): "l:1: the key is not a ssh-dss key",
+		"ssh-dss " + strings.Fields(edKey)[1]:                                       "l:1: bad revoked keys file: the key is ssh-ed25519, the line says ssh-dss",
+		"ssh-dss " + base64.StdEncoding.EncodeToString(put(nil, []byte("ssh-foo"))): "l:1: bad revoked keys file: the key is not a ssh-dss key",
 	} {
 		if _, err := ParseRevocations("l", []byte(line+"\n")); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: %v, want %s", line, err, want)
