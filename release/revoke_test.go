@@ -1,7 +1,9 @@
 package release
 
 import (
+	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha1"
 	"crypto/sha256"
@@ -219,6 +221,8 @@ func TestRevokedAgainstSSHKeygen(t *testing.T) {
 		{name: "key list without it", rev: []byte(otherPub + "\n" + caPub + "\n")},
 		{name: "key list with the key, no comment, CRLF", rev: []byte(strings.Join(strings.Fields(pub)[:2], " ") + "\r\n"), want: ErrRevoked},
 		{name: "empty file", rev: nil},
+		{name: "key list with a 512-bit RSA key, a DSA key and a FIDO ECDSA key", rev: []byte(rsa512Line + "\n" + dsaLine(t) + "\n" + skECDSALine(t) + "\n")},
+		{name: "key list with them and the key", rev: []byte(rsa512Line + "\n" + dsaLine(t) + "\n" + skECDSALine(t) + "\n" + pub + "\n"), want: ErrRevoked},
 		{name: "garbage", rev: []byte("revoke everyone\n"), want: errUnreadable, unreadable: `"revoke" is not a public key`},
 		{name: "key list with a garbage line", rev: []byte(otherPub + "\nnot a key\n"), want: errUnreadable, unreadable: ":2: "},
 		{name: "key list, bad base64", rev: []byte("ssh-ed25519 AAAA!!!!\n"), want: errUnreadable, unreadable: "base64"},
@@ -380,9 +384,8 @@ func TestRevocationsParse(t *testing.T) {
 	// A DSA key in a list is read and skipped; a short RSA key too, as
 	// ssh-keygen does (neither can sign a release).
 	dsa := "ssh-dss " + base64.StdEncoding.EncodeToString(put(nil, []byte("ssh-dss"), []byte{1}, []byte{1}, []byte{1}, []byte{1}))
-	rsa512 := "ssh-rsa " + base64.StdEncoding.EncodeToString(put(nil, []byte("ssh-rsa"), []byte{1, 0, 1}, append([]byte{0x7f}, make([]byte, 63)...)))
-	if r, err := ParseRevocations("l", []byte(dsa+"\n"+rsa512+"\n")); err != nil || r.Keys != 0 {
-		t.Errorf("dsa, rsa-512: %+v %v", r, err)
+	if r, err := ParseRevocations("l", []byte(dsa+"\n"+rsa512Line+"\n"+skECDSALine(t)+"\n")); err != nil || r.Keys != 0 {
+		t.Errorf("dsa, rsa-512, sk-ecdsa: %+v %v", r, err)
 	}
 	for line, want := range map[string]string{
 		"ssh-dss " + strings.Fields(edKey)[1]:                                       "l:1: bad revoked keys file: the key is ssh-ed25519, the line says ssh-dss",
@@ -422,3 +425,26 @@ func certSubsections(t *testing.T, b []byte) map[byte]bool {
 
 func sha1Of(b []byte) []byte   { h := sha1.Sum(b); return h[:] }
 func sha256Of(b []byte) []byte { h := sha256.Sum256(b); return h[:] }
+
+// Keys otpprov does not verify, in a key list.
+var rsa512Line = "ssh-rsa " + base64.StdEncoding.EncodeToString(put(nil, []byte("ssh-rsa"), []byte{1, 0, 1}, append([]byte{0x7f}, make([]byte, 63)...)))
+
+func dsaLine(t *testing.T) string {
+	t.Helper()
+	_, pub := key(t, t.TempDir(), "dsa", "-t", "dsa")
+	return pub
+}
+
+func skECDSALine(t *testing.T) string {
+	t.Helper()
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := priv.PublicKey.Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const kt = "sk-ecdsa-sha2-nistp256@openssh.com"
+	return kt + " " + base64.StdEncoding.EncodeToString(put(nil, []byte(kt), []byte("nistp256"), q, []byte("ssh:"))) + " token"
+}
