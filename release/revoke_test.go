@@ -236,6 +236,8 @@ func TestRevokedAgainstSSHKeygen(t *testing.T) {
 		{name: "SHA-256 of 31 bytes", rev: krlOf(section(krlSHA256, put(nil, make([]byte, 31)))), want: errUnreadable, unreadable: "31 bytes, not 32"},
 		{name: "explicit key section, trailing byte", rev: krlOf(section(krlExplicitKey, append(put(nil, blobOf(t, otherPub)), 0))), want: errUnreadable, unreadable: "cut short"},
 		{name: "critical extension", rev: krlOf(ext(1)), want: errUnreadable, unreadable: "critical extension"},
+		{name: "extension, a byte after it", rev: krlOf(section(krlExtension, put(nil, []byte("x@acme.example")), []byte{0}, put(nil, nil), []byte{0})), want: errUnreadable, unreadable: "1 bytes left unread"},
+		{name: "certificate range, a byte after it", rev: krlOf(section(krlCertificates, put(nil, nil, nil), section(krlCertSerialRange, binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, 1), 3), []byte{0}))), want: errUnreadable, unreadable: "1 bytes left unread"},
 		{name: "critical certificate extension", rev: krlOf(section(krlCertificates, cat(put(nil, nil, nil), section(krlCertExtension, cat(put(nil, []byte("x")), []byte{1}, put(nil, nil)))))), want: errUnreadable, unreadable: "critical certificate extension"},
 		{name: "certificate serial 0", rev: krlOf(section(krlCertificates, cat(put(nil, nil, nil), section(krlCertSerialList, make([]byte, 8))))), want: errUnreadable, unreadable: "serial 0"},
 		{name: "certificate range backwards", rev: krlOf(section(krlCertificates, cat(put(nil, nil, nil), section(krlCertSerialRange, binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, 9), 3))))), want: errUnreadable, unreadable: "9-3"},
