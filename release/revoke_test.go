@@ -154,12 +154,8 @@ func blobOf(t *testing.T, line string) []byte {
 }
 
 func TestRevokedAgainstSSHKeygen(t *testing.T) {
-	dir := t.TempDir()
 	msg := []byte("kind: Release\n")
-	file := filepath.Join(dir, "release.yaml")
-	if err := os.WriteFile(file, msg, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	dir, file := releaseFile(t, msg)
 	keyPath, pub := key(t, dir, "ed", "-t", "ed25519")
 	_, otherPub := key(t, dir, "other", "-t", "ed25519")
 	_, caPub := key(t, dir, "ca", "-t", "ed25519")
@@ -296,12 +292,8 @@ func TestRevokedAgainstSSHKeygen(t *testing.T) {
 // The keys of other types: RSA, ECDSA and a hardware key, revoked by
 // ssh-keygen's KRLs.
 func TestRevokedKeyTypesAgainstSSHKeygen(t *testing.T) {
-	dir := t.TempDir()
 	msg := []byte("files: []\n")
-	file := filepath.Join(dir, "release.yaml")
-	if err := os.WriteFile(file, msg, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	dir, file := releaseFile(t, msg)
 	for _, kt := range [][]string{{"-t", "rsa", "-b", "2048"}, {"-t", "ecdsa", "-b", "384"}} {
 		name := strings.Join(kt[1:], "-")
 		keyPath, pub := key(t, dir, name, kt...)
@@ -342,12 +334,8 @@ func TestRevokedKeyTypesAgainstSSHKeygen(t *testing.T) {
 // an allowed signers line so written is the key ssh-keygen signed with,
 // and a KRL listing the key as ssh-keygen writes it revokes it.
 func TestRevokedRSALeadingZero(t *testing.T) {
-	dir := t.TempDir()
 	msg := []byte("files: []\n")
-	file := filepath.Join(dir, "release.yaml")
-	if err := os.WriteFile(file, msg, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	dir, file := releaseFile(t, msg)
 	keyPath, pub := key(t, dir, "rsa", "-t", "rsa", "-b", "2048")
 	r := &reader{b: blobOf(t, pub)}
 	typ, e, n := r.string("type"), r.string("e"), r.string("n")

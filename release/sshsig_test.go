@@ -69,6 +69,17 @@ func sign(t *testing.T, keyPath, ns, file string) []byte {
 	return b
 }
 
+// releaseFile writes msg as release.yaml in a new directory, to sign.
+func releaseFile(t *testing.T, msg []byte) (dir, file string) {
+	t.Helper()
+	dir = t.TempDir()
+	file = filepath.Join(dir, "release.yaml")
+	if err := os.WriteFile(file, msg, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir, file
+}
+
 // theirs is ssh-keygen -Y verify's verdict on message, sig and allowed,
 // for principal in the namespace otpprov-release, now; extra are more
 // arguments (-r FILE).
@@ -144,12 +155,8 @@ func check(t *testing.T, dir string, cases []vcase) {
 }
 
 func TestVerifyAgainstSSHKeygen(t *testing.T) {
-	dir := t.TempDir()
 	msg := []byte("apiVersion: otpprov/v1\nkind: Release\n")
-	file := filepath.Join(dir, "release.yaml")
-	if err := os.WriteFile(file, msg, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	dir, file := releaseFile(t, msg)
 	keyPath, pub := key(t, dir, "ed", "-t", "ed25519")
 	_, otherPub := key(t, dir, "other", "-t", "ed25519")
 	good := sign(t, keyPath, Namespace, file)
@@ -200,12 +207,8 @@ func TestVerifyAgainstSSHKeygen(t *testing.T) {
 
 // RSA and ECDSA keys, with sshsig's rules.
 func TestVerifyRSAECDSAAgainstSSHKeygen(t *testing.T) {
-	dir := t.TempDir()
 	msg := []byte("files: []\n")
-	file := filepath.Join(dir, "release.yaml")
-	if err := os.WriteFile(file, msg, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	dir, file := releaseFile(t, msg)
 	var cases []vcase
 	for _, kt := range [][]string{{"-t", "rsa", "-b", "2048"}, {"-t", "rsa", "-b", "1024"}, {"-t", "ecdsa", "-b", "256"}, {"-t", "ecdsa", "-b", "384"}, {"-t", "ecdsa", "-b", "521"}} {
 		name := strings.Join(kt[1:], "-")
