@@ -87,8 +87,8 @@ func ParsePublicKey(blob []byte) (*PublicKey, error) {
 		// OpenSSH reads an mpint with leading zeros as the same number
 		// and compares keys, fingerprints and revocation lists on the
 		// blob written again: so do we, or a key written with a zero
-		// more would be another key to the allowed signers and escape
-		// a KRL that lists it.
+		// more would be another key to the allowed signers, and a key
+		// list writing it so would not revoke it.
 		k.Blob = putMpint(putMpint(appendStrings(nil, []byte(k.Type)), e), n)
 	case KeyECDSA256, KeyECDSA384, KeyECDSA521:
 		curve := string(r.string("curve name"))
