@@ -40,6 +40,9 @@ type Signer struct {
 type AllowedSigners struct {
 	File    string
 	Signers []Signer
+	// Revoked, if set, refuses the keys it lists whatever lines hold
+	// them (ssh-keygen -Y verify -r): LoadRevocations.
+	Revoked *Revocations
 }
 
 // LoadAllowedSigners reads and parses an allowed signers file.
@@ -279,9 +282,13 @@ func parseSSHTime(s string) (time.Time, error) {
 var ErrNotAllowed = errors.New("signer not allowed")
 
 // Find returns the line that lets key sign in namespace ns at time now:
-// the key is the line's, ns matches its namespaces= (if any), and now is
-// within valid-after and valid-before (inclusive, as in sshsig.c).
+// the key is not revoked (an error wrapping ErrRevoked), it is the
+// line's, ns matches its namespaces= (if any), and now is within
+// valid-after and valid-before (inclusive, as in sshsig.c).
 func (a *AllowedSigners) Find(key *PublicKey, ns string, now time.Time) (*Signer, error) {
+	if err := a.Revoked.Check(key); err != nil {
+		return nil, err
+	}
 	want := key.Blob
 	var why []string
 	for i := range a.Signers {

@@ -2,6 +2,8 @@ package release
 
 import (
 	"crypto/ed25519"
+	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"os"
 	"strings"
@@ -90,6 +92,46 @@ func FuzzParseAllowedSigners(f *testing.F) {
 			if _, err := as.Find(s.Key, Namespace, now); err != nil && !errors.Is(err, ErrNotAllowed) {
 				t.Fatalf("find: %v", err)
 			}
+		}
+	})
+}
+
+// FuzzParseRevocations: no input panics the KRL or key list parser or
+// Check, and every refusal names the file.
+func FuzzParseRevocations(f *testing.F) {
+	blob, err := base64.StdEncoding.DecodeString(strings.Fields(edKey)[1])
+	if err != nil {
+		f.Fatal(err)
+	}
+	key, err := ParsePublicKey(blob)
+	if err != nil {
+		f.Fatal(err)
+	}
+	certs := func(subs ...[]byte) []byte {
+		return section(krlCertificates, append([][]byte{put(nil, blob, nil)}, subs...)...)
+	}
+	u64 := func(vs ...uint64) (b []byte) {
+		for _, v := range vs {
+			b = binary.BigEndian.AppendUint64(b, v)
+		}
+		return b
+	}
+	f.Add([]byte("# revoked\n" + edKey + " c\n"))
+	f.Add(krlOf(section(krlExplicitKey, put(nil, blob)), section(krlSHA1, put(nil, make([]byte, 20))), section(krlSHA256, put(nil, make([]byte, 32)))))
+	f.Add(krlOf(certs(section(krlCertSerialList, u64(1, 2)), section(krlCertSerialRange, u64(5, 9)),
+		section(krlCertSerialBitmap, u64(100), put(nil, []byte{0x05})), section(krlCertKeyID, put(nil, []byte("id"))),
+		section(krlCertExtension, put(nil, []byte("x")), []byte{0}, put(nil, nil)))))
+	f.Add(append(krlOf(section(krlExtension, put(nil, []byte("x")), []byte{0}, put(nil, nil)), section(krlSignature, put(nil, []byte("k")))), put(nil, []byte("s"))...))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r, err := ParseRevocations("rev", b)
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "rev:") || !errors.Is(err, ErrRevocationFile) {
+				t.Fatalf("the file is not named: %v", err)
+			}
+			return
+		}
+		if err := r.Check(key); err != nil && !errors.Is(err, ErrRevoked) {
+			t.Fatalf("check: %v", err)
 		}
 	})
 }

@@ -9,6 +9,8 @@ import (
 	"crypto/sha256"
 	"crypto/sha512"
 	"encoding/base64"
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"math/big"
 	"strings"
@@ -79,9 +81,15 @@ func ParsePublicKey(blob []byte) (*PublicKey, error) {
 			return nil, fmt.Errorf("an RSA key with exponent %v", e)
 		}
 		if n.BitLen() < minRSABits {
-			return nil, fmt.Errorf("an RSA key of %d bits: OpenSSH refuses keys under %d", n.BitLen(), minRSABits)
+			return nil, fmt.Errorf("%w: an RSA key of %d bits: OpenSSH refuses keys under %d", errKeyLength, n.BitLen(), minRSABits)
 		}
 		k.rsa = &rsa.PublicKey{N: n, E: int(e.Int64())}
+		// OpenSSH reads an mpint with leading zeros as the same number
+		// and compares keys, fingerprints and revocation lists on the
+		// blob written again: so do we, or a key written with a zero
+		// more would be another key to the allowed signers, and a key
+		// list writing it so would not revoke it.
+		k.Blob = putMpint(putMpint(appendStrings(nil, []byte(k.Type)), e), n)
 	case KeyECDSA256, KeyECDSA384, KeyECDSA521:
 		curve := string(r.string("curve name"))
 		q := r.string("ECDSA point")
@@ -114,6 +122,30 @@ func ParsePublicKey(blob []byte) (*PublicKey, error) {
 		return nil, r.err
 	}
 	return k, nil
+}
+
+// errKeyLength is wrapped when an RSA key is too short for OpenSSH
+// (SSH_ERR_KEY_LENGTH): a revocation list skips such a line, as
+// ssh-keygen does.
+var errKeyLength = errors.New("key too short")
+
+// appendStrings appends SSH wire strings.
+func appendStrings(b []byte, ss ...[]byte) []byte {
+	for _, s := range ss {
+		b = binary.BigEndian.AppendUint32(b, uint32(len(s)))
+		b = append(b, s...)
+	}
+	return b
+}
+
+// putMpint appends a non-negative mpint in its shortest form, as
+// OpenSSH writes it: a zero byte first only where the top bit is set.
+func putMpint(b []byte, v *big.Int) []byte {
+	m := v.Bytes()
+	if len(m) > 0 && m[0]&0x80 != 0 {
+		m = append([]byte{0}, m...)
+	}
+	return appendStrings(b, m)
 }
 
 // mpint reads an SSH mpint: two's complement, big-endian; a negative

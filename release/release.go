@@ -336,7 +336,8 @@ type Verified struct {
 }
 
 // Verify reads the release and its signature beside it (FILE.sig) and
-// checks, in this order: the signature parses; its key is on a line of
+// checks, in this order: the signature parses; its key is not revoked
+// (allowed.Revoked: an error wrapping ErrRevoked) and is on a line of
 // the allowed signers that allows the namespace otpprov-release at time
 // now; the signature is valid over the release file's bytes; the
 // document loads; now is within its notBefore and notAfter. The files it

@@ -69,9 +69,21 @@ func sign(t *testing.T, keyPath, ns, file string) []byte {
 	return b
 }
 
+// releaseFile writes msg as release.yaml in a new directory, to sign.
+func releaseFile(t *testing.T, msg []byte) (dir, file string) {
+	t.Helper()
+	dir = t.TempDir()
+	file = filepath.Join(dir, "release.yaml")
+	if err := os.WriteFile(file, msg, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir, file
+}
+
 // theirs is ssh-keygen -Y verify's verdict on message, sig and allowed,
-// for principal in the namespace otpprov-release, now.
-func theirs(t *testing.T, dir string, message, sig []byte, allowed, principal string) (bool, string) {
+// for principal in the namespace otpprov-release, now; extra are more
+// arguments (-r FILE).
+func theirs(t *testing.T, dir string, message, sig []byte, allowed, principal string, extra ...string) (bool, string) {
 	t.Helper()
 	sigPath, asPath := filepath.Join(dir, "v.sig"), filepath.Join(dir, "v.allowed")
 	if err := os.WriteFile(sigPath, sig, 0o644); err != nil {
@@ -80,7 +92,7 @@ func theirs(t *testing.T, dir string, message, sig []byte, allowed, principal st
 	if err := os.WriteFile(asPath, []byte(allowed), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(sshKeygen(t), "-Y", "verify", "-f", asPath, "-I", principal, "-n", Namespace, "-s", sigPath)
+	cmd := exec.Command(sshKeygen(t), append([]string{"-Y", "verify", "-f", asPath, "-I", principal, "-n", Namespace, "-s", sigPath}, extra...)...)
 	cmd.Stdin = bytes.NewReader(message)
 	out, err := cmd.CombinedOutput()
 	var ee *exec.ExitError
@@ -92,10 +104,16 @@ func theirs(t *testing.T, dir string, message, sig []byte, allowed, principal st
 
 // ours is our verifier's verdict, as release.Verify runs it.
 func ours(message, sig []byte, allowed string, now time.Time) error {
+	return oursRevoked(message, sig, allowed, nil, now)
+}
+
+// oursRevoked is ours with a revocation list.
+func oursRevoked(message, sig []byte, allowed string, revoked *Revocations, now time.Time) error {
 	as, err := ParseAllowedSigners("allowed_signers", []byte(allowed))
 	if err != nil {
 		return err
 	}
+	as.Revoked = revoked
 	s, err := ParseArmored(sig)
 	if err != nil {
 		return err
@@ -137,12 +155,8 @@ func check(t *testing.T, dir string, cases []vcase) {
 }
 
 func TestVerifyAgainstSSHKeygen(t *testing.T) {
-	dir := t.TempDir()
 	msg := []byte("apiVersion: otpprov/v1\nkind: Release\n")
-	file := filepath.Join(dir, "release.yaml")
-	if err := os.WriteFile(file, msg, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	dir, file := releaseFile(t, msg)
 	keyPath, pub := key(t, dir, "ed", "-t", "ed25519")
 	_, otherPub := key(t, dir, "other", "-t", "ed25519")
 	good := sign(t, keyPath, Namespace, file)
@@ -193,12 +207,8 @@ func TestVerifyAgainstSSHKeygen(t *testing.T) {
 
 // RSA and ECDSA keys, with sshsig's rules.
 func TestVerifyRSAECDSAAgainstSSHKeygen(t *testing.T) {
-	dir := t.TempDir()
 	msg := []byte("files: []\n")
-	file := filepath.Join(dir, "release.yaml")
-	if err := os.WriteFile(file, msg, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	dir, file := releaseFile(t, msg)
 	var cases []vcase
 	for _, kt := range [][]string{{"-t", "rsa", "-b", "2048"}, {"-t", "rsa", "-b", "1024"}, {"-t", "ecdsa", "-b", "256"}, {"-t", "ecdsa", "-b", "384"}, {"-t", "ecdsa", "-b", "521"}} {
 		name := strings.Join(kt[1:], "-")

@@ -31,10 +31,15 @@ func releaseCommand(e env, usage cli.OnUsageErrorFunc, overlay cli.Flag) *cli.Co
 				Action: func(c *cli.Context) error { return cmdReleaseMake(c, e) }},
 			{Name: "verify", Usage: "check a release's signature (RELEASE.sig beside it) against the allowed signers, and every file it covers", ArgsUsage: "RELEASE",
 				Flags: []cli.Flag{&cli.StringFlag{Name: "allowed-signers", EnvVars: []string{"OTPPROV_ALLOWED_SIGNERS"},
-					Usage: "the OpenSSH allowed signers `FILE` (ssh-keygen(1), ALLOWED SIGNERS) whose keys may sign releases"}},
+					Usage: "the OpenSSH allowed signers `FILE` (ssh-keygen(1), ALLOWED SIGNERS) whose keys may sign releases"},
+					revokedKeysFlag},
 				OnUsageError: usage,
 				Action:       func(c *cli.Context) error { return cmdReleaseVerify(c, e) }}}}
 }
+
+// revokedKeysFlag is --revoked-keys: what ssh-keygen -Y verify -r takes.
+var revokedKeysFlag = &cli.StringFlag{Name: "revoked-keys", EnvVars: []string{"OTPPROV_REVOKED_KEYS"},
+	Usage: "refuse a signing key listed in `FILE`: an OpenSSH KRL (ssh-keygen -k) or public keys, one a line (as ssh-keygen -Y verify -r)"}
 
 func rfc3339Flag(c *cli.Context, name string) (time.Time, error) {
 	v := c.String(name)
@@ -110,7 +115,7 @@ func cmdReleaseVerify(c *cli.Context, e env) error {
 	if as == "" {
 		return usageError{"--allowed-signers FILE (or OTPPROV_ALLOWED_SIGNERS) names the keys that may sign releases"}
 	}
-	allowed, err := release.LoadAllowedSigners(as)
+	allowed, err := release.LoadSigners(as, c.String("revoked-keys"))
 	if err != nil {
 		return err
 	}
@@ -126,6 +131,9 @@ func cmdReleaseVerify(c *cli.Context, e env) error {
 	fmt.Fprintf(e.stdout, "Release     %s (%s)\n", v.Name, v.Digest)
 	fmt.Fprintf(e.stdout, "Signed by   %s (%s:%d)\n", v.Signer.Principals, allowed.File, v.Signer.Line)
 	fmt.Fprintf(e.stdout, "Key         %s %s\n", v.KeyType, v.Fingerprint)
+	if allowed.Revoked != nil {
+		fmt.Fprintf(e.stdout, "Revoked     no: not in %s\n", allowed.Revoked)
+	}
 	fmt.Fprintf(e.stdout, "SoCs        %s\n", strings.Join(v.SoCs, ", "))
 	problems := v.CheckFiles()
 	bad := map[string]bool{}
@@ -155,6 +163,10 @@ func cmdReleaseVerify(c *cli.Context, e env) error {
 // releaseHint says what to do about a release's signature.
 func releaseHint(err error) string {
 	switch {
+	case errors.Is(err, release.ErrRevoked):
+		return "the key is revoked: have the release signed again with a key that is not, and take the revoked key's line out of the allowed signers"
+	case errors.Is(err, release.ErrRevocationFile):
+		return "--revoked-keys takes what ssh-keygen -Y verify -r takes: a KRL (ssh-keygen -k -f FILE KEY.pub...) or public keys, KEYTYPE BASE64 a line"
 	case errors.Is(err, release.ErrNotAllowed):
 		return "have a signer of the allowed signers file sign the release, or add the signer's key there (PRINCIPAL namespaces=\"" + release.Namespace + "\" KEYTYPE BASE64)"
 	case errors.Is(err, release.ErrSignature):
