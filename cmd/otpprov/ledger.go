@@ -284,6 +284,9 @@ func cmdLedgerShow(ctx context.Context, c *cli.Context, e env) error {
 	if id == "" {
 		return usageError{"ledger show needs --unique-id ID (as plan prints it: 0x followed by 16 hex digits)"}
 	}
+	if n, err := ledger.BoardID(id); err == nil {
+		id = n // 0x1 is 0x0000000000000001, as scrap takes it
+	}
 	l, err := openLedger(ctx, c)
 	if err != nil {
 		return err
