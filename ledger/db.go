@@ -15,7 +15,7 @@ import (
 // writes. A database of a newer version is refused (an older otpprov must
 // not write tables it does not know); an older one is upgraded by
 // `ledger init`, never silently by another command.
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 // Dialect is the database behind a ledger.
 type Dialect string
@@ -274,6 +274,34 @@ var migrations = [][]string{
 			PRIMARY KEY (chain, seq)
 		)`,
 		`CREATE INDEX otpprov_records_board ON otpprov_records (unique_id)`,
+	},
+	// Version 3: scrapped boards, and where a block's values go.
+	// otpprov_scrapped holds a board taken off the line for good (scrap.go):
+	// who, when, why; a board may be scrapped before anything was handed to
+	// it, so it is its own table, not a block state alone.
+	// otpprov_block_words is the words (bank, word, mask) the manifests
+	// that planned a block's values set (footprint.go): the ledger holds no
+	// manifest, and a journal record names words, not variables, so this
+	// is how an imported record's words are traced back to the values they
+	// may hold. No foreign key: a block row may be deleted and made again
+	// (claim), and a footprint kept meanwhile only widens what is marked
+	// burned.
+	3: {
+		`CREATE TABLE otpprov_scrapped (
+			unique_id TEXT PRIMARY KEY,
+			at TEXT NOT NULL,
+			by_user TEXT NOT NULL,
+			station TEXT NOT NULL,
+			reason TEXT NOT NULL
+		)`,
+		`CREATE TABLE otpprov_block_words (
+			pool TEXT NOT NULL,
+			base BIGINT NOT NULL,
+			bank INTEGER NOT NULL,
+			word INTEGER NOT NULL,
+			mask BIGINT NOT NULL,
+			PRIMARY KEY (pool, base, bank, word)
+		)`,
 	},
 }
 

@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strings"
 	"time"
@@ -14,6 +15,7 @@ type Entry struct {
 	Values     []string // the block's values, formatted
 	ReservedAt string   // RFC 3339, UTC
 	UpdatedAt  string
+	Scrap      *Scrap // the board's scrap record, for a scrapped block
 }
 
 // Filter selects entries; zero fields select all.
@@ -24,8 +26,10 @@ type Filter struct {
 
 // Entries lists blocks, by pool and value.
 func (l *Ledger) Entries(ctx context.Context, f Filter) ([]Entry, error) {
-	q := `SELECT b.pool, b.base, b.unique_id, b.state, b.station, b.reserved_at, b.updated_at, p.type, p.per_unit
-		FROM otpprov_blocks b JOIN otpprov_pools p ON p.name = b.pool WHERE 1 = 1`
+	q := `SELECT b.pool, b.base, b.unique_id, b.state, b.station, b.reserved_at, b.updated_at, p.type, p.per_unit,
+		s.at, s.by_user, s.station, s.reason
+		FROM otpprov_blocks b JOIN otpprov_pools p ON p.name = b.pool
+		LEFT JOIN otpprov_scrapped s ON s.unique_id = b.unique_id AND b.state = 'scrapped' WHERE 1 = 1`
 	var args []any
 	if f.UniqueID != "" {
 		args = append(args, f.UniqueID)
@@ -46,8 +50,13 @@ func (l *Ledger) Entries(ctx context.Context, f Filter) ([]Entry, error) {
 		var e Entry
 		var base int64
 		var typ string
-		if err := rows.Scan(&e.Pool, &base, &e.UniqueID, &e.State, &e.Station, &e.ReservedAt, &e.UpdatedAt, &typ, &e.PerUnit); err != nil {
+		var at, by, station, reason sql.NullString
+		if err := rows.Scan(&e.Pool, &base, &e.UniqueID, &e.State, &e.Station, &e.ReservedAt, &e.UpdatedAt, &typ, &e.PerUnit,
+			&at, &by, &station, &reason); err != nil {
 			return nil, l.wrap(err)
+		}
+		if at.Valid {
+			e.Scrap = &Scrap{UniqueID: e.UniqueID, At: at.String, By: by.String, Station: station.String, Reason: reason.String}
 		}
 		e.Base, e.Type = uint64(base), Type(typ)
 		p := &Pool{Type: e.Type}

@@ -141,12 +141,19 @@ type ImportReport struct {
 	Records int // in the journal
 	Added   int // new to the ledger
 	Chain   string
+	// Burned are the blocks the records marked burned: reserved values
+	// of a board whose words an attempt wrote to, or that read back
+	// holding a bit of them (BurnedFrom).
+	Burned []Entry
 }
 
 // Import loads a station's journal: the whole file is verified first
 // (journal.Verify: a broken chain is refused, with its line, and nothing
 // is loaded), then every record goes in, those the ledger holds already
-// changing nothing, so that an import may be run again.
+// changing nothing, so that an import may be run again. Then the
+// reserved values the records show may be on fuses are marked burned
+// (BurnedFrom): a board that applied a saved plan offline, a station
+// that died mid-burn.
 func (l *Ledger) Import(ctx context.Context, f io.ReadSeeker) (ImportReport, error) {
 	var rep ImportReport
 	if _, err := journal.Verify(f); err != nil {
@@ -156,6 +163,7 @@ func (l *Ledger) Import(ctx context.Context, f io.ReadSeeker) (ImportReport, err
 		return rep, err
 	}
 	var batch []journal.Appended
+	var ev Evidence
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
@@ -187,6 +195,7 @@ func (l *Ledger) Import(ctx context.Context, f io.ReadSeeker) (ImportReport, err
 	_, err := journal.Walk(f, func(a journal.Appended) error {
 		rep.Records++
 		rep.Chain = a.Chain
+		ev.Add(a.Record)
 		batch = append(batch, a)
 		if len(batch) == importBatch {
 			return flush()
@@ -195,6 +204,11 @@ func (l *Ledger) Import(ctx context.Context, f io.ReadSeeker) (ImportReport, err
 	})
 	if err == nil {
 		err = flush()
+	}
+	if err == nil {
+		// Every record, those held already too: a record copied live (a
+		// write, an apply whose station died) is judged here as well.
+		rep.Burned, err = l.BurnedFrom(ctx, &ev)
 	}
 	return rep, err
 }

@@ -35,6 +35,11 @@ const From = "the ledger"
 // is committed before Values returns: before the first burn.
 func (l *Ledger) Values(ctx context.Context, m *manifest.Manifest, fm *fusemap.Map, state []uint32, uniqueID, station string, allocate bool) (Unit, error) {
 	u := Unit{Vars: map[string]manifest.VarValue{}}
+	if allocate {
+		if err := l.refuseScrapped(ctx, uniqueID); err != nil {
+			return u, err
+		}
+	}
 	byPool := map[string][]manifest.Variable{}
 	for _, v := range m.Variables {
 		if v.Pool != "" {
@@ -79,6 +84,13 @@ func (l *Ledger) Values(ctx context.Context, m *manifest.Manifest, fm *fusemap.M
 		return u, err
 	}
 	for _, b := range blocks {
+		if allocate && b.State == Scrapped {
+			// Scrapped between the check and the allocation.
+			if err := l.refuseScrapped(ctx, uniqueID); err != nil {
+				return u, err
+			}
+			return u, fmt.Errorf("%w: the ledger %s holds the %s block of the board %s as scrapped; nothing was written", ErrScrapped, l.shown, b.Pool, uniqueID)
+		}
 		u.Blocks = append(u.Blocks, b)
 		for _, v := range byPool[b.Pool] {
 			u.Vars[v.Name] = manifest.VarValue{Text: infos[b.Pool].format(b.Base + uint64(v.PoolIndex)), From: From}

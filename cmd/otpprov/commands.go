@@ -112,7 +112,7 @@ func newApp(ctx context.Context, e env, notFound *error) *cli.App {
 			Flags:  []cli.Flag{deviceFlag, deviceKind, socFlag},
 			Action: func(c *cli.Context) error { return cmdRead(c, e) }},
 		{Name: "write", Usage: "burn one word, through the same plan, approval and verify as apply", ArgsUsage: "BANK WORD VALUE",
-			Flags: []cli.Flag{deviceFlag, deviceKind, socFlag, autoApprove, confirm, jsonFlag, noColor, journalFlag,
+			Flags: []cli.Flag{deviceFlag, deviceKind, socFlag, autoApprove, confirm, jsonFlag, noColor, journalFlag, ledgerFlag,
 				&cli.StringFlag{Name: "mask", Value: "0xffffffff", Usage: "bits of VALUE that matter"}},
 			Action: func(c *cli.Context) error { return cmdWrite(ctx, c, e) }},
 		{Name: "schema", Usage: "print a JSON Schema: manifest (default) or fusemap", ArgsUsage: "[manifest|fusemap]",
@@ -233,11 +233,20 @@ func planManifest(c *cli.Context, e env) (planned, error) {
 		if !ledgered {
 			return nil
 		}
-		full, use, err := valuesFromLedger(c.Context, c, e, a[0], b, m, given, state, c.Command.Name != "verify", nil)
+		allocate := c.Command.Name != "verify"
+		full, use, err := valuesFromLedger(c.Context, c, e, a[0], b, m, given, state, allocate, nil)
 		if err != nil {
 			return err
 		}
-		use.close()
+		defer use.close()
+		if allocate {
+			// A plan may be saved and applied where there is no ledger:
+			// the words its values go to let the import of that board's
+			// journal tell which of them reached a fuse.
+			if err := use.l.Footprint(c.Context, use.unit, full); err != nil {
+				return err
+			}
+		}
 		m = full
 		return nil
 	}
@@ -821,11 +830,23 @@ func cmdWrite(ctx context.Context, c *cli.Context, e env) (err error) {
 	if err != nil {
 		return err
 	}
+	ledgered := c.String("ledger") != ""
+	if ledgered && c.String("journal") == "" {
+		return usageError{"write --ledger copies the attempt's journal records into the ledger: give --journal FILE too"}
+	}
 	st, err := openJournal(ctx, c, e, "write")
 	if err != nil {
 		return err
 	}
 	defer func() { err = st.finish(ctx, e, err) }()
+	if ledgered {
+		// The word may hold a board's reserved value: once the outcome
+		// is copied, its records mark it burned, as an import would.
+		st.judge = true
+		if err := st.openLedger(ctx, c); err != nil {
+			return err
+		}
+	}
 	value, err1 := parseNumber(a[2])
 	mask, err2 := parseNumber(c.String("mask"))
 	if err := errors.Join(err1, err2); err != nil {

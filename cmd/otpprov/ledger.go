@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/user"
 	"strings"
 	"time"
 
@@ -139,6 +140,10 @@ func ledgerCommand(ctx context.Context, e env, usage cli.OnUsageErrorFunc, jsonF
 			{Name: "release", Usage: "give back a board's reserved values, when the board proves it holds none of their bits", ArgsUsage: "MANIFEST",
 				Flags: []cli.Flag{ledgerFlag, deviceFlag, deviceKind, socFlag, overlay, varFlag, varFile}, OnUsageError: usage,
 				Action: func(c *cli.Context) error { return cmdLedgerRelease(ctx, c, e) }},
+			{Name: "scrap", Usage: "mark a board scrapped: its values stay with it, and plan or apply with the ledger refuse it (idempotent)",
+				Flags: []cli.Flag{ledgerFlag, &cli.StringFlag{Name: "unique-id", Usage: "the board's UNIQUE_ID `ID`"},
+					&cli.StringFlag{Name: "reason", Usage: "why, for the record (`TEXT`)"}}, OnUsageError: usage,
+				Action: func(c *cli.Context) error { return cmdLedgerScrap(ctx, c, e) }},
 			{Name: "show", Usage: "what the ledger holds for one board",
 				Flags: []cli.Flag{ledgerFlag, jsonFlag, &cli.StringFlag{Name: "unique-id", Usage: "the board's UNIQUE_ID `ID`"}}, OnUsageError: usage,
 				Action: func(c *cli.Context) error { return cmdLedgerShow(ctx, c, e) }},
@@ -209,6 +214,10 @@ func valuesFromLedger(ctx context.Context, c *cli.Context, e env, path string, b
 	}
 	host, _ := os.Hostname()
 	unit, err := l.Values(ctx, m0, m0.Map, state, planner.UniqueID(m0.Map, state), host, allocate)
+	if errors.Is(err, ledger.ErrScrapped) {
+		closeOwn()
+		return nil, nil, &exit{code: exitError, err: err, hint: "take the board off the line; otpprov ledger show --unique-id ID lists the values it keeps"}
+	}
 	if err != nil {
 		closeOwn()
 		return nil, nil, err
@@ -275,6 +284,9 @@ func cmdLedgerShow(ctx context.Context, c *cli.Context, e env) error {
 	if id == "" {
 		return usageError{"ledger show needs --unique-id ID (as plan prints it: 0x followed by 16 hex digits)"}
 	}
+	if n, err := ledger.BoardID(id); err == nil {
+		id = n // 0x1 is 0x0000000000000001, as scrap takes it
+	}
 	l, err := openLedger(ctx, c)
 	if err != nil {
 		return err
@@ -284,10 +296,80 @@ func cmdLedgerShow(ctx context.Context, c *cli.Context, e env) error {
 	if err != nil {
 		return err
 	}
+	s, scrapped, err := l.Scrapped(ctx, id)
+	if err != nil {
+		return err
+	}
 	if len(es) == 0 && !c.Bool("json") {
+		if scrapped {
+			fmt.Fprintln(e.stdout, scrapLine(s))
+			return nil
+		}
 		return &exit{code: exitError, err: fmt.Errorf("the ledger %s holds nothing for the board %s", l, id)}
 	}
-	return entriesOut(c, e, l, es)
+	if err := entriesOut(c, e, l, es); err != nil || !scrapped || c.Bool("json") {
+		return err
+	}
+	fmt.Fprintln(e.stdout, scrapLine(s))
+	return nil
+}
+
+func scrapLine(s ledger.Scrap) string {
+	line := fmt.Sprintf("the board %s was scrapped on %s by %s at station %s", s.UniqueID, s.At, s.By, s.Station)
+	if s.Reason != "" {
+		line += ": " + s.Reason
+	}
+	return line
+}
+
+// cmdLedgerScrap marks a board scrapped, recording who, when and why.
+func cmdLedgerScrap(ctx context.Context, c *cli.Context, e env) error {
+	if _, err := args(c); err != nil {
+		return err
+	}
+	if c.String("unique-id") == "" {
+		return usageError{"ledger scrap needs --unique-id ID (as plan prints it: 0x followed by 16 hex digits)"}
+	}
+	id, err := ledger.BoardID(c.String("unique-id"))
+	if err != nil {
+		return usageError{err.Error()}
+	}
+	l, err := openLedger(ctx, c)
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	host, _ := os.Hostname()
+	s, es, again, err := l.ScrapBoard(ctx, id, operator(e), host, c.String("reason"))
+	if err != nil {
+		return err
+	}
+	// The same report every time: a scrap run again says what holds.
+	fmt.Fprintln(e.stdout, scrapLine(s))
+	if again {
+		fmt.Fprintf(e.stderr, "otpprov: note: the board %s was scrapped already: nothing changed (the first record stays)\n", id)
+	}
+	if len(es) == 0 {
+		fmt.Fprintf(e.stdout, "the ledger %s holds no value of it; plan and apply with the ledger refuse it from now on\n", l)
+		return nil
+	}
+	for _, x := range es {
+		fmt.Fprintf(e.stdout, "%s %s: %s (kept by the board, never handed out again)\n", x.Pool, strings.Join(x.Values, " "), x.State)
+	}
+	return nil
+}
+
+// operator is who runs otpprov, for a record: the login, or "unknown".
+func operator(e env) string {
+	for _, k := range []string{"SUDO_USER", "USER", "LOGNAME"} {
+		if v := e.getenv(k); v != "" {
+			return v
+		}
+	}
+	if u, err := user.Current(); err == nil {
+		return u.Username
+	}
+	return "unknown"
 }
 
 func cmdLedgerFind(ctx context.Context, c *cli.Context, e env) error {

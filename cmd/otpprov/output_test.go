@@ -67,6 +67,7 @@ func outCases() map[string]outCase {
 		"ledger show":          {args: []string{"ledger", "show", "--ledger", "sqlite:$DIR/ledger.db", "--json", "--unique-id", "0x1"}},
 		"ledger find":          {args: []string{"ledger", "find", "--ledger", "sqlite:$DIR/ledger.db", "--json", "5"}},
 		"ledger export":        {args: []string{"ledger", "export", "--ledger", "sqlite:$DIR/ledger.db"}},
+		"ledger scrap":         {args: []string{"ledger", "scrap", "--ledger", "sqlite:$DIR/ledger.db", "--unique-id", "0x9", "--reason", "test"}},
 		"ledger release":       {args: []string{"ledger", "release", "--ledger", "sqlite:$DIR/ledger.db", "--device", "$FRESH", "$DIR/pooled.yaml"}},
 		"release make":         {args: []string{"release", "make", "--out", "$NEW", "$DIR/m.yaml"}},
 		"release verify":       {args: []string{"release", "verify", "--allowed-signers", "$DIR/allowed", "$DIR/rel.yaml"}, tool: "ssh-keygen"},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -62,6 +63,9 @@ func (s *station) copy(ctx context.Context) error {
 	pending := s.pending
 	s.pending = nil
 	for _, a := range pending {
+		if s.judge {
+			s.evidence.Add(a.Record)
+		}
 		_, err := s.ledger.Record(ctx, a, ledger.ViaApply)
 		switch {
 		case errors.Is(err, ledger.ErrRecordConflict):
@@ -91,6 +95,16 @@ func (s *station) copyAfterBurn(ctx context.Context) {
 	defer cancel()
 	if err := s.copy(ctx); err != nil {
 		s.warn(err.Error())
+	}
+	if s == nil || !s.judge || s.ledger == nil {
+		return
+	}
+	es, err := s.ledger.BurnedFrom(ctx, &s.evidence)
+	if err != nil {
+		s.warn(fmt.Sprintf("the ledger's blocks stay reserved (never handed out again): %v; otpprov ledger import --ledger URL %s marks them", err, shquote.Arg(s.a.Path())))
+	}
+	for _, x := range es {
+		s.note(fmt.Sprintf("the ledger marks %s %s of the board %s burned: this write reached its words", x.Pool, strings.Join(x.Values, " "), x.UniqueID))
 	}
 }
 
@@ -130,6 +144,7 @@ func cmdLedgerImport(ctx context.Context, c *cli.Context, e env) error {
 		return fmt.Errorf("journal %s: %w (%d record(s) imported before it)", a[0], err, rep.Added)
 	}
 	fmt.Fprintf(e.stdout, "%s: %d records, %d new to the ledger %s, %d already there\n", a[0], rep.Records, rep.Added, l, rep.Records-rep.Added)
+	burnedOut(e, rep.Burned)
 	return nil
 }
 
@@ -147,4 +162,11 @@ func recordGaps(ctx context.Context, e env, l *ledger.Ledger) error {
 		}
 	}
 	return nil
+}
+
+// burnedOut says which reserved values the records marked burned.
+func burnedOut(e env, es []ledger.Entry) {
+	for _, x := range es {
+		fmt.Fprintf(e.stdout, "marked burned: %s %s of the board %s (the journal shows bits of it may be on its fuses)\n", x.Pool, strings.Join(x.Values, " "), x.UniqueID)
+	}
 }

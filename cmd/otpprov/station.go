@@ -115,6 +115,12 @@ type station struct {
 	ledger  *ledger.Ledger
 	pending []journal.Appended
 	warn    func(string)
+	note    func(string)
+	// judge: after the burn, the copied records mark burned the board's
+	// reserved values they show may be on fuses (write, which takes no
+	// values from the ledger and so has no other way to mark them).
+	judge    bool
+	evidence ledger.Evidence
 }
 
 // openJournal opens --journal (or OTPPROV_JOURNAL) before anything else,
@@ -127,7 +133,8 @@ func openJournal(ctx context.Context, c *cli.Context, e env, command string) (*s
 		return nil, nil
 	}
 	host, _ := os.Hostname()
-	st := &station{warn: func(s string) { fmt.Fprintf(e.stderr, "otpprov: warning: %s\n", s) }}
+	st := &station{warn: func(s string) { fmt.Fprintf(e.stderr, "otpprov: warning: %s\n", s) },
+		note: func(s string) { fmt.Fprintf(e.stderr, "otpprov: note: %s\n", s) }}
 	var onAppend func(journal.Appended)
 	if c.String("ledger") != "" {
 		onAppend = func(a journal.Appended) { st.pending = append(st.pending, a) }
