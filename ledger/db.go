@@ -15,7 +15,7 @@ import (
 // writes. A database of a newer version is refused (an older otpprov must
 // not write tables it does not know); an older one is upgraded by
 // `ledger init`, never silently by another command.
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 // Dialect is the database behind a ledger.
 type Dialect string
@@ -275,6 +275,8 @@ var migrations = [][]string{
 		)`,
 		`CREATE INDEX otpprov_records_board ON otpprov_records (unique_id)`,
 	},
+	// Version 3: blocks reserved for offline stations (blocks.go).
+	3: blockMigration,
 }
 
 // migrate takes the database from its version to SchemaVersion in one

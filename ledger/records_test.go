@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -78,7 +79,7 @@ func testUpgradeFromVersion1(t *testing.T, url string) {
 		t.Fatal(err)
 	}
 	old.Close()
-	if _, err := Open(ctx, url); !errors.Is(err, ErrSchema) || !strings.Contains(err.Error(), "version 1, this otpprov's is 2: upgrade it with otpprov ledger init") {
+	if _, err := Open(ctx, url); !errors.Is(err, ErrSchema) || !strings.Contains(err.Error(), fmt.Sprintf("version 1, this otpprov's is %d: upgrade it with otpprov ledger init", SchemaVersion)) {
 		t.Fatalf("Open of a version 1 ledger: %v", err)
 	}
 	l, rep, err := Init(ctx, url, pools(t, "  serial: {type: u32, ranges: [\"1-100\"]}\n"))
@@ -86,7 +87,7 @@ func testUpgradeFromVersion1(t *testing.T, url string) {
 		t.Fatalf("Init of a version 1 ledger: %+v %v", rep, err)
 	}
 	defer l.Close()
-	if v, err := l.version(ctx); err != nil || v != 2 {
+	if v, err := l.version(ctx); err != nil || v != SchemaVersion {
 		t.Fatalf("version after the upgrade: %d %v", v, err)
 	}
 	var n int
