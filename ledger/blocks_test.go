@@ -390,3 +390,29 @@ func testReserveConcurrent(t *testing.T, url string) {
 		t.Errorf("%d values taken, want %d", len(owner), want)
 	}
 }
+
+// A value adopted from a board ahead of the cursor (burned outside the
+// ledger) is never put in a block: the station would hand it out again.
+func TestReserveSkipsAdopted(t *testing.T) { backends(t, testReserveSkipsAdopted) }
+
+func testReserveSkipsAdopted(t *testing.T, url string) {
+	ctx := context.Background()
+	l := initLedger(t, url, "  serial: {type: u32, ranges: [\"100-119\"]}\n")
+	p, err := l.pool(ctx, "serial")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.claim(ctx, p, 102, 102, "bank 14 word 1", "0xad", "line"); err != nil {
+		t.Fatal(err)
+	}
+	r, err := l.Reserve(ctx, "serial", "st1", 4, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Spans) != 2 || r.Spans[0] != (Span{100, 101, -1}) || r.Spans[1] != (Span{103, 104, -1}) {
+		t.Fatalf("block around the adopted 102: %+v", r.Spans)
+	}
+	if _, err := ParseBlock("b.yaml", r.BlockYAML()); err != nil {
+		t.Fatal(err)
+	}
+}
