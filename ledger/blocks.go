@@ -851,21 +851,27 @@ func (l *Ledger) stationCounts(ctx context.Context, s *PoolStatus) error {
 }
 
 // Low lists the pools, of those named, whose free values are below their
-// low water: one query, run only after an allocation handed a block out.
+// low water. It runs after an allocation handed a block out, so it is
+// one query per pool, not Status.
 func (l *Ledger) Low(ctx context.Context, pools []string) ([]PoolStatus, error) {
-	if len(pools) == 0 {
-		return nil, nil
-	}
-	st, err := l.Status(ctx)
-	if err != nil {
-		return nil, err
-	}
 	var out []PoolStatus
-	for _, s := range st {
-		for _, p := range pools {
-			if s.Pool == p && s.Free < s.LowWater {
-				out = append(out, s)
-			}
+	for _, p := range pools {
+		s := PoolStatus{Pool: p}
+		var lw, free int64
+		err := l.db.QueryRowContext(ctx, l.q(`SELECT p.low_water,
+			(SELECT coalesce(sum(hi - next_free + 1), 0) FROM otpprov_ranges WHERE pool = p.name AND next_free <= hi) +
+			(SELECT coalesce(sum(hi - next_free + 1), 0) FROM otpprov_returned_ranges WHERE pool = p.name AND next_free <= hi),
+			coalesce((SELECT max(ledger) FROM otpprov_reservations WHERE pool = p.name AND role = 'held'), '')
+			FROM otpprov_pools p WHERE p.name = $1`), p).Scan(&lw, &free, &s.FromBlock)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return nil, l.wrap(err)
+		}
+		s.LowWater, s.Free = uint64(lw), uint64(free)
+		if s.Free < s.LowWater {
+			out = append(out, s)
 		}
 	}
 	return out, nil

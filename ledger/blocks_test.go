@@ -416,3 +416,19 @@ func testReserveSkipsAdopted(t *testing.T, url string) {
 		t.Fatal(err)
 	}
 }
+
+// BenchmarkLow is what the low-water check adds to an allocation that
+// handed a block out (SQLite, two pools).
+func BenchmarkLow(b *testing.B) {
+	ctx := context.Background()
+	l := initLedger(b, sqliteURL(b), linePools)
+	for i := 0; i < 10; i++ {
+		l.AllocateAll(ctx, []string{"eth", "serial"}, fmt.Sprintf("0x%d", i), "st")
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := l.Low(ctx, []string{"eth", "serial"}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
