@@ -177,12 +177,12 @@ func ParseBlock(file string, b []byte) (*Reservation, error) {
 			values += s.Last - s.First + 1
 		}
 	}
+	if len(diags) == 0 {
+		diags = append(diags, spansOverlap(doc, r.Spans)...)
+	}
 	if len(diags) == 0 && values != r.Units*uint64(r.PerUnit) {
 		diags.Add(doc.PosOf("/units"), "the file was edited; use the one otpprov wrote",
 			"units: %d units of %d values, but the ranges hold %d values", r.Units, r.PerUnit, values)
-	}
-	if len(diags) == 0 {
-		diags = append(diags, spansOverlap(doc, r.Spans)...)
 	}
 	if len(diags) > 0 {
 		return nil, diags.Sorted()
