@@ -337,9 +337,10 @@ func testReserveConcurrent(t *testing.T, url string) {
 		owner[v] = who
 	}
 	var wg sync.WaitGroup
-	for s := 0; s < stations; s++ {
-		wg.Add(2)
-		go func(s int) {
+	// Each station on its own connection, as separate processes would be.
+	station := func(work func(l *Ledger)) {
+		wg.Add(1)
+		go func() {
 			defer wg.Done()
 			l, err := Open(ctx, url)
 			if err != nil {
@@ -347,6 +348,11 @@ func testReserveConcurrent(t *testing.T, url string) {
 				return
 			}
 			defer l.Close()
+			work(l)
+		}()
+	}
+	for s := 0; s < stations; s++ {
+		station(func(l *Ledger) {
 			for i := 0; i < rounds; i++ {
 				r, err := l.Reserve(ctx, "serial", fmt.Sprintf("st%d", s), 7, 0)
 				if err != nil {
@@ -359,15 +365,8 @@ func testReserveConcurrent(t *testing.T, url string) {
 					}
 				}
 			}
-		}(s)
-		go func(s int) {
-			defer wg.Done()
-			l, err := Open(ctx, url)
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			defer l.Close()
+		})
+		station(func(l *Ledger) {
 			for i := 0; i < rounds; i++ {
 				b, err := l.Allocate(ctx, "serial", fmt.Sprintf("0x%d%d", s, i), "line")
 				if err != nil {
@@ -376,7 +375,7 @@ func testReserveConcurrent(t *testing.T, url string) {
 				}
 				take(b.Base, "board "+b.UniqueID)
 			}
-		}(s)
+		})
 	}
 	wg.Wait()
 	// No gap: the values taken are exactly the first ones of the range.
