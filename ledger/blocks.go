@@ -573,13 +573,20 @@ func (l *Ledger) ReturnBlock(ctx context.Context, id string) (*Return, error) {
 		if s.Used >= 0 {
 			continue
 		}
-		var nf int64
-		if err := tx.QueryRowContext(ctx, l.q(`SELECT next_free FROM otpprov_ranges WHERE pool = $1 AND lo = $2`), r.Pool, int64(s.First)).Scan(&nf); err != nil {
-			return nil, l.wrap(err)
-		}
-		s.Used = int64((uint64(nf) - s.First) / pu)
-		if _, err := tx.ExecContext(ctx, l.q(`UPDATE otpprov_ranges SET next_free = hi + 1 WHERE pool = $1 AND lo = $2`), r.Pool, int64(s.First)); err != nil {
-			return nil, l.wrap(err)
+		// The cursor is closed from where it was read: an allocation
+		// between the two (on a PostgreSQL station) means reading again.
+		for closed := false; !closed; {
+			var nf int64
+			if err := tx.QueryRowContext(ctx, l.q(`SELECT next_free FROM otpprov_ranges WHERE pool = $1 AND lo = $2`), r.Pool, int64(s.First)).Scan(&nf); err != nil {
+				return nil, l.wrap(err)
+			}
+			s.Used = int64((uint64(nf) - s.First) / pu)
+			res, err := tx.ExecContext(ctx, l.q(`UPDATE otpprov_ranges SET next_free = hi + 1 WHERE pool = $1 AND lo = $2 AND next_free = $3`), r.Pool, int64(s.First), nf)
+			if err != nil {
+				return nil, l.wrap(err)
+			}
+			n, _ := res.RowsAffected()
+			closed = n == 1
 		}
 		if _, err := tx.ExecContext(ctx, l.q(`UPDATE otpprov_reservation_ranges SET used = $3 WHERE reservation = $1 AND lo = $2`), id, int64(s.First), s.Used); err != nil {
 			return nil, l.wrap(err)
