@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"regexp"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -894,15 +895,19 @@ func (s PoolStatus) LowWarning() string {
 
 // Reservations lists the blocks a ledger lent or holds, newest first.
 func (l *Ledger) Reservations(ctx context.Context) ([]Reservation, error) {
-	rows, err := l.db.QueryContext(ctx, `SELECT id, role FROM otpprov_reservations ORDER BY reserved_at DESC, id`)
+	return l.reservations(ctx, `SELECT id, role FROM otpprov_reservations ORDER BY reserved_at DESC, id`)
+}
+
+// reservations reads the reservations a query lists by id and role.
+func (l *Ledger) reservations(ctx context.Context, query string, args ...any) ([]Reservation, error) {
+	rows, err := l.db.QueryContext(ctx, l.q(query), args...)
 	if err != nil {
 		return nil, l.wrap(err)
 	}
-	type key struct{ id, role string }
-	var keys []key
+	var keys [][2]string
 	for rows.Next() {
-		var k key
-		if err := rows.Scan(&k.id, &k.role); err != nil {
+		var k [2]string
+		if err := rows.Scan(&k[0], &k[1]); err != nil {
 			rows.Close()
 			return nil, l.wrap(err)
 		}
@@ -919,11 +924,28 @@ func (l *Ledger) Reservations(ctx context.Context) ([]Reservation, error) {
 	defer tx.Rollback()
 	var out []Reservation
 	for _, k := range keys {
-		r, err := l.reservation(ctx, tx, k.id, k.role)
+		r, err := l.reservation(ctx, tx, k[0], k[1])
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, *r)
 	}
 	return out, nil
+}
+
+// OutAt names the blocks out at stations that hold a value (a MAC or a
+// number, as Find takes it): a value no board holds here may be a
+// station's, handed out offline.
+func (l *Ledger) OutAt(ctx context.Context, text string) ([]Reservation, error) {
+	typ := U32
+	if strings.Contains(text, ":") {
+		typ = MAC
+	}
+	v, err := parseValue(typ, strings.TrimSpace(text))
+	if err != nil {
+		return nil, fmt.Errorf("ledger find: %w", err)
+	}
+	return l.reservations(ctx, `SELECT DISTINCT r.id, r.role FROM otpprov_reservations r
+		JOIN otpprov_reservation_ranges g ON g.reservation = r.id JOIN otpprov_pools p ON p.name = r.pool
+		WHERE r.role = 'lent' AND r.returned_at = '' AND p.type = $1 AND g.lo <= $2 AND $2 <= g.hi`, string(typ), int64(v))
 }

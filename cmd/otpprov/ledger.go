@@ -315,7 +315,7 @@ func cmdLedgerFind(ctx context.Context, c *cli.Context, e env) error {
 		return err
 	}
 	if len(es) == 0 && !c.Bool("json") {
-		return &exit{code: exitError, err: fmt.Errorf("no board in the ledger %s holds %s", l, a[0])}
+		return &exit{code: exitError, err: fmt.Errorf("no board in the ledger %s holds %s%s", l, a[0], outAt(ctx, l, a[0]))}
 	}
 	return entriesOut(c, e, l, es)
 }

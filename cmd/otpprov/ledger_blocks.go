@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -239,4 +240,18 @@ func blocksOut(e env, rs []ledger.Reservation) {
 			fmt.Fprintf(e.stdout, "block %s: %d units of pool %s from the ledger %s, held here (return it with ledger return-block)\n", r.ID, r.Units, r.Pool, r.Ledger)
 		}
 	}
+}
+
+// outAt says, for ledger find, which blocks out at stations hold a value
+// no board holds here: it may be a board's at that station.
+func outAt(ctx context.Context, l *ledger.Ledger, value string) string {
+	rs, err := l.OutAt(ctx, value)
+	if err != nil || len(rs) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	for _, r := range rs {
+		fmt.Fprintf(&b, "; it is in the block %s of pool %s, out at the station %s since %s (ledger return brings its boards)", r.ID, r.Pool, r.Station, r.ReservedAt)
+	}
+	return b.String()
 }
