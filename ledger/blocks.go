@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"regexp"
 	"sort"
-	"strings"
 	"time"
 )
 
@@ -937,13 +936,9 @@ func (l *Ledger) reservations(ctx context.Context, query string, args ...any) ([
 // number, as Find takes it): a value no board holds here may be a
 // station's, handed out offline.
 func (l *Ledger) OutAt(ctx context.Context, text string) ([]Reservation, error) {
-	typ := U32
-	if strings.Contains(text, ":") {
-		typ = MAC
-	}
-	v, err := parseValue(typ, strings.TrimSpace(text))
+	typ, v, err := foundValue(text)
 	if err != nil {
-		return nil, fmt.Errorf("ledger find: %w", err)
+		return nil, err
 	}
 	return l.reservations(ctx, `SELECT DISTINCT r.id, r.role FROM otpprov_reservations r
 		JOIN otpprov_reservation_ranges g ON g.reservation = r.id JOIN otpprov_pools p ON p.name = r.pool
