@@ -177,6 +177,17 @@ demo: build
 	$(BIN)/otpprov apply --ledger sqlite:$(DEMO)/line.db --auto-approve --device sim:$(DEMO)/unit2 examples/line/unit.yaml
 	$(BIN)/otpprov ledger status --ledger sqlite:$(DEMO)/line.db
 	$(BIN)/otpprov ledger find --ledger sqlite:$(DEMO)/line.db 00:04:9f:30:00:03
+	@echo
+	@echo "An offline station, st9: blocks of 4 units reserved for it, two units applied from its own ledger, the tail given back:"
+	$(BIN)/otpprov ledger reserve --ledger sqlite:$(DEMO)/line.db --pool eth --count 4 --station st9 --out $(DEMO)/eth.block
+	$(BIN)/otpprov ledger reserve --ledger sqlite:$(DEMO)/line.db --pool serial --count 4 --station st9 --out $(DEMO)/serial.block
+	for b in eth serial; do $(BIN)/otpprov ledger import-block --ledger sqlite:$(DEMO)/st9.db --station st9 $(DEMO)/$$b.block; done
+	for u in 8 9; do $(BIN)/otpprov sim init --soc imx8mm $(DEMO)/unit$$u >/dev/null; \
+		$(BIN)/otpprov apply --ledger sqlite:$(DEMO)/st9.db --auto-approve --device sim:$(DEMO)/unit$$u examples/line/unit.yaml >/dev/null; done
+	$(BIN)/otpprov ledger status --ledger sqlite:$(DEMO)/st9.db
+	for b in eth serial; do $(BIN)/otpprov ledger return-block --ledger sqlite:$(DEMO)/st9.db --out $(DEMO)/$$b.return $(DEMO)/$$b.block && \
+		$(BIN)/otpprov ledger return --ledger sqlite:$(DEMO)/line.db $(DEMO)/$$b.return; done
+	$(BIN)/otpprov ledger status --ledger sqlite:$(DEMO)/line.db
 
 # Whole-process timings (internal/procbench): otpprov dump, read, plan and
 # apply against od, dd|od and the Digi document's shell loop, on the same

@@ -91,6 +91,9 @@ func (l *Ledger) loadPool(ctx context.Context, tx *sql.Tx, p *Pool) (added, grow
 	case err != nil:
 		return false, false, l.wrap(err)
 	default:
+		if err := l.refuseBlockPool(ctx, tx, p); err != nil {
+			return false, false, err
+		}
 		if typ != string(p.Type) || perUnit != p.PerUnit {
 			var n int
 			if err := tx.QueryRowContext(ctx, l.q(`SELECT count(*) FROM otpprov_blocks WHERE pool = $1`), p.Name).Scan(&n); err != nil {
@@ -317,7 +320,11 @@ func (l *Ledger) allocate(ctx context.Context, tx *sql.Tx, pool, uniqueID, stati
 			if left > 0 {
 				continue
 			}
-			return Block{}, false, fmt.Errorf("%w: %s has no block of %d values left for the board %s", ErrExhausted, pool, perUnit, uniqueID)
+			// The pool's own ranges are spent: tails stations gave back.
+			var ok bool
+			if base, ok, err = l.nextReturned(ctx, tx, pool, perUnit); err == nil && !ok {
+				return Block{}, false, fmt.Errorf("%w: %s has no block of %d values left for the board %s", ErrExhausted, pool, perUnit, uniqueID)
+			}
 		}
 		if err != nil {
 			return Block{}, l.retryable(err), l.wrap(err)
@@ -375,6 +382,8 @@ type PoolStatus struct {
 	Size, Reserved, Burned, Free uint64
 	Released, Scrapped, LowWater uint64
 	PerUnit                      int
+	Stations                     StationCounts // blocks out at offline stations (blocks.go)
+	FromBlock                    string        // the ledger whose blocks this pool came from ("": its own)
 }
 
 // Status counts every pool's values by state.
@@ -438,6 +447,9 @@ func (l *Ledger) Status(ctx context.Context) ([]PoolStatus, error) {
 		// counted in its state and still in left; the difference is at
 		// most the adopted blocks, which the cursor will skip.
 		s.Free = uint64(left)
+		if err := l.stationCounts(ctx, s); err != nil {
+			return nil, err
+		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Pool < out[j].Pool })
 	return out, nil

@@ -15,7 +15,7 @@ import (
 // writes. A database of a newer version is refused (an older otpprov must
 // not write tables it does not know); an older one is upgraded by
 // `ledger init`, never silently by another command.
-const SchemaVersion = 3
+const SchemaVersion = 4
 
 // Dialect is the database behind a ledger.
 type Dialect string
@@ -303,6 +303,8 @@ var migrations = [][]string{
 			PRIMARY KEY (pool, base, bank, word)
 		)`,
 	},
+	// Version 4: blocks reserved for offline stations (blocks.go).
+	4: blockMigration,
 }
 
 // migrate takes the database from its version to SchemaVersion in one

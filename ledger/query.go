@@ -71,13 +71,9 @@ func (l *Ledger) Entries(ctx context.Context, f Filter) ([]Entry, error) {
 // Find returns the blocks holding a value: a MAC (aa:bb:cc:dd:ee:ff) is
 // looked up in the mac pools, a number in the u32 pools.
 func (l *Ledger) Find(ctx context.Context, text string) ([]Entry, error) {
-	typ := U32
-	if strings.Contains(text, ":") {
-		typ = MAC
-	}
-	v, err := parseValue(typ, strings.TrimSpace(text))
+	typ, v, err := foundValue(text)
 	if err != nil {
-		return nil, fmt.Errorf("ledger find: %w", err)
+		return nil, err
 	}
 	rows, err := l.db.QueryContext(ctx, l.q(`SELECT b.pool, b.base, b.unique_id, b.state, b.station, b.reserved_at, b.updated_at, p.per_unit
 		FROM otpprov_blocks b JOIN otpprov_pools p ON p.name = b.pool
@@ -101,6 +97,20 @@ func (l *Ledger) Find(ctx context.Context, text string) ([]Entry, error) {
 		out = append(out, e)
 	}
 	return out, l.wrap(rows.Err())
+}
+
+// foundValue reads a value find looks up: a MAC (aa:bb:cc:dd:ee:ff) of
+// the mac pools, a number of the u32 pools.
+func foundValue(text string) (Type, uint64, error) {
+	typ := U32
+	if strings.Contains(text, ":") {
+		typ = MAC
+	}
+	v, err := parseValue(typ, strings.TrimSpace(text))
+	if err != nil {
+		return typ, 0, fmt.Errorf("ledger find: %w", err)
+	}
+	return typ, v, nil
 }
 
 // Stamp is how the ledger writes times: RFC 3339 in UTC with a fixed

@@ -20,12 +20,20 @@ var Pools []byte
 //go:embed release.schema.json
 var Release []byte
 
+//go:embed block.schema.json
+var Block []byte
+
+//go:embed blockreturn.schema.json
+var BlockReturn []byte
+
 // ManifestURL and FusemapURL are the schemas' $id.
 const (
-	ManifestURL = "urn:otpprov:schema:manifest:v1"
-	FusemapURL  = "urn:otpprov:schema:fusemap:v1"
-	PoolsURL    = "urn:otpprov:schema:pools:v1"
-	ReleaseURL  = "urn:otpprov:schema:release:v1"
+	ManifestURL    = "urn:otpprov:schema:manifest:v1"
+	FusemapURL     = "urn:otpprov:schema:fusemap:v1"
+	PoolsURL       = "urn:otpprov:schema:pools:v1"
+	ReleaseURL     = "urn:otpprov:schema:release:v1"
+	BlockURL       = "urn:otpprov:schema:block:v1"
+	BlockReturnURL = "urn:otpprov:schema:blockreturn:v1"
 )
 
 // CompileManifest compiles the embedded manifest schema.
@@ -39,3 +47,9 @@ func CompilePools() (*schema.Schema, error) { return schema.Compile(Pools) }
 
 // CompileRelease compiles the embedded release schema.
 func CompileRelease() (*schema.Schema, error) { return schema.Compile(Release) }
+
+// CompileBlock compiles the embedded identity block schema.
+func CompileBlock() (*schema.Schema, error) { return schema.Compile(Block) }
+
+// CompileBlockReturn compiles the embedded block return schema.
+func CompileBlockReturn() (*schema.Schema, error) { return schema.Compile(BlockReturn) }

@@ -17,7 +17,7 @@ import (
 // checks it against the draft's meta-schema, and its $id is the one we
 // name.
 func TestSchemasAreValid2020(t *testing.T) {
-	for url, doc := range map[string][]byte{schemas.ManifestURL: schemas.Manifest, schemas.FusemapURL: schemas.Fusemap, schemas.PoolsURL: schemas.Pools, schemas.ReleaseURL: schemas.Release} {
+	for url, doc := range map[string][]byte{schemas.ManifestURL: schemas.Manifest, schemas.FusemapURL: schemas.Fusemap, schemas.PoolsURL: schemas.Pools, schemas.ReleaseURL: schemas.Release, schemas.BlockURL: schemas.Block, schemas.BlockReturnURL: schemas.BlockReturn} {
 		c := jsonschema.NewCompiler()
 		c.Draft = jsonschema.Draft2020
 		if err := c.AddResource(url, bytes.NewReader(doc)); err != nil {

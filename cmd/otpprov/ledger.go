@@ -89,37 +89,46 @@ func cmdLedgerStatus(ctx context.Context, c *cli.Context, e env) error {
 	if err := recordGaps(ctx, e, l); err != nil {
 		return err
 	}
+	open, err := openBlocks(ctx, l)
+	if err != nil {
+		return err
+	}
 	if c.Bool("json") {
 		type pool struct {
-			Pool     string `json:"pool"`
-			Size     uint64 `json:"size"`
-			Reserved uint64 `json:"reserved"`
-			Burned   uint64 `json:"burned"`
-			Released uint64 `json:"released"`
-			Scrapped uint64 `json:"scrapped"`
-			Free     uint64 `json:"free"`
-			Low      bool   `json:"low"`
+			Pool       string       `json:"pool"`
+			Size       uint64       `json:"size"`
+			Reserved   uint64       `json:"reserved"`
+			Burned     uint64       `json:"burned"`
+			Released   uint64       `json:"released"`
+			Scrapped   uint64       `json:"scrapped"`
+			Free       uint64       `json:"free"`
+			Low        bool         `json:"low"`
+			Stations   stationsJSON `json:"stations"`
+			FromLedger string       `json:"fromLedger,omitempty"`
 		}
 		out := []pool{}
 		for _, s := range st {
-			out = append(out, pool{s.Pool, s.Size, s.Reserved, s.Burned, s.Released, s.Scrapped, s.Free, s.Free < s.LowWater})
+			out = append(out, pool{s.Pool, s.Size, s.Reserved, s.Burned, s.Released, s.Scrapped, s.Free, s.Free < s.LowWater, stationsOf(s), s.FromBlock})
 		}
-		return writeJSON(c, e, map[string]any{"format": "otpprov-ledger-status", "formatVersion": 1, "ledger": l.String(), "pools": out})
+		// Version 2: values out at stations are in stations, no longer in
+		// free, nor in any other count.
+		return writeJSON(c, e, map[string]any{"format": "otpprov-ledger-status", "formatVersion": 2, "ledger": l.String(), "pools": out, "blocks": blocksJSON(open)})
 	}
 	fmt.Fprintf(e.stdout, "Ledger %s\n\n", l)
-	t := view.NewTable(e.stdout, "POOL", "SIZE", "BURNED", "RESERVED", "RELEASED", "SCRAPPED", "FREE")
+	t := view.NewTable(e.stdout, "POOL", "SIZE", "BURNED", "RESERVED", "RELEASED", "SCRAPPED", "FREE", "STATIONS")
 	var low []string
 	for _, s := range st {
 		free := fmt.Sprint(s.Free)
 		if s.Free < s.LowWater {
 			free += " (low)"
-			low = append(low, fmt.Sprintf("%s has %d values left, below its low water of %d", s.Pool, s.Free, s.LowWater))
+			low = append(low, s.LowWarning())
 		}
-		t.Row(s.Pool, fmt.Sprint(s.Size), fmt.Sprint(s.Burned), fmt.Sprint(s.Reserved), fmt.Sprint(s.Released), fmt.Sprint(s.Scrapped), free)
+		t.Row(s.Pool, fmt.Sprint(s.Size), fmt.Sprint(s.Burned), fmt.Sprint(s.Reserved), fmt.Sprint(s.Released), fmt.Sprint(s.Scrapped), free, stationsColumn(s))
 	}
 	t.Flush()
+	blocksOut(e, open)
 	for _, w := range low {
-		fmt.Fprintf(e.stderr, "otpprov: warning: %s: grow it (a wider range, ledger init)\n", w)
+		fmt.Fprintf(e.stderr, "otpprov: warning: %s\n", w)
 	}
 	return nil
 }
@@ -127,7 +136,7 @@ func cmdLedgerStatus(ctx context.Context, c *cli.Context, e env) error {
 // ledgerCommand is `otpprov ledger ...`.
 func ledgerCommand(ctx context.Context, e env, usage cli.OnUsageErrorFunc, jsonFlag, deviceFlag, deviceKind, socFlag, overlay, varFlag, varFile cli.Flag) *cli.Command {
 	return &cli.Command{Name: "ledger", Usage: "the provisioning ledger: identity pools, allocations, records",
-		Subcommands: []*cli.Command{
+		Subcommands: append([]*cli.Command{
 			{Name: "init", Usage: "create or upgrade the ledger and load the pools of POOLS (idempotent; a pool may grow, never shrink)", ArgsUsage: "POOLS",
 				Flags: []cli.Flag{ledgerFlag}, OnUsageError: usage,
 				Action: func(c *cli.Context) error { return cmdLedgerInit(ctx, c, e) }},
@@ -154,7 +163,7 @@ func ledgerCommand(ctx context.Context, e env, usage cli.OnUsageErrorFunc, jsonF
 				Flags: []cli.Flag{ledgerFlag, &cli.StringFlag{Name: "format", Value: "csv", Usage: "csv or json"},
 					&cli.StringFlag{Name: "since", Usage: "only blocks changed at or after `TIME` (2026-12-05, or RFC 3339)"}, outFlag(outUsage)},
 				OnUsageError: usage, Before: checkOut,
-				Action: func(c *cli.Context) error { return cmdLedgerExport(ctx, c, e) }}}}
+				Action: func(c *cli.Context) error { return cmdLedgerExport(ctx, c, e) }}}, blockCommands(ctx, e, usage)...)}
 }
 
 // ledgerUse is the ledger an apply or plan took values from.
@@ -222,6 +231,7 @@ func valuesFromLedger(ctx context.Context, c *cli.Context, e env, path string, b
 		closeOwn()
 		return nil, nil, err
 	}
+	warnLowAllocated(ctx, e, l, unit)
 	vars := make(map[string]manifest.VarValue, len(given)+len(unit.Vars))
 	for k, v := range given {
 		vars[k] = v
@@ -387,7 +397,7 @@ func cmdLedgerFind(ctx context.Context, c *cli.Context, e env) error {
 		return err
 	}
 	if len(es) == 0 && !c.Bool("json") {
-		return &exit{code: exitError, err: fmt.Errorf("no board in the ledger %s holds %s", l, a[0])}
+		return &exit{code: exitError, err: fmt.Errorf("no board in the ledger %s holds %s%s", l, a[0], outAt(ctx, l, a[0]))}
 	}
 	return entriesOut(c, e, l, es)
 }

@@ -22,7 +22,8 @@ func manSections(page string) map[string]string {
 			continue
 		}
 		if h, ok := strings.CutPrefix(line, ".SS "); ok {
-			key = "SS " + strings.Trim(h, `"`)
+			// A command's name as roff writes it: \- for its hyphens.
+			key = "SS " + strings.ReplaceAll(strings.Trim(h, `"`), `\-`, "-")
 			continue
 		}
 		sections[key] += line + "\n"

@@ -69,6 +69,10 @@ func outCases() map[string]outCase {
 		"ledger export":        {args: []string{"ledger", "export", "--ledger", "sqlite:$DIR/ledger.db"}},
 		"ledger scrap":         {args: []string{"ledger", "scrap", "--ledger", "sqlite:$DIR/ledger.db", "--unique-id", "0x9", "--reason", "test"}},
 		"ledger release":       {args: []string{"ledger", "release", "--ledger", "sqlite:$DIR/ledger.db", "--device", "$FRESH", "$DIR/pooled.yaml"}},
+		"ledger reserve":       {args: []string{"ledger", "reserve", "--ledger", "sqlite:$DIR/ledger.db", "--pool", "b", "--count", "1", "--station", "st1", "--out", "$NEW"}},
+		"ledger import-block":  {args: []string{"ledger", "import-block", "--ledger", "$NEWDB", "--station", "st1", "$DIR/b.block"}},
+		"ledger return-block":  {args: []string{"ledger", "return-block", "--ledger", "sqlite:$DIR/station.db", "$DIR/b.block"}},
+		"ledger return":        {args: []string{"ledger", "return", "--ledger", "sqlite:$DIR/ledger.db", "$DIR/b.return"}},
 		"release make":         {args: []string{"release", "make", "--out", "$NEW", "$DIR/m.yaml"}},
 		"release verify":       {args: []string{"release", "verify", "--allowed-signers", "$DIR/allowed", "$DIR/rel.yaml"}, tool: "ssh-keygen"},
 		"show":                 {args: []string{"show", "--device", "$SIM"}},
@@ -114,7 +118,7 @@ func outFixtures(t *testing.T) (dir string, expand func(args []string) []string)
 		"--journal", filepath.Join(dir, "j.jsonl"), filepath.Join(dir, "m.yaml")); code != exitOK {
 		t.Fatalf("fixture apply: exit %d: %s", code, &s.stderr)
 	}
-	pools := "apiVersion: otpprov/v1\nkind: IdentityPools\nmetadata: {name: p}\npools:\n  s: {type: u32, ranges: [\"1-9\"]}\n"
+	pools := "apiVersion: otpprov/v1\nkind: IdentityPools\nmetadata: {name: p}\npools:\n  s: {type: u32, ranges: [\"1-9\"]}\n  b: {type: u32, ranges: [\"1000-1999\"]}\n"
 	if err := os.WriteFile(filepath.Join(dir, "pools.yaml"), []byte(pools), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -130,6 +134,7 @@ func outFixtures(t *testing.T) (dir string, expand func(args []string) []string)
 		t.Fatalf("fixture ledger import: exit %d: %s", code, &s.stderr)
 	}
 	releaseFixture(t, s, dir)
+	blockFixture(t, s, dir)
 	expand = func(args []string) []string {
 		out := make([]string, len(args))
 		for i, a := range args {
@@ -144,6 +149,11 @@ func outFixtures(t *testing.T) (dir string, expand func(args []string) []string)
 			case "$NEW":
 				a = filepath.Join(dir, "new")
 				os.RemoveAll(a)
+			case "$NEWDB":
+				for _, f := range []string{"new.db", "new.db-wal", "new.db-shm"} {
+					os.Remove(filepath.Join(dir, f))
+				}
+				a = "sqlite:" + filepath.Join(dir, "new.db")
 			}
 			a = strings.NewReplacer("$SIM", "sim:"+filepath.Join(dir, "sim"), "$BLANK", "sim:"+filepath.Join(dir, "blank"), "$DIR", dir).Replace(a)
 			out[i] = a
