@@ -155,6 +155,9 @@ func cmdReleaseVerify(c *cli.Context, e env) error {
 // releaseHint says what to do about a release's signature.
 func releaseHint(err error) string {
 	switch {
+	case errors.Is(err, release.ErrNotCovered):
+		return "give the release that covers these files with --release RELEASE (or OTPPROV_RELEASE); " +
+			"restore a changed file from the release's source (version control), or have a new release made (otpprov release make) and signed (ssh-keygen -Y sign -n " + release.Namespace + ")"
 	case errors.Is(err, release.ErrNotAllowed):
 		return "have a signer of the allowed signers file sign the release, or add the signer's key there (PRINCIPAL namespaces=\"" + release.Namespace + "\" KEYTYPE BASE64)"
 	case errors.Is(err, release.ErrSignature):
