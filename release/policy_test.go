@@ -3,6 +3,7 @@ package release
 import (
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -96,5 +97,50 @@ func TestPolicyCheck(t *testing.T) {
 	sign(t, keyPath, "file", out)
 	if _, err := enforced.Check(ins, now); !errors.Is(err, ErrSignature) || !strings.Contains(err.Error(), `namespace "file"`) {
 		t.Errorf("another namespace: %v", err)
+	}
+}
+
+// What the policy adds to each unit's run: reading the allowed signers
+// and the release, verifying the signature, comparing the digests.
+func BenchmarkPolicyCheck(b *testing.B) {
+	dir := b.TempDir()
+	copyTree(b, "../examples/family", dir)
+	out := filepath.Join(dir, "rel.yaml")
+	doc, err := Make(MakeOptions{Out: out, Manifests: []string{filepath.Join(dir, "gateway-secure.yaml")}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := os.WriteFile(out, doc, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := exec.LookPath("ssh-keygen"); err != nil {
+		b.Skip("ssh-keygen is missing")
+	}
+	keyDir := b.TempDir()
+	if o, err := exec.Command("ssh-keygen", "-q", "-N", "", "-t", "ed25519", "-f", filepath.Join(keyDir, "k")).CombinedOutput(); err != nil {
+		b.Fatalf("%v: %s", err, o)
+	}
+	if o, err := exec.Command("ssh-keygen", "-Y", "sign", "-n", Namespace, "-f", filepath.Join(keyDir, "k"), out).CombinedOutput(); err != nil {
+		b.Fatalf("%v: %s", err, o)
+	}
+	pub, err := os.ReadFile(filepath.Join(keyDir, "k.pub"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	allowed := filepath.Join(keyDir, "allowed")
+	if err := os.WriteFile(allowed, append([]byte("rel@acme "), pub...), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	m, err := manifest.LoadOpts(filepath.Join(dir, "gateway-secure.yaml"), manifest.Options{Check: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	p := Policy{Release: out, AllowedSigners: allowed}
+	now := time.Now()
+	b.ResetTimer()
+	for range b.N {
+		if _, err := p.Check(m.Inputs, now); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
