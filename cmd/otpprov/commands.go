@@ -112,7 +112,7 @@ func newApp(ctx context.Context, e env, notFound *error) *cli.App {
 			Flags:  []cli.Flag{deviceFlag, deviceKind, socFlag},
 			Action: func(c *cli.Context) error { return cmdRead(c, e) }},
 		{Name: "write", Usage: "burn one word, through the same plan, approval and verify as apply", ArgsUsage: "BANK WORD VALUE",
-			Flags: []cli.Flag{deviceFlag, deviceKind, socFlag, autoApprove, confirm, jsonFlag, noColor, journalFlag,
+			Flags: []cli.Flag{deviceFlag, deviceKind, socFlag, autoApprove, confirm, jsonFlag, noColor, journalFlag, allowedSignersFlag,
 				&cli.StringFlag{Name: "mask", Value: "0xffffffff", Usage: "bits of VALUE that matter"}},
 			Action: func(c *cli.Context) error { return cmdWrite(ctx, c, e) }},
 		{Name: "schema", Usage: "print a JSON Schema: manifest (default) or fusemap", ArgsUsage: "[manifest|fusemap]",
@@ -841,6 +841,9 @@ func cmdWrite(ctx context.Context, c *cli.Context, e env) (err error) {
 		return err
 	}
 	defer func() { err = st.finish(ctx, e, err) }()
+	if err := writeUnderPolicy(c); err != nil {
+		return err
+	}
 	value, err1 := parseNumber(a[2])
 	mask, err2 := parseNumber(c.String("mask"))
 	if err := errors.Join(err1, err2); err != nil {

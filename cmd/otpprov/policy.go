@@ -54,3 +54,15 @@ func savedUnderPolicy(c *cli.Context, file string, saved *planner.Plan) error {
 	}
 	return nil
 }
+
+// writeUnderPolicy: a word typed on the command line is in no release,
+// so a station whose policy burns only signed releases does not write
+// one either.
+func writeUnderPolicy(c *cli.Context) error {
+	if pol := policy(c); pol.Enforced() {
+		return &exit{code: exitError, err: fmt.Errorf("%w: write burns a word given on the command line, which no release covers, and the station's policy (allowed signers %s) burns only what a signed release covers: nothing was read or written",
+			release.ErrNotCovered, pol.AllowedSigners),
+			hint: "burn it through a manifest in a signed release (apply --release), or, for a repair outside the line's policy, run write without --allowed-signers (unset OTPPROV_ALLOWED_SIGNERS)"}
+	}
+	return nil
+}
