@@ -151,7 +151,10 @@ type Map struct {
 	SoCIDs     []string
 	Fields     []*Field // in file order, overlays after
 	Overlays   []string // the overlay files applied, in order
-	File       string   // where the base map came from
+	// OverlayDigests are the hex SHA-256 of the bytes each overlay was
+	// parsed from: what a release's digests are checked against.
+	OverlayDigests []string
+	File           string // where the base map came from
 
 	byName map[string]*Field
 	words  map[[2]int]*wordInfo

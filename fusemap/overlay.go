@@ -1,6 +1,8 @@
 package fusemap
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"slices"
 
 	"github.com/otpprov/otpprov/internal/yamldoc"
@@ -15,6 +17,7 @@ import (
 // i.MX8MM map has MAC addresses).
 type Overlay struct {
 	File     string
+	SHA256   string // hex, of the bytes parsed
 	SoC      string
 	Rename   map[string]string // old -> new
 	Redefine []string          // base fields whose words the overlay's fields take
@@ -31,7 +34,8 @@ func ParseOverlay(file string, b []byte) (*Overlay, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Overlay{File: file, SoC: d.m.Name, Rename: d.rename, Redefine: d.redefine, Fields: d.m.Fields,
+	sum := sha256.Sum256(b)
+	return &Overlay{File: file, SHA256: hex.EncodeToString(sum[:]), SoC: d.m.Name, Rename: d.rename, Redefine: d.redefine, Fields: d.m.Fields,
 		renamePos: d.renPos, redefinePos: d.redefPos, socPos: d.socPos}, nil
 }
 
@@ -45,7 +49,8 @@ func (o *Overlay) Apply(base *Map) (*Map, error) {
 	}
 	m := &Map{SoC: base.SoC, Description: base.Description, Sources: base.Sources, File: base.File,
 		Compatible: base.Compatible, SoCIDs: base.SoCIDs,
-		Overlays: append(append([]string(nil), base.Overlays...), o.File)}
+		Overlays:       append(append([]string(nil), base.Overlays...), o.File),
+		OverlayDigests: append(append([]string(nil), base.OverlayDigests...), o.SHA256)}
 	// Fields are copied, so that renaming one does not rename it in the
 	// shared base map.
 	redefined := map[*Field]bool{}

@@ -75,7 +75,7 @@ func begin(ctx context.Context, path string, rec Record, notify func(string), on
 			now := time.Now().UTC()
 			r := &Record{Kind: KindOutcome, IntentSeq: d.intent.Seq, Start: now, End: &now, Host: rec.Host,
 				ToolVersion: rec.ToolVersion, Command: d.intent.Command, Device: d.intent.Device, SoC: d.intent.SoC,
-				UniqueID: d.intent.UniqueID, Manifest: d.intent.Manifest, Variables: []Variable{}, Words: []Word{},
+				UniqueID: d.intent.UniqueID, Manifest: d.intent.Manifest, Release: d.intent.Release, Variables: []Variable{}, Words: []Word{},
 				Outcome: OutcomeInterrupted,
 				Error: fmt.Sprintf("no outcome was written: the process (pid %d) ended during the attempt (killed, or the station lost power); found by pid %d",
 					d.intent.Process.PID, os.Getpid())}
@@ -162,7 +162,7 @@ func (a *Attempt) Intend(ctx context.Context) error {
 		// status per word, the outcome's own fields, an error and
 		// intents other stations may open meanwhile.
 		probe := r
-		line, err := seal(&probe, t.lastLine, 1, FormatVersion)
+		line, err := seal(&probe, t.lastLine, 1, probe.version())
 		if err != nil {
 			return err
 		}

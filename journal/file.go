@@ -237,7 +237,7 @@ func (j *File) write(t *tail, r *Record, need int64, afterBurn bool) (int64, err
 	}
 	r.Seq = seq
 	r.Open = nextOpen(t.last.carried(), r, at, need)
-	line, err := seal(r, t.lastLine, seq, FormatVersion)
+	line, err := seal(r, t.lastLine, seq, r.version())
 	if err != nil {
 		return 0, fmt.Errorf("journal %s: %w", j.path, err)
 	}

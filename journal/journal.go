@@ -27,11 +27,14 @@ import (
 
 // FormatName and FormatVersion identify a journal record. Version 2 adds
 // kinds (intent, outcome), the open intents and the writer's process;
-// version 1 records (one per attempt, no kind) are still read and
-// appended to: a station that upgrades keeps its file.
+// version 3 the release. Version 1 records (one per attempt, no kind) are
+// still read and appended to: a station that upgrades keeps its file. A
+// record is written in the lowest version that holds it (3 only when it
+// names a release), so that stations not using releases keep a journal
+// an older otpprov still reads.
 const (
 	FormatName    = "otpprov-journal"
-	FormatVersion = 2
+	FormatVersion = 3
 )
 
 // The kinds of a version 2 record.
@@ -70,6 +73,7 @@ type Record struct {
 	SoCFrom     string     `json:"socFrom,omitempty"` // how the board's SoC was known: "sim.yaml", "of_node/compatible ...", "--soc"
 	UniqueID    string     `json:"uniqueId"`
 	Manifest    Manifest   `json:"manifest"`
+	Release     *Release   `json:"release,omitempty"` // version 3; absent: unsigned
 	Variables   []Variable `json:"variables"`
 	Words       []Word     `json:"words"`
 	Outcome     string     `json:"outcome,omitempty"`  // applied, nothing-to-do, nothing-written, partial, refused, error, interrupted; absent in an intent
@@ -100,6 +104,25 @@ type Manifest struct {
 	Name   string   `json:"name"`
 	Files  []string `json:"files"`
 	Digest string   `json:"digest"`
+}
+
+// Release is the release the attempt's files were checked against, and
+// who signed it (see planner.Release for the statuses).
+type Release struct {
+	Status      string `json:"status"`
+	Name        string `json:"name"`
+	Digest      string `json:"digest"`
+	Signer      string `json:"signer,omitempty"`
+	KeyType     string `json:"keyType,omitempty"`
+	Fingerprint string `json:"fingerprint,omitempty"`
+}
+
+// version is the lowest format version that holds r.
+func (r *Record) version() int {
+	if r.Release != nil {
+		return 3
+	}
+	return 2
 }
 
 // Variable is a per-unit value; a secret one is a digest.
@@ -207,6 +230,12 @@ func parse(b []byte) (*Record, error) {
 
 // wellFormed checks the fields each kind of record has, and only those.
 func (r *Record) wellFormed() error {
+	if r.FormatVersion < 3 && r.Release != nil {
+		return fmt.Errorf("a version %d record with a release (version 3)", r.FormatVersion)
+	}
+	if r.Release != nil && (r.Release.Status == "" || r.Release.Name == "" || r.Release.Digest == "") {
+		return errors.New("a release without its status, name or digest")
+	}
 	if r.FormatVersion == 1 {
 		if r.Kind != "" || r.IntentSeq != 0 || r.Open != nil || r.Process != nil {
 			return errors.New("a version 1 record with version 2 fields")

@@ -168,7 +168,7 @@ func TestVerifyFindsTampering(t *testing.T) {
 		{"a key given twice", edit(5, `"outcome":"applied"`, `"outcome":"forged","outcome":"applied"`), "line 6: the record is not as otpprov writes it"},
 		{"a key in other case", edit(5, `"host"`, `"HOST"`), "line 6: the record is not as otpprov writes it"},
 		{"a space", edit(5, `,"host"`, `, "host"`), "line 6: the record is not as otpprov writes it"},
-		{"a newer version", edit(5, `"formatVersion":2`, `"formatVersion":3`), "line 6: format version 3, written by a newer otpprov"},
+		{"a newer version", edit(5, `"formatVersion":2`, `"formatVersion":4`), "line 6: format version 4, written by a newer otpprov"},
 		{"torn last line", append(append([]string(nil), lines[:5]...), lines[5][:40]), "line 6: the last line is torn"},
 		{"NUL bytes at the end", append(append([]string(nil), lines...), "\x00\x00\x00"), "line 7: the file ends in 3 NUL bytes"},
 	}
@@ -213,7 +213,7 @@ func TestBeginChecksTheTail(t *testing.T) {
 		"edited last":         {strings.Join(good[:2], "") + strings.Replace(last, "applied", "partial", 1), want{line: 3, text: "the record was edited"}},
 		"middle deleted":      {good[0] + good[2], want{line: 2, text: "the chain is broken"}},
 		"garbage after":       {whole + `{"not":"a record"}`, want{line: 4, text: "not a journal record (data appended by something else?)"}},
-		"newer":               {whole + strings.Replace(last, `"formatVersion":2`, `"formatVersion":3`, 1), want{line: 4, newer: true, text: "format version 3, written by a newer otpprov"}},
+		"newer":               {whole + strings.Replace(last, `"formatVersion":2`, `"formatVersion":4`, 1), want{line: 4, newer: true, text: "format version 4, written by a newer otpprov"}},
 		"a README":            {"# otpprov\n\nA README.\n", want{line: 3, notJournal: true, text: "not an otpprov journal: invalid character 'A'"}},
 		"a README, no end":    {"# otpprov\n\nA README.", want{line: 2, notJournal: true, text: "not an otpprov journal: an empty line"}},
 		"one line of JSON":    {`{"format":"otpprov-plan","formatVersion":2}` + "\n", want{line: 1, notJournal: true, text: `not an otpprov journal: format "otpprov-plan", want "otpprov-journal"`}},

@@ -1,6 +1,8 @@
 package manifest
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -247,6 +249,8 @@ func (t *tree) fieldFromFile(fd *fusemap.Field, v any, fromVar bool) ([]uint32, 
 	if err != nil {
 		return nil, fmt.Errorf("valueFrom: %v", err)
 	}
+	sum := sha256.Sum256(b)
+	t.valueInputs = append(t.valueInputs, Input{Role: RoleValueFrom, Path: path, SHA256: hex.EncodeToString(sum[:])})
 	if len(b) != want {
 		if len(b) > want {
 			// Only want+1 bytes were read: the file has more than want.

@@ -29,6 +29,7 @@ type Manifest struct {
 	File        string
 	Files       []string // the files read: the bases it extends first, File last
 	ValueFiles  []string // the files valueFrom read, as opened, in entry order
+	Inputs      []Input  // every file read, with the digest of the bytes used
 	Digest      string   // "sha256:" and the hex digest of the file's bytes (of every file's digest, for a chain)
 	Variables   []Variable
 	VarFields   map[string][]string // by variable: the fields whose entries take it as value
@@ -40,6 +41,39 @@ type Manifest struct {
 	Map         *fusemap.Map // the SoC's fuse map, with overlays
 	Fuses       []Fuse
 	Targets     []Target // Fuses merged by word, in word order
+}
+
+// Input is one file loading the manifest read, and the SHA-256 of the
+// bytes it used. A release's digests are checked against these: the bytes
+// parsed, not the file hashed again, which may have changed in between.
+type Input struct {
+	Role   string // RoleManifest, RoleBase, RoleValueFrom, RoleOverlay
+	Path   string // as opened
+	SHA256 string // lower-case hex
+}
+
+// The roles of an Input.
+const (
+	RoleManifest  = "manifest"
+	RoleBase      = "extends base"
+	RoleValueFrom = "valueFrom file"
+	RoleOverlay   = "fuse map overlay"
+)
+
+// SameInputs checks that again, the manifest parsed once more (with the
+// ledger's values), read exactly the bytes m read: a file changed in
+// between would be planned without having been checked.
+func (m *Manifest) SameInputs(again *Manifest) error {
+	want := make(map[string]string, len(m.Inputs))
+	for _, in := range m.Inputs {
+		want[in.Path] = in.SHA256
+	}
+	for _, in := range again.Inputs {
+		if sum, ok := want[in.Path]; !ok || sum != in.SHA256 {
+			return fmt.Errorf("%s %s changed while otpprov read it (its sha256 is now %s)", in.Role, in.Path, in.SHA256)
+		}
+	}
+	return nil
 }
 
 // Fuse is one entry of the manifest's fuses list: a raw bank/word entry,
@@ -149,6 +183,18 @@ func ParseOpts(file string, b []byte, o Options) (*Manifest, error) {
 	if fm != nil {
 		m.Map, m.SoC = fm, fm.SoC
 	}
+	for i, l := range chain {
+		role := RoleBase
+		if i == len(chain)-1 {
+			role = RoleManifest
+		}
+		m.Inputs = append(m.Inputs, Input{Role: role, Path: l.File, SHA256: hex.EncodeToString(l.digest[:])})
+	}
+	if fm != nil {
+		for i, f := range fm.Overlays {
+			m.Inputs = append(m.Inputs, Input{Role: RoleOverlay, Path: f, SHA256: fm.OverlayDigests[i]})
+		}
+	}
 	h := sha256.New()
 	for _, l := range chain {
 		t := &tree{Doc: l.Doc, maps: o.Maps, secret: map[string]bool{}, fileVar: map[string]bool{}}
@@ -156,6 +202,7 @@ func ParseOpts(file string, b []byte, o Options) (*Manifest, error) {
 		diags = append(diags, t.validateSchema()...)
 		m.Fuses = append(m.Fuses, t.decodeFuses(fm, &diags)...)
 		m.ValueFiles = append(m.ValueFiles, t.valueFiles...)
+		m.Inputs = append(m.Inputs, t.valueInputs...)
 		h.Write(l.digest[:])
 	}
 	diags = append(diags, vars.unused()...)
@@ -190,7 +237,8 @@ type tree struct {
 	// was checked where it was declared.
 	fileVar map[string]bool
 	// valueFiles are the files valueFrom read: --out must not replace one.
-	valueFiles []string
+	valueFiles  []string
+	valueInputs []Input
 }
 
 var (

@@ -58,6 +58,7 @@ func TestParseSpec(t *testing.T) {
 		Files:       []string{file},
 		Variables:   []Variable{},
 		Digest:      "sha256:" + hex.EncodeToString(sum[:]),
+		Inputs:      []Input{{Role: RoleManifest, Path: file, SHA256: hex.EncodeToString(sum[:])}},
 		Name:        "cc8mm-base",
 		Description: "optional text",
 		SoC:         mustSoC(t, "imx8mm"),
@@ -164,7 +165,11 @@ func TestParseValid(t *testing.T) {
 				if vm.Digest == m.Digest {
 					t.Errorf("%s: same digest as the LF file: the digest is of the file's bytes", v.name)
 				}
+				if vm.Inputs[0].SHA256 == m.Inputs[0].SHA256 {
+					t.Errorf("%s: same input digest as the LF file: it is of the bytes parsed", v.name)
+				}
 				vm.Digest = m.Digest
+				vm.Inputs[0].SHA256 = m.Inputs[0].SHA256
 				if !reflect.DeepEqual(vm, m) {
 					t.Errorf("%s: got\n%+v\nwant (as LF)\n%+v", v.name, vm, m)
 				}

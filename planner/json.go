@@ -20,9 +20,13 @@ import (
 // FormatName and FormatVersion identify the plan document: the output of
 // `plan --json` and the file `plan --out` saves are the same document.
 // Bump FormatVersion on any change that an older reader would misread.
+//
+// Version 3 adds release (the release the plan's files were checked
+// against, or status unsigned); a saved plan of version 2 is still read,
+// and applies as unsigned.
 const (
 	FormatName    = "otpprov-plan"
-	FormatVersion = 2
+	FormatVersion = 3
 )
 
 // MaxPlanFile caps what Decode reads: a plan of every word of an i.MX8MP
@@ -34,6 +38,7 @@ type jsonPlan struct {
 	FormatVersion int          `json:"formatVersion"`
 	ToolVersion   string       `json:"toolVersion"`
 	Manifest      jsonSource   `json:"manifest"`
+	Release       *Release     `json:"release,omitempty"` // absent in version 2 only
 	SoC           string       `json:"soc"`
 	State         jsonState    `json:"state"`
 	Summary       jsonSummary  `json:"summary"`
@@ -122,7 +127,8 @@ func document(p *Plan, toolVersion string) jsonPlan {
 	s := p.Summary()
 	doc := jsonPlan{
 		Format: FormatName, FormatVersion: FormatVersion, ToolVersion: toolVersion,
-		Manifest: jsonSource(p.Source),
+		Manifest: jsonSource{Name: p.Source.Name, File: p.Source.File, Digest: p.Source.Digest},
+		Release:  p.Source.Release,
 		SoC:      p.SoC.Name,
 		State:    jsonState{Words: p.SoC.Words, Digest: p.StateDigest, UniqueID: p.UniqueID},
 		Summary: jsonSummary{Rejected: p.Rejected(), Program: s.Program, NoOp: s.NoOp,
@@ -148,6 +154,9 @@ func document(p *Plan, toolVersion string) jsonPlan {
 	}
 	for _, f := range p.Security() {
 		doc.Security = append(doc.Security, f.Name)
+	}
+	if doc.Release == nil {
+		doc.Release = &Release{Status: ReleaseUnsigned}
 	}
 	return doc
 }
@@ -203,8 +212,8 @@ func Decode(b []byte, maps func(soc string) (*fusemap.Map, error)) (*Plan, error
 	if doc.Format != FormatName {
 		return fail("format is %q, want %q", doc.Format, FormatName)
 	}
-	if doc.FormatVersion != FormatVersion {
-		return fail("format version %d; this otpprov reads version %d", doc.FormatVersion, FormatVersion)
+	if doc.FormatVersion != FormatVersion && doc.FormatVersion != 2 {
+		return fail("format version %d; this otpprov reads versions 2 and %d", doc.FormatVersion, FormatVersion)
 	}
 	sum, err := checksum(doc)
 	if err != nil {
@@ -224,6 +233,13 @@ func Decode(b []byte, maps func(soc string) (*fusemap.Map, error)) (*Plan, error
 	// a control character (an escape sequence) could rewrite what the
 	// review shows. No manifest can hold one, so no plan made from one can.
 	texts := []string{doc.Manifest.Name, doc.Manifest.File, doc.State.UniqueID}
+	rel, err := decodeRelease(doc)
+	if err != nil {
+		return fail("%v", err)
+	}
+	if rel != nil {
+		texts = append(texts, rel.Name, rel.Digest, rel.Signer, rel.KeyType, rel.Fingerprint)
+	}
 	for _, jc := range doc.Changes {
 		texts = append(append(texts, jc.Names...), jc.Reason)
 	}
@@ -232,7 +248,8 @@ func Decode(b []byte, maps func(soc string) (*fusemap.Map, error)) (*Plan, error
 			return fail("%s holds control character %s; no manifest can produce one", yamldoc.Quote(t), termtext.Name(r))
 		}
 	}
-	p := &Plan{Source: Source(doc.Manifest), SoC: m.SoC, Map: m, StateDigest: doc.State.Digest, UniqueID: doc.State.UniqueID}
+	src := Source{Name: doc.Manifest.Name, File: doc.Manifest.File, Digest: doc.Manifest.Digest, Release: rel}
+	p := &Plan{Source: src, SoC: m.SoC, Map: m, StateDigest: doc.State.Digest, UniqueID: doc.State.UniqueID}
 	seen := map[int]bool{}
 	for i, jc := range doc.Changes {
 		c, err := decodeChange(jc, m)
@@ -272,6 +289,32 @@ func Decode(b []byte, maps func(soc string) (*fusemap.Map, error)) (*Plan, error
 		}
 	}
 	return p, nil
+}
+
+// decodeRelease reads a plan document's release: nil when unsigned.
+func decodeRelease(doc jsonPlan) (*Release, error) {
+	r := doc.Release
+	switch {
+	case doc.FormatVersion < 3 && r != nil:
+		return nil, fmt.Errorf("a version %d plan has no release", doc.FormatVersion)
+	case doc.FormatVersion < 3:
+		return nil, nil
+	case r == nil:
+		return nil, errors.New("it has no release (status unsigned when none was given)")
+	}
+	switch r.Status {
+	case ReleaseUnsigned:
+		if *r != (Release{Status: ReleaseUnsigned}) {
+			return nil, errors.New("an unsigned plan names a release")
+		}
+		return nil, nil
+	case ReleaseSigned, ReleaseUnverified, ReleaseAsSaved:
+		if r.Name == "" || r.Digest == "" {
+			return nil, errors.New("its release has no name or digest")
+		}
+		return r, nil
+	}
+	return nil, fmt.Errorf("release status %q, want %s, %s, %s or %s", r.Status, ReleaseUnsigned, ReleaseSigned, ReleaseUnverified, ReleaseAsSaved)
 }
 
 // sameJSON reports whether a and b encode alike.

@@ -95,9 +95,56 @@ func (c Change) After() uint32 { return c.Before | c.Delta }
 
 // Source says which manifest a plan came from.
 type Source struct {
-	Name   string
-	File   string
-	Digest string
+	Name    string
+	File    string
+	Digest  string
+	Release *Release // nil: unsigned, no release was given
+}
+
+// Release is the release a plan's files were checked against, and who
+// signed it: what the plan, the journal and the ledger record.
+type Release struct {
+	Status      string `json:"status"` // ReleaseSigned, ReleaseUnverified, ReleaseAsSaved
+	Name        string `json:"name,omitempty"`
+	Digest      string `json:"digest,omitempty"`      // "sha256:" of the release file's bytes
+	Signer      string `json:"signer,omitempty"`      // the principals of the allowed signers line
+	KeyType     string `json:"keyType,omitempty"`     // ssh-ed25519, sk-ssh-ed25519@openssh.com...
+	Fingerprint string `json:"fingerprint,omitempty"` // SHA256:... as ssh-keygen -l prints it
+}
+
+// The statuses of a plan's release.
+const (
+	// ReleaseUnsigned: no release; written in the plan document only.
+	ReleaseUnsigned = "unsigned"
+	// ReleaseSigned: the signature verified against the allowed signers
+	// and every file matched the release's digests, when planned.
+	ReleaseSigned = "signed"
+	// ReleaseUnverified: every file matched the release's digests, but
+	// no allowed signers were given, so the signature was not checked.
+	ReleaseUnverified = "unverified"
+	// ReleaseAsSaved: a saved plan's release, as the file says; nothing
+	// was checked when it was applied.
+	ReleaseAsSaved = "as-saved"
+)
+
+// String is the release in one line, for plans and scripts.
+func (r *Release) String() string {
+	if r == nil {
+		return "unsigned (no --release)"
+	}
+	s := r.Name + " (" + r.Digest + ")"
+	switch r.Status {
+	case ReleaseSigned:
+		return s + ", signed by " + r.Signer + ", key " + r.KeyType + " " + r.Fingerprint
+	case ReleaseUnverified:
+		return s + ", signature NOT checked (no --allowed-signers): files match its digests"
+	case ReleaseAsSaved:
+		if r.Fingerprint != "" {
+			s += ", signed by " + r.Signer + ", key " + r.KeyType + " " + r.Fingerprint
+		}
+		return s + ", as the saved plan records it: not checked now"
+	}
+	return s + ", " + r.Status
 }
 
 // Plan is the whole plan for one device.

@@ -159,7 +159,16 @@ func TestDecodeRefuses(t *testing.T) {
 		{"resealed wrong offset", edit(t, good, true, func(d *jsonPlan) { d.Changes[0].Offset = 0 }), "do not agree with imx8mm"},
 		{"resealed bank outside", edit(t, good, true, func(d *jsonPlan) { d.Changes[0].Bank = 64 }), "do not agree"},
 		{"resealed bad hex", edit(t, good, true, func(d *jsonPlan) { d.Changes[0].Value = "15" }), "is not a word"},
-		{"future version", edit(t, good, true, func(d *jsonPlan) { d.FormatVersion = 3 }), "format version 3"},
+		{"future version", edit(t, good, true, func(d *jsonPlan) { d.FormatVersion = 4 }), "format version 4"},
+		// The release a plan records is read as strictly as the rest.
+		{"version 2 with a release", edit(t, good, true, func(d *jsonPlan) { d.FormatVersion = 2 }), "a version 2 plan has no release"},
+		{"no release", edit(t, good, true, func(d *jsonPlan) { d.Release = nil }), "it has no release"},
+		{"unknown release status", edit(t, good, true, func(d *jsonPlan) { d.Release.Status = "trusted" }), `release status "trusted"`},
+		{"unsigned naming a release", edit(t, good, true, func(d *jsonPlan) { d.Release.Name = "gw" }), "an unsigned plan names a release"},
+		{"signed without a name", edit(t, good, true, func(d *jsonPlan) { d.Release = &Release{Status: ReleaseSigned, Digest: "sha256:00"} }), "no name or digest"},
+		{"escape in the signer", edit(t, good, true, func(d *jsonPlan) {
+			d.Release = &Release{Status: ReleaseSigned, Name: "gw", Digest: "sha256:00", Signer: "a\x1b[2Kb"}
+		}), "holds control character U+001B"},
 		{"old version", edit(t, good, true, func(d *jsonPlan) { d.FormatVersion = 1 }), "format version 1"},
 		{"resealed unknown field", edit(t, good, true, func(d *jsonPlan) { d.Fields[0].Name = "NOPE" }), "no field NOPE"},
 		// What a reviewer reads must be what the changes burn.
@@ -315,5 +324,44 @@ func TestRecheckAlreadyApplied(t *testing.T) {
 	half[imx8mm.ReadIndex(14, 0)] = done[imx8mm.ReadIndex(14, 0)]
 	if _, err := Recheck(saved, half); !errors.Is(err, ErrStale) {
 		t.Errorf("applied in part: %v, want ErrStale", err)
+	}
+}
+
+// A plan records its release and reads it back; an unsigned plan says
+// so; a saved plan of version 2, from before releases, reads as unsigned.
+func TestReleaseRoundTrip(t *testing.T) {
+	p := samplePlan(t)
+	rel := &Release{Status: ReleaseSigned, Name: "gw-1.4", Digest: "sha256:ab", Signer: "rel@acme.example",
+		KeyType: "ssh-ed25519", Fingerprint: "SHA256:xyz"}
+	p.Source.Release = rel
+	b, err := Encode(p, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(b, []byte(`"formatVersion": 3`)) || !bytes.Contains(b, []byte(`"fingerprint": "SHA256:xyz"`)) {
+		t.Fatalf("the document lacks its version or release:\n%s", b)
+	}
+	back, err := Decode(b, fusemap.Load)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.Source.Release == nil || *back.Source.Release != *rel {
+		t.Errorf("release read back %+v, want %+v", back.Source.Release, rel)
+	}
+	p.Source.Release = nil
+	b, err = Encode(p, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(b, []byte(`"release": {`+"\n"+`    "status": "unsigned"`+"\n"+`  },`)) {
+		t.Errorf("an unsigned plan does not say so:\n%s", b)
+	}
+	v2 := edit(t, b, true, func(d *jsonPlan) { d.FormatVersion, d.Release = 2, nil })
+	back, err = Decode(v2, fusemap.Load)
+	if err != nil {
+		t.Fatalf("a version 2 plan: %v", err)
+	}
+	if back.Source.Release != nil {
+		t.Errorf("a version 2 plan read with release %+v", back.Source.Release)
 	}
 }

@@ -373,11 +373,8 @@ func Verify(releasePath string, allowed *AllowedSigners, now time.Time) (*Verifi
 	if err != nil {
 		return nil, err
 	}
-	switch {
-	case !r.NotBefore.IsZero() && now.Before(r.NotBefore):
-		return nil, fmt.Errorf("release %s is not valid before %s (now %s)", r.Name, r.NotBefore.Format(time.RFC3339), now.UTC().Format(time.RFC3339))
-	case !r.NotAfter.IsZero() && now.After(r.NotAfter):
-		return nil, fmt.Errorf("release %s expired at %s (now %s)", r.Name, r.NotAfter.Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+	if err := r.ValidAt(now); err != nil {
+		return nil, err
 	}
 	return &Verified{Release: r, Signer: signer, KeyType: sig.Key.Type, Fingerprint: sig.Key.Fingerprint(), At: now}, nil
 }

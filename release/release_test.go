@@ -11,7 +11,7 @@ import (
 )
 
 // copyTree copies the files of src (not recursive) into dst.
-func copyTree(t *testing.T, src, dst string) {
+func copyTree(t testing.TB, src, dst string) {
 	t.Helper()
 	if err := os.MkdirAll(dst, 0o755); err != nil {
 		t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 // word, and for each word to burn its bits before, burned and after.
 func (s Style) Plan(w io.Writer, p *planner.Plan, device string) {
 	fmt.Fprintf(w, "Manifest  %s (%s), soc %s\n", p.Source.Name, p.Source.File, p.SoC.Name)
+	fmt.Fprintf(w, "Release   %s\n", p.Source.Release)
 	fmt.Fprintf(w, "Device    %s\n", device)
 	if p.UniqueID != "" {
 		fmt.Fprintf(w, "UNIQUE_ID %s\n", p.UniqueID)

@@ -58,7 +58,7 @@ func newApp(ctx context.Context, e env, notFound *error) *cli.App {
 	usage := func(c *cli.Context, err error, _ bool) error { return usageError{err.Error()} }
 	cmds := []*cli.Command{
 		{Name: "plan", Usage: "show what applying MANIFEST would burn", ArgsUsage: "MANIFEST",
-			Flags: []cli.Flag{deviceFlag, deviceKind, socFlag, jsonFlag, noColor, overlay, varFlag, varFile, confirm, ledgerFlag,
+			Flags: []cli.Flag{deviceFlag, deviceKind, socFlag, jsonFlag, noColor, overlay, varFlag, varFile, confirm, ledgerFlag, releaseFlag, allowedSignersFlag, revokedKeysFlag,
 				outFlag("save the plan to `FILE` for 'otpprov apply FILE'; with --format uboot, uuu or sh, write the script there instead of standard output"),
 				&cli.BoolFlag{Name: "allow-unbound", Usage: "with --out, save a plan of a board whose UNIQUE_ID cannot be read: bound only to the state, any board that reads the same takes it"},
 				&cli.StringFlag{Name: "format", Value: "text", Usage: "text, json, or a script to burn the plan offline: uboot, uuu, sh"},
@@ -67,10 +67,10 @@ func newApp(ctx context.Context, e env, notFound *error) *cli.App {
 				&cli.BoolFlag{Name: "detailed-exitcode", Usage: "exit 0 when there is nothing to do, 2 when there are changes, 1 on error"}},
 			Before: checkOut, Action: func(c *cli.Context) error { return cmdPlan(c, e) }},
 		{Name: "apply", Usage: "burn MANIFEST (or a saved PLANFILE), verifying every word", ArgsUsage: "MANIFEST|PLANFILE",
-			Flags:  []cli.Flag{deviceFlag, deviceKind, socFlag, autoApprove, confirm, jsonFlag, noColor, overlay, varFlag, varFile, journalFlag, ledgerFlag},
+			Flags:  []cli.Flag{deviceFlag, deviceKind, socFlag, autoApprove, confirm, jsonFlag, noColor, overlay, varFlag, varFile, journalFlag, ledgerFlag, releaseFlag, allowedSignersFlag, revokedKeysFlag},
 			Action: func(c *cli.Context) error { return cmdApply(ctx, c, e) }},
 		{Name: "verify", Usage: "check that the device satisfies MANIFEST (exit 0) or not (exit 2)", ArgsUsage: "MANIFEST",
-			Flags:  []cli.Flag{deviceFlag, deviceKind, socFlag, jsonFlag, noColor, overlay, varFlag, varFile, ledgerFlag},
+			Flags:  []cli.Flag{deviceFlag, deviceKind, socFlag, jsonFlag, noColor, overlay, varFlag, varFile, ledgerFlag, releaseFlag, allowedSignersFlag, revokedKeysFlag},
 			Action: func(c *cli.Context) error { return cmdVerify(c, e) }},
 		{Name: "validate", Usage: "check manifests without a device", ArgsUsage: "MANIFEST...",
 			Flags:  []cli.Flag{overlay, varFlag, varFile},
@@ -112,7 +112,7 @@ func newApp(ctx context.Context, e env, notFound *error) *cli.App {
 			Flags:  []cli.Flag{deviceFlag, deviceKind, socFlag},
 			Action: func(c *cli.Context) error { return cmdRead(c, e) }},
 		{Name: "write", Usage: "burn one word, through the same plan, approval and verify as apply", ArgsUsage: "BANK WORD VALUE",
-			Flags: []cli.Flag{deviceFlag, deviceKind, socFlag, autoApprove, confirm, jsonFlag, noColor, journalFlag, ledgerFlag,
+			Flags: []cli.Flag{deviceFlag, deviceKind, socFlag, autoApprove, confirm, jsonFlag, noColor, journalFlag, ledgerFlag, allowedSignersFlag,
 				&cli.StringFlag{Name: "mask", Value: "0xffffffff", Usage: "bits of VALUE that matter"}},
 			Action: func(c *cli.Context) error { return cmdWrite(ctx, c, e) }},
 		{Name: "schema", Usage: "print a JSON Schema: manifest (default) or fusemap", ArgsUsage: "[manifest|fusemap]",
@@ -184,8 +184,8 @@ func style(c *cli.Context, e env) view.Style {
 	return view.Style{Color: e.stdoutTTY && e.getenv("NO_COLOR") == "" && e.getenv("TERM") != "dumb" && !c.Bool("no-color")}
 }
 
-func source(m *manifest.Manifest) planner.Source {
-	return planner.Source{Name: m.Name, File: m.File, Digest: m.Digest}
+func source(m *manifest.Manifest, rel *planner.Release) planner.Source {
+	return planner.Source{Name: m.Name, File: m.File, Digest: m.Digest, Release: rel}
 }
 
 // planned is a plan and the board it was made against.
@@ -226,6 +226,11 @@ func planManifest(c *cli.Context, e env) (planned, error) {
 	if err := outClashManifest(c, m); err != nil {
 		return planned{}, err
 	}
+	// Before the device is opened: a file no release covers reads nothing.
+	rel, err := checkRelease(c, m)
+	if err != nil {
+		return planned{}, err
+	}
 	// With --ledger, the pool variables' values for this board; plan hands
 	// out a block (a saved plan or a script carries its values), verify
 	// only looks.
@@ -257,7 +262,7 @@ func planManifest(c *cli.Context, e env) (planned, error) {
 		if err != nil {
 			return planned{}, err
 		}
-		p, err := planner.Make(source(m), m.Map, state, m.Targets)
+		p, err := planner.Make(source(m, rel), m.Map, state, m.Targets)
 		return planned{Plan: p, where: where}, err
 	}
 	dev, chip, state, err := readBoard(c, nvmem.ReadOnly, manifestClaim(m))
@@ -268,7 +273,7 @@ func planManifest(c *cli.Context, e env) (planned, error) {
 	if err := throughLedger(state); err != nil {
 		return planned{}, err
 	}
-	p, err := planner.Make(source(m), m.Map, state, m.Targets)
+	p, err := planner.Make(source(m, rel), m.Map, state, m.Targets)
 	return planned{Plan: p, where: where(dev, chip), apply: boardArgs(c, dev, chip)}, err
 }
 
@@ -486,6 +491,9 @@ func cmdApply(ctx context.Context, c *cli.Context, e env) (err error) {
 		if len(c.StringSlice("var")) > 0 || len(c.StringSlice("var-file")) > 0 {
 			return usageError{"--var and --var-file are for manifests: a saved plan holds its values already"}
 		}
+		if err := savedUnderPolicy(c, a[0], saved); err != nil {
+			return err
+		}
 	} else if c.String("ledger") != "" {
 		// The pool variables' values come from the ledger once the board
 		// is read: its UNIQUE_ID keys them.
@@ -502,6 +510,13 @@ func cmdApply(ctx context.Context, c *cli.Context, e env) (err error) {
 			return err
 		}
 		st.manifest(m)
+	}
+	// Before the device is opened: a file no release covers burns nothing.
+	var rel *planner.Release
+	if m != nil {
+		if rel, err = checkRelease(c, m); err != nil {
+			return err
+		}
 	}
 	// The board must be the SoC the manifest or saved plan is for: every
 	// per-bit rule (locks, security, closing) comes from that SoC's map.
@@ -528,7 +543,7 @@ func cmdApply(ctx context.Context, c *cli.Context, e env) (err error) {
 	if saved != nil {
 		p, err = planner.Recheck(saved, state)
 	} else {
-		p, err = planner.Make(source(m), m.Map, state, m.Targets)
+		p, err = planner.Make(source(m, rel), m.Map, state, m.Targets)
 	}
 	if err != nil {
 		return err
@@ -839,6 +854,9 @@ func cmdWrite(ctx context.Context, c *cli.Context, e env) (err error) {
 		return err
 	}
 	defer func() { err = st.finish(ctx, e, err) }()
+	if err := writeUnderPolicy(c); err != nil {
+		return err
+	}
 	if ledgered {
 		// The word may hold a board's reserved value: once the outcome
 		// is copied, its records mark it burned, as an import would.

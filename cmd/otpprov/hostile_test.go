@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"runtime"
@@ -44,7 +45,8 @@ import (
 // (--var-file), env- (OTPPROV_VAR_), overlay- (--fusemap), plan- (a saved
 // plan, or --state), journal- (--journal, which must keep its records),
 // output- (standard output that fails: a full disk, a reader gone), out-
-// (an --out FILE that cannot be written whole).
+// (an --out FILE that cannot be written whole), release- (a station's
+// policy of signed releases: --release and --allowed-signers).
 //
 // The comment's first line says what the case attacks. Then, one per line:
 //
@@ -88,6 +90,15 @@ import (
 //	                         interrupted)
 //	  seal NAME              recompute a plan file's checksum, as a forger
 //	                         would
+//	  key NAME               an ed25519 key pair, NAME and NAME.pub
+//	                         (ssh-keygen; the case is skipped without it,
+//	                         outside CI)
+//	  allowed FILE PRINCIPAL KEY
+//	                         an allowed signers file: KEY.pub may sign
+//	                         releases for PRINCIPAL
+//	  release OUT ARGS...    otpprov release make --out OUT ARGS...
+//	  sign KEY NAMESPACE FILE
+//	                         ssh-keygen -Y sign: FILE.sig
 //
 // A file whose name ends in .esc is written without the suffix, each line
 // read as the inside of a Go string: \x00, \r, \ufeff, \xff stand for the
@@ -585,8 +596,41 @@ func generate(t *testing.T, s *session, dir string, g []string) {
 	case "seal":
 		need(1)
 		writeCaseFile(t, g[1], seal(t, readCaseFile(t, g[1])))
+	case "key":
+		need(1)
+		sshKeygen(t, "-q", "-t", "ed25519", "-N", "", "-C", g[1], "-f", g[1])
+	case "allowed":
+		need(3)
+		line := g[2] + ` namespaces="otpprov-release" ` + string(readCaseFile(t, g[3]+".pub"))
+		writeCaseFile(t, g[1], []byte(line))
+	case "release":
+		if len(g) < 3 {
+			t.Fatalf("gen release OUT ARGS...: %q", g)
+		}
+		if code := s.run(context.Background(), nil, append([]string{"release", "make", "--out", g[1]}, g[2:]...)...); code != exitOK {
+			t.Fatalf("gen release: exit %d: %s", code, &s.stderr)
+		}
+		s.stdout.Reset()
+		s.stderr.Reset()
+	case "sign":
+		need(3)
+		sshKeygen(t, "-Y", "sign", "-n", g[2], "-f", g[1], g[3])
 	default:
 		t.Fatalf("unknown gen %q", g[0])
+	}
+}
+
+// sshKeygen runs OpenSSH's ssh-keygen, the tool release engineers sign
+// with. Outside CI a machine without it skips the case; CI installs it.
+func sshKeygen(t *testing.T, args ...string) {
+	if _, err := exec.LookPath("ssh-keygen"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("ssh-keygen is missing in CI")
+		}
+		t.Skip("ssh-keygen is missing (Debian openssh-client)")
+	}
+	if out, err := exec.Command("ssh-keygen", args...).CombinedOutput(); err != nil {
+		t.Fatalf("ssh-keygen %q: %v\n%s", args, err, out)
 	}
 }
 

@@ -244,6 +244,14 @@ func valuesFromLedger(ctx context.Context, c *cli.Context, e env, path string, b
 		closeOwn()
 		return nil, nil, err
 	}
+	if policy(c).Release != "" {
+		// The release was checked against the first parse's bytes.
+		if err := m0.SameInputs(m); err != nil {
+			closeOwn()
+			return nil, nil, &exit{code: exitError, err: fmt.Errorf("%w: nothing was written", err),
+				hint: "keep a release's files unchanged while a station uses them, and run again"}
+		}
+	}
 	return m, &ledgerUse{l: l, unit: unit, lent: lent != nil}, nil
 }
 

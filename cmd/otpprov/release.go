@@ -165,8 +165,13 @@ func releaseHint(err error) string {
 	switch {
 	case errors.Is(err, release.ErrRevoked):
 		return "the key is revoked: have the release signed again with a key that is not, and take the revoked key's line out of the allowed signers"
+	case errors.Is(err, release.ErrNoSigners):
+		return "give --allowed-signers FILE (or OTPPROV_ALLOWED_SIGNERS) with --revoked-keys, or leave out --revoked-keys"
 	case errors.Is(err, release.ErrRevocationFile):
 		return "--revoked-keys takes what ssh-keygen -Y verify -r takes: a KRL (ssh-keygen -k -f FILE KEY.pub...) or public keys, KEYTYPE BASE64 a line"
+	case errors.Is(err, release.ErrNotCovered):
+		return "give the release that covers these files with --release RELEASE (or OTPPROV_RELEASE); " +
+			"restore a changed file from the release's source (version control), or have a new release made (otpprov release make) and signed (ssh-keygen -Y sign -n " + release.Namespace + ")"
 	case errors.Is(err, release.ErrNotAllowed):
 		return "have a signer of the allowed signers file sign the release, or add the signer's key there (PRINCIPAL namespaces=\"" + release.Namespace + "\" KEYTYPE BASE64)"
 	case errors.Is(err, release.ErrSignature):

@@ -209,6 +209,9 @@ func (s *station) plan(p *planner.Plan) {
 	if s.a.Manifest.Name == "" {
 		s.a.Manifest = journal.Manifest{Name: p.Source.Name, Files: []string{p.Source.File}, Digest: p.Source.Digest}
 	}
+	if r := p.Source.Release; r != nil {
+		s.a.Release = &journal.Release{Status: r.Status, Name: r.Name, Digest: r.Digest, Signer: r.Signer, KeyType: r.KeyType, Fingerprint: r.Fingerprint}
+	}
 	s.a.Words = s.a.Words[:0]
 	for _, w := range p.Writes() {
 		s.a.Words = append(s.a.Words, journal.Word{Bank: w.Bank, Word: w.Word, Offset: w.Offset(), WriteOffset: w.WriteOffset(),
