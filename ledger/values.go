@@ -245,6 +245,26 @@ func (l *Ledger) Lookup(ctx context.Context, pool, uniqueID string) (Block, erro
 // called after an apply with what the device reads back, so a value any
 // bit of which reached a fuse is never handed out again.
 func (l *Ledger) Burned(ctx context.Context, u Unit, m *manifest.Manifest, fm *fusemap.Map, state []uint32) error {
+	marks := OnBoard(u, m, fm, state)
+	if len(marks) == 0 {
+		return nil
+	}
+	// One transaction, one commit (an fsync on SQLite) for all of them.
+	tx, err := l.db.BeginTx(ctx, nil)
+	if err != nil {
+		return l.wrap(err)
+	}
+	defer tx.Rollback()
+	if err := l.markBurned(ctx, tx, marks); err != nil {
+		return err
+	}
+	return l.wrap(tx.Commit())
+}
+
+// OnBoard is the blocks of u any bit of which the board holds (state is
+// what the device reads back): those an apply marks burned, even after a
+// failed or unverified burn.
+func OnBoard(u Unit, m *manifest.Manifest, fm *fusemap.Map, state []uint32) []Block {
 	var marks []Block
 	for _, b := range u.Blocks {
 		burned := false
@@ -263,15 +283,12 @@ func (l *Ledger) Burned(ctx context.Context, u Unit, m *manifest.Manifest, fm *f
 			marks = append(marks, b)
 		}
 	}
-	if len(marks) == 0 {
-		return nil
-	}
-	// One transaction, one commit (an fsync on SQLite) for all of them.
-	tx, err := l.db.BeginTx(ctx, nil)
-	if err != nil {
-		return l.wrap(err)
-	}
-	defer tx.Rollback()
+	return marks
+}
+
+// markBurned marks the board's reserved blocks of marks' pools burned
+// inside tx.
+func (l *Ledger) markBurned(ctx context.Context, tx *sql.Tx, marks []Block) error {
 	now := time.Now().UTC().Format(Stamp)
 	for _, b := range marks {
 		if _, err := tx.ExecContext(ctx, l.q(`UPDATE otpprov_blocks SET state = 'burned', updated_at = $3 WHERE pool = $1 AND unique_id = $2 AND state = 'reserved'`),
@@ -279,7 +296,7 @@ func (l *Ledger) Burned(ctx context.Context, u Unit, m *manifest.Manifest, fm *f
 			return l.wrap(err)
 		}
 	}
-	return l.wrap(tx.Commit())
+	return nil
 }
 
 // ErrOnBoard is a release refused: bits of the block are on the board.
