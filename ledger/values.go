@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/otpprov/otpprov/fusemap"
@@ -46,13 +47,15 @@ func (l *Ledger) Values(ctx context.Context, m *manifest.Manifest, fm *fusemap.M
 		pools = append(pools, p)
 	}
 	sort.Strings(pools)
-	infos := map[string]poolInfo{}
+	infos, err := l.pools(ctx, pools)
+	if err != nil {
+		return u, err
+	}
 	for _, pool := range pools {
-		info, err := l.pool(ctx, pool)
-		if err != nil {
-			return u, err
+		info, ok := infos[pool]
+		if !ok {
+			return u, fmt.Errorf("%w %s in the ledger %s: load it with otpprov ledger init", ErrNoPool, pool, l.shown)
 		}
-		infos[pool] = info
 		vars := byPool[pool]
 		if len(vars) > info.perUnit {
 			return u, fmt.Errorf("%d variables take values from pool %s, whose boards get %d each (perUnit)", len(vars), pool, info.perUnit)
@@ -62,7 +65,6 @@ func (l *Ledger) Values(ctx context.Context, m *manifest.Manifest, fm *fusemap.M
 		}
 	}
 	var blocks []Block
-	var err error
 	if allocate {
 		// Every pool in one transaction: one commit before the burn.
 		blocks, err = l.AllocateAll(ctx, pools, uniqueID, station)
@@ -96,30 +98,40 @@ type poolInfo struct {
 
 func (p poolInfo) format(v uint64) string { return (&Pool{Type: p.typ}).Format(v) }
 
-func (l *Ledger) pool(ctx context.Context, name string) (poolInfo, error) {
-	p := poolInfo{name: name}
-	var typ string
-	err := l.db.QueryRowContext(ctx, l.q(`SELECT type, per_unit FROM otpprov_pools WHERE name = $1`), name).Scan(&typ, &p.perUnit)
-	if errors.Is(err, sql.ErrNoRows) {
-		return p, fmt.Errorf("%w %s in the ledger %s: load it with otpprov ledger init", ErrNoPool, name, l.shown)
+// pools reads the named pools and their ranges in one statement (a
+// round trip to a PostgreSQL server, where two per pool were). A pool the
+// ledger does not hold is not in the map.
+func (l *Ledger) pools(ctx context.Context, names []string) (map[string]poolInfo, error) {
+	out := map[string]poolInfo{}
+	if len(names) == 0 {
+		return out, nil
 	}
-	if err != nil {
-		return p, l.wrap(err)
+	args := make([]any, len(names))
+	marks := make([]string, len(names))
+	for i, n := range names {
+		args[i], marks[i] = n, l.arg(i+1)
 	}
-	p.typ = Type(typ)
-	rows, err := l.db.QueryContext(ctx, l.q(`SELECT lo, hi, next_free FROM otpprov_ranges WHERE pool = $1 ORDER BY lo`), name)
+	rows, err := l.db.QueryContext(ctx, `SELECT p.name, p.type, p.per_unit, r.lo, r.hi, r.next_free FROM otpprov_pools p
+		LEFT JOIN otpprov_ranges r ON r.pool = p.name WHERE p.name IN (`+strings.Join(marks, ", ")+`) ORDER BY p.name, r.lo`, args...)
 	if err != nil {
-		return p, l.wrap(err)
+		return nil, l.wrap(err)
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var lo, hi, n int64
-		if err := rows.Scan(&lo, &hi, &n); err != nil {
-			return p, l.wrap(err)
+		var name, typ string
+		var perUnit int
+		var lo, hi, next sql.NullInt64
+		if err := rows.Scan(&name, &typ, &perUnit, &lo, &hi, &next); err != nil {
+			return nil, l.wrap(err)
 		}
-		p.ranges = append(p.ranges, dbRange{uint64(lo), uint64(hi), uint64(n)})
+		p := out[name]
+		p.name, p.typ, p.perUnit = name, Type(typ), perUnit
+		if lo.Valid {
+			p.ranges = append(p.ranges, dbRange{uint64(lo.Int64), uint64(hi.Int64), uint64(next.Int64)})
+		}
+		out[name] = p
 	}
-	return p, l.wrap(rows.Err())
+	return out, l.wrap(rows.Err())
 }
 
 // adopt looks at what the board already holds in the fields the pool's
