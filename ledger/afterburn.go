@@ -45,13 +45,5 @@ func (l *Ledger) AfterBurn(ctx context.Context, marks []Block, recs []journal.Ap
 	// A statement that failed aborts a PostgreSQL transaction, the marks
 	// with it: they go again alone; none of the records went in.
 	tx.Rollback()
-	mtx, err := l.db.BeginTx(ctx, nil)
-	if err != nil {
-		return 0, recErr, l.wrap(err)
-	}
-	defer mtx.Rollback()
-	if err := l.markBurned(ctx, mtx, marks); err != nil {
-		return 0, recErr, err
-	}
-	return 0, recErr, l.wrap(mtx.Commit())
+	return 0, recErr, l.markBurnedAlone(ctx, marks)
 }

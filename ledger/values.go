@@ -257,11 +257,15 @@ func (l *Ledger) Lookup(ctx context.Context, pool, uniqueID string) (Block, erro
 // called after an apply with what the device reads back, so a value any
 // bit of which reached a fuse is never handed out again.
 func (l *Ledger) Burned(ctx context.Context, u Unit, m *manifest.Manifest, fm *fusemap.Map, state []uint32) error {
-	marks := OnBoard(u, m, fm, state)
+	return l.markBurnedAlone(ctx, OnBoard(u, m, fm, state))
+}
+
+// markBurnedAlone marks the blocks burned in a transaction of their own:
+// one commit (an fsync on SQLite) for all of them.
+func (l *Ledger) markBurnedAlone(ctx context.Context, marks []Block) error {
 	if len(marks) == 0 {
 		return nil
 	}
-	// One transaction, one commit (an fsync on SQLite) for all of them.
 	tx, err := l.db.BeginTx(ctx, nil)
 	if err != nil {
 		return l.wrap(err)
