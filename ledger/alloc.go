@@ -267,18 +267,27 @@ func (l *Ledger) allocateAll(ctx context.Context, pools []string, uniqueID, stat
 }
 
 // allocate finds or hands out the board's block of one pool inside tx.
+// Each statement is a round trip to a PostgreSQL server: an allocation
+// takes four with BEGIN and COMMIT, against three for a bare counter
+// update, where it took six.
 func (l *Ledger) allocate(ctx context.Context, tx *sql.Tx, pool, uniqueID, station string) (b Block, retry bool, err error) {
+	// The pool and the board's live block, if it has one, at once (the
+	// join takes the board index, as board does).
 	var perUnit, reuse int
-	if err := tx.QueryRowContext(ctx, l.q(`SELECT per_unit, reuse FROM otpprov_pools WHERE name = $1`), pool).Scan(&perUnit, &reuse); err != nil {
+	var have sql.NullInt64
+	var state, by sql.NullString
+	if err := tx.QueryRowContext(ctx, l.q(`SELECT p.per_unit, p.reuse, b.base, b.state, b.station FROM otpprov_pools p
+		LEFT JOIN otpprov_blocks b ON b.pool = p.name AND b.unique_id = $2 AND b.state <> 'released' WHERE p.name = $1`),
+		pool, uniqueID).Scan(&perUnit, &reuse, &have, &state, &by); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return Block{}, false, fmt.Errorf("%w %s in the ledger %s: load it with otpprov ledger init", ErrNoPool, pool, l.shown)
 		}
 		return Block{}, l.retryable(err), l.wrap(err)
 	}
 	b = Block{Pool: pool, PerUnit: perUnit, UniqueID: uniqueID}
-	found, err := l.board(ctx, tx, &b)
-	if err != nil || found {
-		return b, false, err
+	if have.Valid {
+		b.Base, b.State, b.Station = uint64(have.Int64), state.String, by.String
+		return b, false, nil
 	}
 	now := time.Now().UTC().Format(Stamp)
 	b.State, b.Station, b.New = Reserved, station, true
@@ -302,12 +311,8 @@ func (l *Ledger) allocate(ctx context.Context, tx *sql.Tx, pool, uniqueID, stati
 	for {
 		// Take the next block of the first range that has one: the row
 		// lock of the UPDATE orders stations on PostgreSQL, the IMMEDIATE
-		// transaction on SQLite.
-		var base int64
-		err := tx.QueryRowContext(ctx, l.q(`UPDATE otpprov_ranges SET next_free = next_free + $2
-			WHERE pool = $1 AND lo = (SELECT min(lo) FROM otpprov_ranges WHERE pool = $1 AND next_free + $2 - 1 <= hi)
-			AND next_free + $2 - 1 <= hi
-			RETURNING next_free - $2`), pool, perUnit).Scan(&base)
+		// transaction on SQLite. inserted: the block is the board's now.
+		base, inserted, err := l.take(ctx, tx, pool, perUnit, uniqueID, station, now)
 		if errors.Is(err, sql.ErrNoRows) {
 			// The bound is checked again on the locked row: on PostgreSQL
 			// another station may have taken the range's last block
@@ -325,23 +330,21 @@ func (l *Ledger) allocate(ctx context.Context, tx *sql.Tx, pool, uniqueID, stati
 			if base, ok, err = l.nextReturned(ctx, tx, pool, perUnit); err == nil && !ok {
 				return Block{}, false, fmt.Errorf("%w: %s has no block of %d values left for the board %s", ErrExhausted, pool, perUnit, uniqueID)
 			}
+			if err == nil {
+				inserted, err = l.insertBlock(ctx, tx, pool, base, uniqueID, station, now)
+			}
 		}
 		if err != nil {
 			return Block{}, l.retryable(err), l.wrap(err)
+		}
+		if inserted {
+			b.Base = uint64(base)
+			return b, false, nil
 		}
 		// A block adopted from a board (burned outside the ledger) may
 		// lie ahead of the cursor: skip it, it is in use. A board that
 		// got a block from another station meanwhile conflicts on the
 		// board index: roll back, and find it.
-		res, err := tx.ExecContext(ctx, l.q(`INSERT INTO otpprov_blocks (pool, base, unique_id, state, station, reserved_at, updated_at)
-			VALUES ($1, $2, $3, 'reserved', $4, $5, $5) ON CONFLICT DO NOTHING`), pool, base, uniqueID, station, now)
-		if err != nil {
-			return Block{}, l.retryable(err), l.wrap(err)
-		}
-		if n, _ := res.RowsAffected(); n == 1 {
-			b.Base = uint64(base)
-			return b, false, nil
-		}
 		var taken string
 		err = tx.QueryRowContext(ctx, l.q(`SELECT unique_id FROM otpprov_blocks WHERE pool = $1 AND base = $2`), pool, base).Scan(&taken)
 		if errors.Is(err, sql.ErrNoRows) {
@@ -351,6 +354,45 @@ func (l *Ledger) allocate(ctx context.Context, tx *sql.Tx, pool, uniqueID, stati
 			return Block{}, false, l.wrap(err)
 		}
 	}
+}
+
+// take moves the cursor of the pool's first range with a block left past
+// one block, and gives that block to the board unless it is taken (an
+// adopted block ahead of the cursor, or the board's own block from
+// another station: a conflict on either index does nothing). No range
+// with a block left is sql.ErrNoRows.
+func (l *Ledger) take(ctx context.Context, tx *sql.Tx, pool string, perUnit int, uniqueID, station, now string) (base int64, inserted bool, err error) {
+	const next = `UPDATE otpprov_ranges SET next_free = next_free + $2
+		WHERE pool = $1 AND lo = (SELECT min(lo) FROM otpprov_ranges WHERE pool = $1 AND next_free + $2 - 1 <= hi)
+		AND next_free + $2 - 1 <= hi
+		RETURNING next_free - $2`
+	if l.dialect == Postgres {
+		// One statement, one round trip: PostgreSQL runs an UPDATE in a
+		// WITH, SQLite does not (and has no round trip to save).
+		var n int
+		err := tx.QueryRowContext(ctx, `WITH r (base) AS (`+next+`),
+			i AS (INSERT INTO otpprov_blocks (pool, base, unique_id, state, station, reserved_at, updated_at)
+				SELECT $1, base, $3, 'reserved', $4, $5, $5 FROM r ON CONFLICT DO NOTHING RETURNING base)
+			SELECT r.base, (SELECT count(*) FROM i) FROM r`, pool, perUnit, uniqueID, station, now).Scan(&base, &n)
+		return base, n == 1, err
+	}
+	if err := tx.QueryRowContext(ctx, l.q(next), pool, perUnit).Scan(&base); err != nil {
+		return 0, false, err
+	}
+	inserted, err = l.insertBlock(ctx, tx, pool, base, uniqueID, station, now)
+	return base, inserted, err
+}
+
+// insertBlock gives the block at base to the board unless it is taken (a
+// conflict on either index does nothing).
+func (l *Ledger) insertBlock(ctx context.Context, tx *sql.Tx, pool string, base int64, uniqueID, station, now string) (bool, error) {
+	res, err := tx.ExecContext(ctx, l.q(`INSERT INTO otpprov_blocks (pool, base, unique_id, state, station, reserved_at, updated_at)
+		VALUES ($1, $2, $3, 'reserved', $4, $5, $5) ON CONFLICT DO NOTHING`), pool, base, uniqueID, station, now)
+	if err != nil {
+		return false, err
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
 }
 
 // board finds the board's live block of b.Pool.

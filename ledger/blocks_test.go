@@ -397,11 +397,11 @@ func TestReserveSkipsAdopted(t *testing.T) { backends(t, testReserveSkipsAdopted
 func testReserveSkipsAdopted(t *testing.T, url string) {
 	ctx := context.Background()
 	l := initLedger(t, url, "  serial: {type: u32, ranges: [\"100-119\"]}\n")
-	p, err := l.pool(ctx, "serial")
+	ps, err := l.pools(ctx, []string{"serial"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := l.claim(ctx, p, 102, 102, "bank 14 word 1", "0xad", "line"); err != nil {
+	if err := l.claim(ctx, ps["serial"], 102, 102, "bank 14 word 1", "0xad", "line"); err != nil {
 		t.Fatal(err)
 	}
 	r, err := l.Reserve(ctx, "serial", "st1", 4, 0)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/otpprov/otpprov/fusemap"
@@ -51,13 +52,15 @@ func (l *Ledger) Values(ctx context.Context, m *manifest.Manifest, fm *fusemap.M
 		pools = append(pools, p)
 	}
 	sort.Strings(pools)
-	infos := map[string]poolInfo{}
+	infos, err := l.pools(ctx, pools)
+	if err != nil {
+		return u, err
+	}
 	for _, pool := range pools {
-		info, err := l.pool(ctx, pool)
-		if err != nil {
-			return u, err
+		info, ok := infos[pool]
+		if !ok {
+			return u, fmt.Errorf("%w %s in the ledger %s: load it with otpprov ledger init", ErrNoPool, pool, l.shown)
 		}
-		infos[pool] = info
 		vars := byPool[pool]
 		if len(vars) > info.perUnit {
 			return u, fmt.Errorf("%d variables take values from pool %s, whose boards get %d each (perUnit)", len(vars), pool, info.perUnit)
@@ -67,7 +70,6 @@ func (l *Ledger) Values(ctx context.Context, m *manifest.Manifest, fm *fusemap.M
 		}
 	}
 	var blocks []Block
-	var err error
 	if allocate {
 		// Every pool in one transaction: one commit before the burn.
 		blocks, err = l.AllocateAll(ctx, pools, uniqueID, station)
@@ -108,30 +110,40 @@ type poolInfo struct {
 
 func (p poolInfo) format(v uint64) string { return (&Pool{Type: p.typ}).Format(v) }
 
-func (l *Ledger) pool(ctx context.Context, name string) (poolInfo, error) {
-	p := poolInfo{name: name}
-	var typ string
-	err := l.db.QueryRowContext(ctx, l.q(`SELECT type, per_unit FROM otpprov_pools WHERE name = $1`), name).Scan(&typ, &p.perUnit)
-	if errors.Is(err, sql.ErrNoRows) {
-		return p, fmt.Errorf("%w %s in the ledger %s: load it with otpprov ledger init", ErrNoPool, name, l.shown)
+// pools reads the named pools and their ranges in one statement (a
+// round trip to a PostgreSQL server, where two per pool were). A pool the
+// ledger does not hold is not in the map.
+func (l *Ledger) pools(ctx context.Context, names []string) (map[string]poolInfo, error) {
+	out := map[string]poolInfo{}
+	if len(names) == 0 {
+		return out, nil
 	}
-	if err != nil {
-		return p, l.wrap(err)
+	args := make([]any, len(names))
+	marks := make([]string, len(names))
+	for i, n := range names {
+		args[i], marks[i] = n, l.arg(i+1)
 	}
-	p.typ = Type(typ)
-	rows, err := l.db.QueryContext(ctx, l.q(`SELECT lo, hi, next_free FROM otpprov_ranges WHERE pool = $1 ORDER BY lo`), name)
+	rows, err := l.db.QueryContext(ctx, `SELECT p.name, p.type, p.per_unit, r.lo, r.hi, r.next_free FROM otpprov_pools p
+		LEFT JOIN otpprov_ranges r ON r.pool = p.name WHERE p.name IN (`+strings.Join(marks, ", ")+`) ORDER BY p.name, r.lo`, args...)
 	if err != nil {
-		return p, l.wrap(err)
+		return nil, l.wrap(err)
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var lo, hi, n int64
-		if err := rows.Scan(&lo, &hi, &n); err != nil {
-			return p, l.wrap(err)
+		var name, typ string
+		var perUnit int
+		var lo, hi, next sql.NullInt64
+		if err := rows.Scan(&name, &typ, &perUnit, &lo, &hi, &next); err != nil {
+			return nil, l.wrap(err)
 		}
-		p.ranges = append(p.ranges, dbRange{uint64(lo), uint64(hi), uint64(n)})
+		p := out[name]
+		p.name, p.typ, p.perUnit = name, Type(typ), perUnit
+		if lo.Valid {
+			p.ranges = append(p.ranges, dbRange{uint64(lo.Int64), uint64(hi.Int64), uint64(next.Int64)})
+		}
+		out[name] = p
 	}
-	return p, l.wrap(rows.Err())
+	return out, l.wrap(rows.Err())
 }
 
 // adopt looks at what the board already holds in the fields the pool's
@@ -257,6 +269,30 @@ func (l *Ledger) Lookup(ctx context.Context, pool, uniqueID string) (Block, erro
 // called after an apply with what the device reads back, so a value any
 // bit of which reached a fuse is never handed out again.
 func (l *Ledger) Burned(ctx context.Context, u Unit, m *manifest.Manifest, fm *fusemap.Map, state []uint32) error {
+	return l.markBurnedAlone(ctx, OnBoard(u, m, fm, state))
+}
+
+// markBurnedAlone marks the blocks burned in a transaction of their own:
+// one commit (an fsync on SQLite) for all of them.
+func (l *Ledger) markBurnedAlone(ctx context.Context, marks []Block) error {
+	if len(marks) == 0 {
+		return nil
+	}
+	tx, err := l.db.BeginTx(ctx, nil)
+	if err != nil {
+		return l.wrap(err)
+	}
+	defer tx.Rollback()
+	if err := l.markBurned(ctx, tx, marks); err != nil {
+		return err
+	}
+	return l.wrap(tx.Commit())
+}
+
+// OnBoard is the blocks of u any bit of which the board holds (state is
+// what the device reads back): those an apply marks burned, even after a
+// failed or unverified burn.
+func OnBoard(u Unit, m *manifest.Manifest, fm *fusemap.Map, state []uint32) []Block {
 	var marks []Block
 	for _, b := range u.Blocks {
 		burned := false
@@ -275,15 +311,12 @@ func (l *Ledger) Burned(ctx context.Context, u Unit, m *manifest.Manifest, fm *f
 			marks = append(marks, b)
 		}
 	}
-	if len(marks) == 0 {
-		return nil
-	}
-	// One transaction, one commit (an fsync on SQLite) for all of them.
-	tx, err := l.db.BeginTx(ctx, nil)
-	if err != nil {
-		return l.wrap(err)
-	}
-	defer tx.Rollback()
+	return marks
+}
+
+// markBurned marks the board's reserved blocks of marks' pools burned
+// inside tx.
+func (l *Ledger) markBurned(ctx context.Context, tx *sql.Tx, marks []Block) error {
 	now := time.Now().UTC().Format(Stamp)
 	for _, b := range marks {
 		if _, err := tx.ExecContext(ctx, l.q(`UPDATE otpprov_blocks SET state = 'burned', updated_at = $3 WHERE pool = $1 AND unique_id = $2 AND state = 'reserved'`),
@@ -291,7 +324,7 @@ func (l *Ledger) Burned(ctx context.Context, u Unit, m *manifest.Manifest, fm *f
 			return l.wrap(err)
 		}
 	}
-	return l.wrap(tx.Commit())
+	return nil
 }
 
 // ErrOnBoard is a release refused: bits of the block are on the board.

@@ -551,14 +551,11 @@ func cmdApply(ctx context.Context, c *cli.Context, e env) (err error) {
 	st.plan(p)
 	// A saved plan was reviewed when it was made, as with Terraform: it is
 	// its own approval. A manifest is planned and shown here, and asked.
-	err = applyPlan(ctx, c, e, dev, where(dev, chip), p, saved == nil, st)
-	if use != nil {
-		// Said, not returned: the exit code says what the device holds,
-		// and a block left reserved is handed to no other board.
-		if lerr := use.burned(ctx, m, dev); lerr != nil {
-			fmt.Fprintf(e.stderr, "otpprov: warning: %v\n", lerr)
-		}
-	}
+	err = applyPlan(ctx, c, e, dev, where(dev, chip), p, saved == nil, st, use)
+	// An apply that stopped before its report (a write error, nothing
+	// to burn, a refusal) marks here what the board holds: a board
+	// applied again after a kill holds bits of its reserved blocks.
+	use.burned(ctx, dev)
 	return err
 }
 
@@ -589,7 +586,10 @@ func isPlanFile(b []byte) bool {
 }
 
 // applyPlan shows the plan, asks when ask is set, burns and reports.
-func applyPlan(ctx context.Context, c *cli.Context, e env, dev *nvmem.Device, device string, p *planner.Plan, ask bool, st *station) error {
+//
+// lu is the ledger the manifest's values came from (nil without one): the
+// blocks the board now holds are marked burned before the report.
+func applyPlan(ctx context.Context, c *cli.Context, e env, dev *nvmem.Device, device string, p *planner.Plan, ask bool, st *station, lu *ledgerUse) error {
 	asJSON := c.Bool("json")
 	if !asJSON {
 		style(c, e).Plan(e.stdout, p, device)
@@ -637,8 +637,9 @@ func applyPlan(ctx context.Context, c *cli.Context, e env, dev *nvmem.Device, de
 		code = exitError
 	}
 	// From here the device may have changed: the code is the device's,
-	// and the journal records it before the report goes out.
-	done := st.burned(ctx, code)
+	// and the journal records it, and the ledger the blocks now on the
+	// board, before the report goes out.
+	done := st.burned(ctx, code, lu, dev)
 	if asJSON {
 		if err := writeApplyJSON(e, p, res, code); err != nil {
 			return &exit{code: exitCode(done), device: true, err: errors.Join(unwrapExit(done), err)}
@@ -904,7 +905,7 @@ func cmdWrite(ctx context.Context, c *cli.Context, e env) (err error) {
 		return err
 	}
 	st.plan(p)
-	return applyPlan(ctx, c, e, dev, where(dev, chip), p, true, st)
+	return applyPlan(ctx, c, e, dev, where(dev, chip), p, true, st, nil)
 }
 
 func cmdSimInit(c *cli.Context, e env) error {

@@ -170,7 +170,12 @@ func ledgerCommand(ctx context.Context, e env, usage cli.OnUsageErrorFunc, jsonF
 type ledgerUse struct {
 	l    *ledger.Ledger
 	unit ledger.Unit
-	lent bool // l is the station's (records): it closes it
+	m    *manifest.Manifest // with the ledger's values
+	lent bool               // l is the station's (records): it closes it
+	// marked: the blocks on the board were marked burned (or that was
+	// tried and said), once the device may have changed.
+	marked bool
+	warn   func(string)
 }
 
 func (u *ledgerUse) close() {
@@ -252,22 +257,43 @@ func valuesFromLedger(ctx context.Context, c *cli.Context, e env, path string, b
 				hint: "keep a release's files unchanged while a station uses them, and run again"}
 		}
 	}
-	return m, &ledgerUse{l: l, unit: unit, lent: lent != nil}, nil
+	warn := func(s string) { fmt.Fprintf(e.stderr, "otpprov: warning: %s\n", s) }
+	return m, &ledgerUse{l: l, unit: unit, m: m, lent: lent != nil, warn: warn}, nil
 }
 
 // burned records, after an apply, which of the board's blocks now have
 // bits on its fuses, from what the device reads back: a failed or partial
 // burn counts (fuses only OR). A ledger that cannot be written here leaves
-// them reserved, which hands them to nobody else either.
-func (u *ledgerUse) burned(ctx context.Context, m *manifest.Manifest, dev *nvmem.Device) error {
+// them reserved, which hands them to nobody else either: said, never
+// returned (the exit code is the device's).
+func (u *ledgerUse) burned(ctx context.Context, dev *nvmem.Device) {
+	if u == nil || u.marked {
+		return
+	}
+	u.marked = true
+	state, err := readState(dev)
+	if err == nil {
+		err = u.l.Burned(ctx, u.unit, u.m, u.m.Map, state)
+	}
+	if err != nil {
+		u.warn(stayReserved(err))
+	}
+}
+
+// onBoard is the board's blocks any bit of which the device now holds,
+// read back, for the station to mark in one transaction with its
+// outcome record (station.copyAfterBurn).
+func (u *ledgerUse) onBoard(dev *nvmem.Device) ([]ledger.Block, error) {
+	u.marked = true
 	state, err := readState(dev)
 	if err != nil {
-		return fmt.Errorf("the ledger's blocks stay reserved (never handed out again): reading the device back: %w", err)
+		return nil, fmt.Errorf("reading the device back: %w", err)
 	}
-	if err := u.l.Burned(ctx, u.unit, m, m.Map, state); err != nil {
-		return fmt.Errorf("the ledger's blocks stay reserved (never handed out again): %w", err)
-	}
-	return nil
+	return ledger.OnBoard(u.unit, u.m, u.m.Map, state), nil
+}
+
+func stayReserved(err error) string {
+	return fmt.Sprintf("the ledger's blocks stay reserved (never handed out again): %v", err)
 }
 
 // entriesOut prints entries: a table for people, or the JSON document.

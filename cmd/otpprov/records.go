@@ -13,6 +13,7 @@ import (
 	"github.com/otpprov/otpprov/internal/shquote"
 	"github.com/otpprov/otpprov/journal"
 	"github.com/otpprov/otpprov/ledger"
+	"github.com/otpprov/otpprov/nvmem"
 )
 
 // An apply with --ledger and --journal copies each record the journal
@@ -66,16 +67,20 @@ func (s *station) copy(ctx context.Context) error {
 		if s.judge {
 			s.evidence.Add(a.Record)
 		}
-		_, err := s.ledger.Record(ctx, a, ledger.ViaApply)
-		switch {
-		case errors.Is(err, ledger.ErrRecordConflict):
-			return fmt.Errorf("the ledger did not take record seq %d of journal %s: %w", a.Record.Seq, s.a.Path(), err)
-		case err != nil:
-			return fmt.Errorf("the ledger did not take record seq %d of journal %s (%w): otpprov ledger import --ledger URL %s adds it",
-				a.Record.Seq, s.a.Path(), err, shquote.Arg(s.a.Path()))
+		if _, err := s.ledger.Record(ctx, a, ledger.ViaApply); err != nil {
+			return s.notTaken(a, err)
 		}
 	}
 	return nil
+}
+
+// notTaken says which record the ledger did not take, and why.
+func (s *station) notTaken(a journal.Appended, err error) error {
+	if errors.Is(err, ledger.ErrRecordConflict) {
+		return fmt.Errorf("the ledger did not take record seq %d of journal %s: %w", a.Record.Seq, s.a.Path(), err)
+	}
+	return fmt.Errorf("the ledger did not take record seq %d of journal %s (%w): otpprov ledger import --ledger URL %s adds it",
+		a.Record.Seq, s.a.Path(), err, shquote.Arg(s.a.Path()))
 }
 
 // intentCopied copies the intent (and what Begin recorded) before the
@@ -89,13 +94,43 @@ func (s *station) intentCopied(ctx context.Context) error {
 }
 
 // copyAfterBurn copies the outcome; what it cannot copy is said, never
-// returned: the exit code is the device's.
-func (s *station) copyAfterBurn(ctx context.Context) {
+// returned: the exit code is the device's. With lu (an apply whose values
+// came from the ledger) the blocks now on the board are marked burned in
+// the same transaction: one commit, not two, before the report.
+func (s *station) copyAfterBurn(ctx context.Context, lu *ledgerUse, dev *nvmem.Device) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ledgerWait)
 	defer cancel()
-	if err := s.copy(ctx); err != nil {
-		s.warn(err.Error())
+	if lu == nil || s.ledger == nil {
+		if err := s.copy(ctx); err != nil {
+			s.warn(err.Error())
+		}
+		s.judgeBurned(ctx)
+		return
 	}
+	marks, err := lu.onBoard(dev)
+	if err != nil {
+		// Unknown: the blocks stay reserved; the outcome goes all the same.
+		s.warn(stayReserved(err))
+	}
+	pending := s.pending
+	s.pending = nil
+	taken, recErr, err := s.ledger.AfterBurn(ctx, marks, pending, ledger.ViaApply)
+	if err != nil {
+		s.warn(stayReserved(err))
+		if len(pending) > 0 {
+			s.warn(s.notTaken(pending[0], err).Error())
+		}
+		return
+	}
+	if recErr != nil {
+		s.warn(s.notTaken(pending[taken], recErr).Error())
+	}
+}
+
+// judgeBurned marks burned, after a write (which takes no values from
+// the ledger), the reserved blocks whose words its records show it
+// reached, as an import of the journal would.
+func (s *station) judgeBurned(ctx context.Context) {
 	if s == nil || !s.judge || s.ledger == nil {
 		return
 	}

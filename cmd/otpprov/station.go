@@ -251,15 +251,20 @@ func (s *station) result(r *applier.Result) {
 // record from the disk, where a kill -9 meanwhile would leave only the
 // intent. It returns what the command returns: the device's code, or
 // exit 3 when the outcome could not be recorded.
-func (s *station) burned(ctx context.Context, code int) error {
+//
+// With lu (values from the ledger) the blocks now on the board are marked
+// burned before the report too: with the outcome record, in one
+// transaction, when the station copies its records to the ledger.
+func (s *station) burned(ctx context.Context, code int, lu *ledgerUse, dev *nvmem.Device) error {
 	done := &exit{code: code, device: true}
 	if s == nil {
+		lu.burned(ctx, dev)
 		return done
 	}
 	s.recorded = true
 	defer s.close()
 	err := s.record(ctx, done)
-	s.copyAfterBurn(ctx)
+	s.copyAfterBurn(ctx, lu, dev)
 	return err
 }
 
@@ -277,7 +282,7 @@ func (s *station) finish(ctx context.Context, e env, err error) error {
 	defer s.close()
 	if s.a.Intended() {
 		err = s.record(ctx, err)
-		s.copyAfterBurn(ctx)
+		s.copyAfterBurn(ctx, nil, nil)
 		return settle(e, err)
 	}
 	var outcome string
