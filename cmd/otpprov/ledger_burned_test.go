@@ -1,0 +1,49 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// apply --ledger marks the board's block burned once its value is on the
+// fuses, with --journal as without it. (With --journal the station
+// closed the ledger with the journal, before the mark: the block stayed
+// reserved for good, "sql: database is closed".)
+func TestApplyLedgerMarksBurned(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	pools := write("pools.yaml", "apiVersion: otpprov/v1\nkind: IdentityPools\nmetadata: {name: p}\npools:\n  serial: {type: u32, ranges: [\"1000-1999\"]}\n")
+	m := write("m.yaml", "apiVersion: otpprov/v1\nkind: FuseManifest\nmetadata: {name: m}\nsoc: imx8mm\nvariables:\n  serial: {type: u32, pool: serial}\nfuses:\n  - {bank: 14, word: 1, value: \"${serial}\"}\n")
+	url := "sqlite:" + filepath.Join(dir, "line.db")
+	s := &session{t: t, environ: map[string]string{}}
+	ctx := context.Background()
+	if code := s.run(ctx, nil, "ledger", "init", "--ledger", url, pools); code != exitOK {
+		t.Fatalf("ledger init: %d %s", code, &s.stderr)
+	}
+	for i, journal := range []bool{false, true} {
+		b := filepath.Join(dir, "b"+string(rune('1'+i)))
+		if code := s.run(ctx, nil, "sim", "init", "--soc", "imx8mm", "--unique-id", "0x"+string(rune('1'+i)), b); code != exitOK {
+			t.Fatal(&s.stderr)
+		}
+		args := []string{"apply", "--auto-approve", "--ledger", url, "--device", "sim:" + b}
+		if journal {
+			args = append(args, "--journal", filepath.Join(dir, "journal"))
+		}
+		if code := s.run(ctx, nil, append(args, m)...); code != exitOK || s.stderr.Len() != 0 {
+			t.Fatalf("apply (journal %v): %d\n%s%s", journal, code, &s.stdout, &s.stderr)
+		}
+		if code := s.run(ctx, nil, "ledger", "show", "--ledger", url, "--unique-id", "0x000000000000000"+string(rune('1'+i))); code != exitOK || !strings.Contains(s.stdout.String(), " burned ") {
+			t.Fatalf("after an apply (journal %v), the board's block is not burned: %d\n%s%s", journal, code, &s.stdout, &s.stderr)
+		}
+	}
+}
