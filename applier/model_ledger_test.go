@@ -18,6 +18,7 @@ import (
 
 	"github.com/otpprov/otpprov/fusemap"
 	"github.com/otpprov/otpprov/internal/ledgercheck"
+	"github.com/otpprov/otpprov/internal/pgtest"
 	"github.com/otpprov/otpprov/ledger"
 	"github.com/otpprov/otpprov/manifest"
 	"github.com/otpprov/otpprov/nvmem"
@@ -26,8 +27,8 @@ import (
 
 // TestModelLedger is the model test of a line: random sequences of plan
 // and apply over several boards of one SKU whose MACs and serial come
-// from the ledger's pools (an SQLite ledger, each step a station opening
-// it afresh), with the emulator's faults injected into the burns and
+// from the ledger's pools (an SQLite ledger, and a few cases on a
+// PostgreSQL one; each step a station opening it afresh), with the emulator's faults injected into the burns and
 // stations killed at random moments (after the allocation, mid-burn,
 // before the mark). After every step, what the ledger promises is
 // checked against its tables (internal/ledgercheck, not the ledger's
@@ -47,11 +48,37 @@ import (
 // (nothing burned) when it is another board's.
 //
 // Cases are seeded by -model.seed and the case number, as TestModel's:
-// `make test` runs -model.ledger cases (a few); more with the flag.
-var modelLedgerCases = flag.Int("model.ledger", 16, "model test: how many ledger cases (TestModelLedger) to run")
+// `make test` runs -model.ledger cases (a few) on SQLite, and
+// -model.ledger.postgres of them on PostgreSQL; more with the flags.
+var (
+	modelLedgerCases = flag.Int("model.ledger", 16, "model test: how many ledger cases (TestModelLedger) to run on SQLite")
+	modelLedgerPG    = flag.Int("model.ledger.postgres", 3, "model test: how many of them to run on PostgreSQL too")
+)
 
 func TestModelLedger(t *testing.T) {
-	first, count := 0, *modelLedgerCases
+	t.Run("sqlite", func(t *testing.T) {
+		modelLedger(t, *modelLedgerCases, func(c *ledgerCase) string { return "sqlite:" + filepath.Join(c.dir, "ledger.db") })
+	})
+	t.Run("postgres", func(t *testing.T) {
+		// A fresh database per case on the process's server, made here:
+		// pgtest may end the test, which only its own goroutine may do.
+		count := min(*modelLedgerPG, *modelLedgerCases)
+		if *modelOnly >= 0 {
+			count = 1
+		}
+		urls := make([]string, count)
+		for i := range urls {
+			urls[i] = pgtest.Shared(t)
+		}
+		first := max(*modelOnly, 0)
+		modelLedger(t, count, func(c *ledgerCase) string { return urls[c.n-first] })
+	})
+}
+
+// modelLedger runs count cases (or -model.case alone), each on the
+// ledger at url(case).
+func modelLedger(t *testing.T, count int, url func(*ledgerCase) string) {
+	first := 0
 	if *modelOnly >= 0 {
 		first, count = *modelOnly, 1
 	}
@@ -79,6 +106,7 @@ func TestModelLedger(t *testing.T) {
 					return
 				}
 				c := &ledgerCase{seed: *modelSeed, n: n, dir: t.TempDir(), rng: rand.New(rand.NewPCG(*modelSeed, uint64(n)^0x1ed6e5))}
+				c.url = url(c)
 				c.err = c.run()
 				mu.Lock()
 				stats.merge(c.stats)
@@ -96,7 +124,7 @@ func TestModelLedger(t *testing.T) {
 			c.n, c.seed, c.err, c.seed, c.n, c.text, strings.Join(c.log, "\n  "))
 	}
 	t.Logf("%d ledger cases, seed %d, in %v\n%s", count, *modelSeed, time.Since(start).Round(time.Millisecond), stats)
-	if len(fails) == 0 && count >= 16 {
+	if len(fails) == 0 && count >= 16 && *modelOnly < 0 {
 		for _, k := range []string{"step: apply", "step: plan", "outcome: burned and marked", "kill: after allocation", "kill: mid-burn", "kill: before mark", "fault fired", "adopted", "exhausted", "duplicate refused"} {
 			if stats[k] == 0 {
 				t.Errorf("no step had %q: the generator has stopped producing it", k)
@@ -159,7 +187,6 @@ func (c *ledgerCase) run() error {
 	if err != nil {
 		return err
 	}
-	c.url = "sqlite:" + filepath.Join(c.dir, "ledger.db")
 	l, _, err := ledger.Init(ctx, c.url, ps)
 	if err != nil {
 		return err
