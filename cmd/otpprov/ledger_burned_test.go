@@ -8,13 +8,11 @@ import (
 	"testing"
 )
 
-// apply --ledger marks the board's block burned once its value is on the
-// fuses, with --journal as without it. (With --journal the station
-// closed the ledger with the journal, before the mark: the block stayed
-// reserved for good, "sql: database is closed".)
-func TestApplyLedgerMarksBurned(t *testing.T) {
-	t.Parallel()
-	dir := t.TempDir()
+// serialLine writes, into dir, the pools file and the SKU of the ledger's
+// command tests: one pool, serial, over the range given ("1000-1999"),
+// whose value goes to bank 14 word 1.
+func serialLine(t *testing.T, dir, serialRange string) (pools, manifest string) {
+	t.Helper()
 	write := func(name, text string) string {
 		p := filepath.Join(dir, name)
 		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
@@ -22,8 +20,19 @@ func TestApplyLedgerMarksBurned(t *testing.T) {
 		}
 		return p
 	}
-	pools := write("pools.yaml", "apiVersion: otpprov/v1\nkind: IdentityPools\nmetadata: {name: p}\npools:\n  serial: {type: u32, ranges: [\"1000-1999\"]}\n")
-	m := write("m.yaml", "apiVersion: otpprov/v1\nkind: FuseManifest\nmetadata: {name: m}\nsoc: imx8mm\nvariables:\n  serial: {type: u32, pool: serial}\nfuses:\n  - {bank: 14, word: 1, value: \"${serial}\"}\n")
+	pools = write("pools.yaml", "apiVersion: otpprov/v1\nkind: IdentityPools\nmetadata: {name: p}\npools:\n  serial: {type: u32, ranges: [\""+serialRange+"\"]}\n")
+	manifest = write("m.yaml", "apiVersion: otpprov/v1\nkind: FuseManifest\nmetadata: {name: m}\nsoc: imx8mm\nvariables:\n  serial: {type: u32, pool: serial}\nfuses:\n  - {bank: 14, word: 1, value: \"${serial}\"}\n")
+	return pools, manifest
+}
+
+// apply --ledger marks the board's block burned once its value is on the
+// fuses, with --journal as without it. (With --journal the station
+// closed the ledger with the journal, before the mark: the block stayed
+// reserved for good, "sql: database is closed".)
+func TestApplyLedgerMarksBurned(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	pools, m := serialLine(t, dir, "1000-1999")
 	url := "sqlite:" + filepath.Join(dir, "line.db")
 	s := &session{t: t, environ: map[string]string{}}
 	ctx := context.Background()
@@ -57,15 +66,7 @@ func TestApplyLedgerMarksBurned(t *testing.T) {
 func TestApplyLedgerAdoptsRawSerial(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	write := func(name, text string) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	pools := write("pools.yaml", "apiVersion: otpprov/v1\nkind: IdentityPools\nmetadata: {name: p}\npools:\n  serial: {type: u32, ranges: [\"1000-1001\"]}\n")
-	m := write("m.yaml", "apiVersion: otpprov/v1\nkind: FuseManifest\nmetadata: {name: m}\nsoc: imx8mm\nvariables:\n  serial: {type: u32, pool: serial}\nfuses:\n  - {bank: 14, word: 1, value: \"${serial}\"}\n")
+	pools, m := serialLine(t, dir, "1000-1001")
 	url := "sqlite:" + filepath.Join(dir, "line.db")
 	s := &session{t: t, environ: map[string]string{}}
 	ctx := context.Background()
