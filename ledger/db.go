@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"time"
 )
 
 // SchemaVersion is the version of the ledger's tables this otpprov
@@ -97,6 +98,30 @@ func dsn(raw string, create bool) (driver, source string, d Dialect, err error) 
 	return "", "", "", fmt.Errorf("%w %s: use sqlite:PATH or postgres://...", ErrURL, Redact(raw))
 }
 
+// AnswerTimeout is how long a PostgreSQL ledger may take to answer one
+// request (connecting included) before the operation fails and its
+// connection is closed: a network that drops packets, or a server hung,
+// must not hold a station forever. The longest a station waits for its
+// ledger otherwise (a copy after a burn) is 15 s; a healthy server
+// answers in milliseconds, even with eight stations allocating at once.
+// OTPPROV_LEDGER_TIMEOUT (a Go duration: 5s, 1m) changes it, for a line
+// whose database is far away. SQLite needs none: a local file, whose
+// lock waits busy_timeout bounds (30 s).
+const AnswerTimeout = 15 * time.Second
+
+// answerTimeout is AnswerTimeout, or OTPPROV_LEDGER_TIMEOUT.
+func answerTimeout() (time.Duration, error) {
+	s := os.Getenv("OTPPROV_LEDGER_TIMEOUT")
+	if s == "" {
+		return AnswerTimeout, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%w: OTPPROV_LEDGER_TIMEOUT=%s: give a duration, as 15s or 1m", ErrURL, s)
+	}
+	return d, nil
+}
+
 // open connects without checking the schema.
 func open(ctx context.Context, raw string, create bool) (*Ledger, error) {
 	driver, source, d, err := dsn(raw, create)
@@ -111,9 +136,18 @@ func open(ctx context.Context, raw string, create bool) (*Ledger, error) {
 			return nil, fmt.Errorf("%w: %s: no such file: create the ledger with otpprov ledger init --ledger URL POOLS.yaml", ErrSchema, Redact(raw))
 		}
 	}
-	db, err := sql.Open(driver, source)
+	var db *sql.DB
+	if d == Postgres {
+		timeout, terr := answerTimeout()
+		if terr != nil {
+			return nil, terr
+		}
+		db, err = openPostgres(source, timeout)
+	} else {
+		db, err = sql.Open(driver, source)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("ledger %s: %w", Redact(raw), err)
+		return nil, fmt.Errorf("ledger %s: %w", Redact(raw), scrub(err, raw))
 	}
 	if d == SQLite {
 		// One connection: SQLite has one writer, and a second pooled

@@ -361,7 +361,10 @@ func (vs *varSet) substitute(t *tree) Diagnostics {
 					d.entries = append(d.entries, t.PosOf(entry))
 				}
 				if !d.ok {
-					t.Refused[ptr] = true // its value was reported
+					t.Refused[ptr] = true // its value was reported, or it has none (Check)
+					if strings.HasSuffix(ptr, "/value") {
+						t.unvalued[entry] = true
+					}
 					return nil
 				}
 				if d.Type == VarFile != strings.HasSuffix(ptr, "/valueFrom/file") {

@@ -18,15 +18,7 @@ func TestApplyLedgerPostgresDown(t *testing.T) {
 	srv := pgtest.New(t, pgtest.Durable())
 	url := srv.URL()
 	dir := t.TempDir()
-	write := func(name, text string) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	pools := write("pools.yaml", "apiVersion: otpprov/v1\nkind: IdentityPools\nmetadata: {name: p}\npools:\n  serial: {type: u32, ranges: [\"1000-1999\"]}\n")
-	m := write("m.yaml", "apiVersion: otpprov/v1\nkind: FuseManifest\nmetadata: {name: m}\nsoc: imx8mm\nvariables:\n  serial: {type: u32, pool: serial}\nfuses:\n  - {bank: 14, word: 1, value: \"${serial}\"}\n")
+	pools, m := serialLine(t, dir, "1000-1999")
 	s := &session{t: t, environ: map[string]string{}}
 	ctx := context.Background()
 	if code := s.run(ctx, nil, "ledger", "init", "--ledger", url, pools); code != exitOK {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/otpprov/otpprov/ledger"
 	"github.com/otpprov/otpprov/nvmem"
 )
 
@@ -142,6 +143,10 @@ func manPage(root *node, version string) string {
 	w("%s", bold("OTPPROV_CONFIRM_SECURITY"))
 	w("%s", roffText("read by the scripts that plan --format uboot, uuu or sh writes, not by otpprov: "+
 		"the security fields (NAME,...) the operator confirms when the script runs."))
+	w(".TP")
+	w("%s", bold("OTPPROV_LEDGER_TIMEOUT"))
+	w("%s", roffText(fmt.Sprintf("how long a PostgreSQL ledger may take to answer one request, connecting included, "+
+		"before the operation fails (a Go duration: 30s, 1m); %v by default.", ledger.AnswerTimeout)))
 	w(".TP")
 	w("%s", bold("NO_COLOR"))
 	w("%s", roffText("when set and not empty, the output is never coloured, as with --no-color."))

@@ -146,8 +146,13 @@ func (s *station) judgeBurned(ctx context.Context) {
 // close releases the journal and the ledger.
 func (s *station) close() {
 	s.a.Close()
+	s.closeLedger()
+}
+
+func (s *station) closeLedger() {
 	if s.ledger != nil {
 		s.ledger.Close()
+		s.ledger = nil
 	}
 }
 

@@ -262,7 +262,9 @@ func (s *station) burned(ctx context.Context, code int, lu *ledgerUse, dev *nvme
 		return done
 	}
 	s.recorded = true
-	defer s.close()
+	// The journal only: the ledger stays open until finish, for apply to
+	// mark the board's blocks burned after this.
+	defer s.a.Close()
 	err := s.record(ctx, done)
 	s.copyAfterBurn(ctx, lu, dev)
 	return err
@@ -276,7 +278,11 @@ func (s *station) burned(ctx context.Context, code int, lu *ledgerUse, dev *nvme
 // command's own: an apply with nothing to do whose report was lost is
 // nothing-to-do, with the output's failure as its error.
 func (s *station) finish(ctx context.Context, e env, err error) error {
-	if s == nil || s.recorded {
+	if s == nil {
+		return settle(e, err)
+	}
+	if s.recorded {
+		s.closeLedger()
 		return settle(e, err)
 	}
 	defer s.close()

@@ -15,6 +15,10 @@
 // server starts from a copy of it. A server then takes a copy and a
 // start-up; Shared gives a test a fresh database on one server per test
 // process, for tests that neither stop nor kill it.
+//
+// A network drop: NewProxy puts a proxy before a server (on a Unix
+// socket and a TCP port of its own) that cuts or blackholes every
+// connection, at once or at an exact message, and restores them.
 package pgtest
 
 import (

@@ -1,6 +1,7 @@
 package pgtest
 
 import (
+	"context"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -360,6 +361,43 @@ func BenchmarkNew(b *testing.B) {
 		}
 		if err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// The proxy passes traffic, cuts it (the client gets an error at once),
+// blackholes it (the client gets nothing: only its own deadline ends the
+// wait), and restores it; a trigger fires on the bytes it names.
+func TestProxy(t *testing.T) {
+	t.Parallel()
+	s := New(t)
+	px := NewProxy(t, s)
+	for _, url := range []string{px.URL(Database), px.TCPURL(Database)} {
+		db := open(t, url)
+		if got := queryString(t, db, "SELECT 1"); got != "1" {
+			t.Fatalf("through the proxy: %s", got)
+		}
+		px.Set(Cut)
+		if err := db.Ping(); err == nil {
+			t.Fatalf("%s: a ping through a cut network", url)
+		}
+		px.Set(Blackhole)
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		began := time.Now()
+		err := db.PingContext(ctx)
+		cancel()
+		if err == nil || time.Since(began) < 250*time.Millisecond {
+			t.Fatalf("%s: a blackholed ping ended after %v: %v, want a wait until the deadline", url, time.Since(began), err)
+		}
+		px.Set(Pass)
+		tr := px.On(&Trigger{Dir: ToClient, Match: "SELECT 1\x00", Before: true, Then: Cut})
+		if _, err := db.Exec("SELECT 1"); err == nil {
+			t.Fatalf("%s: the answer was delivered past a trigger that cuts it", url)
+		}
+		<-tr.Fired
+		px.Set(Pass)
+		if got := queryString(t, db, "SELECT 2"); got != "2" {
+			t.Fatalf("%s: after the network came back: %s", url, got)
 		}
 	}
 }
