@@ -33,6 +33,7 @@ type Manifest struct {
 	Variables   []Variable
 	VarFields   map[string][]string // by variable: the fields whose entries take it as value
 	VarBits     map[string][]Bits   // by variable: the words its entries set (fields and raw)
+	VarRaw      map[string][]Bits   // by variable: the words its raw entries set (Bank, Word, Mask; no Value), known without values
 	Unresolved  []string            // variables left without a value (Options.Check)
 	Name        string
 	Description string
@@ -162,6 +163,7 @@ func ParseOpts(file string, b []byte, o Options) (*Manifest, error) {
 	m.Variables = vars.list()
 	m.VarFields = vars.fieldsOf()
 	m.VarBits = vars.bitsOf(m.Fuses)
+	m.VarRaw = vars.rawOf()
 	m.Unresolved = vars.unresolved
 	targets, conflicts := m.resolve()
 	diags = append(diags, conflicts...)

@@ -67,6 +67,7 @@ var varRefs = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`
 type decl struct {
 	Variable
 	fields  []string // the fields whose entries take it as value
+	raw     []Bits   // the words its raw entries take it into (no Value)
 	entries []Pos    // the entries that take it as value
 	first   Pos      // its first declaration, base first: the pool order
 	bytes   int
@@ -358,6 +359,9 @@ func (vs *varSet) substitute(t *tree) Diagnostics {
 					if f, ok := t.At(entry + "/field").(string); ok && !slices.Contains(d.fields, f) {
 						d.fields = append(d.fields, f)
 					}
+					if b, ok := rawBits(t, entry); ok {
+						d.raw = append(d.raw, b)
+					}
 					d.entries = append(d.entries, t.PosOf(entry))
 				}
 				if !d.ok {
@@ -451,6 +455,40 @@ func (vs *varSet) fieldsOf() map[string][]string {
 		}
 	}
 	return out
+}
+
+// rawOf maps each variable to the words its raw entries take it into.
+func (vs *varSet) rawOf() map[string][]Bits {
+	var out map[string][]Bits // nil without any
+	for _, n := range vs.order {
+		if bs := vs.byName[n].raw; len(bs) > 0 {
+			if out == nil {
+				out = map[string][]Bits{}
+			}
+			out[n] = bs
+		}
+	}
+	return out
+}
+
+// rawBits is where a raw entry puts its value: its bank, word and mask,
+// read before the value is known (a pool's comes once the board is read,
+// and a value already on the board must be found there first). An entry
+// the schema refuses is left out: it is reported, and nothing is planned.
+func rawBits(t *tree, entry string) (Bits, bool) {
+	if _, named := t.At(entry + "/field").(string); named {
+		return Bits{}, false
+	}
+	bank, okB := index(t.At(entry + "/bank"))
+	word, okW := index(t.At(entry + "/word"))
+	mask, okM := uint32(0xffffffff), true
+	if m := t.At(entry + "/mask"); m != nil {
+		mask, okM = u32(m)
+	}
+	if !okB || !okW || !okM || mask == 0 {
+		return Bits{}, false
+	}
+	return Bits{Bank: int(bank), Word: int(word), Mask: mask}, true
 }
 
 // bitsOf maps each variable to the words its entries set, field or raw.
