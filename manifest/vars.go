@@ -445,27 +445,23 @@ func (vs *varSet) list() []Variable {
 
 // fieldsOf maps each variable to the fields whose entries take it.
 func (vs *varSet) fieldsOf() map[string][]string {
-	var out map[string][]string // nil without any
-	for _, n := range vs.order {
-		if fs := vs.byName[n].fields; len(fs) > 0 {
-			if out == nil {
-				out = map[string][]string{}
-			}
-			out[n] = fs
-		}
-	}
-	return out
+	return byVar(vs, func(d *decl) []string { return d.fields })
 }
 
 // rawOf maps each variable to the words its raw entries take it into.
 func (vs *varSet) rawOf() map[string][]Bits {
-	var out map[string][]Bits // nil without any
+	return byVar(vs, func(d *decl) []Bits { return d.raw })
+}
+
+// byVar maps each variable with any of() to it; nil without any.
+func byVar[T any](vs *varSet, of func(*decl) []T) map[string][]T {
+	var out map[string][]T
 	for _, n := range vs.order {
-		if bs := vs.byName[n].raw; len(bs) > 0 {
+		if xs := of(vs.byName[n]); len(xs) > 0 {
 			if out == nil {
-				out = map[string][]Bits{}
+				out = map[string][]T{}
 			}
-			out[n] = bs
+			out[n] = xs
 		}
 	}
 	return out
