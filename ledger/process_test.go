@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"strconv"
@@ -115,42 +116,19 @@ func TestAllocateKilled(t *testing.T) {
 		l := initLedger(t, url, "  s: {type: u32, ranges: [\"1-1000000\"]}\n")
 		seen := map[string]uint64{} // board -> value, from the stations' output
 		for round := 0; round < 6; round++ {
-			const stations = 4
-			cmds := make([]*exec.Cmd, stations)
-			outs := make([]*strings.Builder, stations)
-			for s := range cmds {
-				c := exec.Command(os.Args[0], "-test.run=^$")
-				c.Env = append(os.Environ(), "OTPPROV_LEDGER_CHILD="+url, "OTPPROV_LEDGER_STATION="+fmt.Sprintf("r%d-s%d", round, s), "OTPPROV_LEDGER_COUNT=100000", "OTPPROV_LEDGER_FLUSH=1")
-				outs[s] = &strings.Builder{}
-				c.Stdout = outs[s]
-				if err := c.Start(); err != nil {
-					t.Fatal(err)
+			// Killed once each station has reported a few allocations, a
+			// few more each round: mid-stream whatever the machine's
+			// load, never before any commit (a fixed sleep was both).
+			for _, line := range killedRound(t, url, round, 4, 3+2*round) {
+				board, v, _ := strings.Cut(line, " ")
+				value, err := strconv.ParseUint(v, 10, 64)
+				if err != nil {
+					t.Fatalf("station printed %q", line)
 				}
-				cmds[s] = c
-			}
-			time.Sleep(time.Duration(150+40*round) * time.Millisecond)
-			for _, c := range cmds {
-				c.Process.Kill()
-			}
-			for _, c := range cmds {
-				c.Wait()
-			}
-			for _, out := range outs {
-				// A line cut by the kill is not a whole report: leave it.
-				for _, line := range strings.Split(out.String(), "\n") {
-					board, v, ok := strings.Cut(line, " ")
-					if !ok {
-						continue
-					}
-					value, err := strconv.ParseUint(v, 10, 64)
-					if err != nil {
-						continue
-					}
-					if prev, ok := seen[board]; ok && prev != value {
-						t.Fatalf("board %s got %d, then %d", board, prev, value)
-					}
-					seen[board] = value
+				if prev, ok := seen[board]; ok && prev != value {
+					t.Fatalf("board %s got %d, then %d", board, prev, value)
 				}
+				seen[board] = value
 			}
 		}
 		if len(seen) < 20 {
@@ -190,4 +168,95 @@ func TestAllocateKilled(t *testing.T) {
 		}
 		t.Logf("%d allocations committed across 6 rounds of kills; %d seen by stations", len(es), len(seen))
 	})
+}
+
+// killedRound starts stations allocating without end, reads their reports
+// as they come, and kills each (SIGKILL) once it has reported at least
+// reported allocations; it returns every whole line they printed, those
+// after the kill signal included. A station that stops or stays
+// silent for the deadline fails the test: the kill would prove nothing.
+func killedRound(t *testing.T, url string, round, stations, reported int) []string {
+	t.Helper()
+	type report struct {
+		station int
+		line    string
+		end     bool
+	}
+	reports := make(chan report)
+	stop := make(chan struct{})
+	defer close(stop)
+	cmds := make([]*exec.Cmd, stations)
+	errs := make([]*strings.Builder, stations)
+	defer func() {
+		for _, c := range cmds {
+			if c != nil && c.ProcessState == nil {
+				c.Process.Kill()
+				c.Wait()
+			}
+		}
+	}()
+	for s := range cmds {
+		c := exec.Command(os.Args[0], "-test.run=^$")
+		c.Env = append(os.Environ(), "OTPPROV_LEDGER_CHILD="+url, "OTPPROV_LEDGER_STATION="+fmt.Sprintf("r%d-s%d", round, s), "OTPPROV_LEDGER_COUNT=100000", "OTPPROV_LEDGER_FLUSH=1")
+		errs[s] = &strings.Builder{}
+		c.Stderr = errs[s]
+		out, err := c.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		cmds[s] = c
+		go func(s int) {
+			r := bufio.NewReader(out)
+			for {
+				// A line cut by the kill (no newline) is not a whole report.
+				line, err := r.ReadString('\n')
+				rep := report{station: s, line: strings.TrimSuffix(line, "\n"), end: err != nil}
+				if err != nil {
+					rep.line = ""
+				}
+				select {
+				case reports <- rep:
+				case <-stop:
+					return
+				}
+				if err != nil {
+					return
+				}
+			}
+		}(s)
+	}
+	var lines []string
+	counts := make([]int, stations)
+	killed := make([]bool, stations)
+	deadline := time.After(2 * time.Minute)
+	for ended := 0; ended < stations; {
+		select {
+		case rep := <-reports:
+			s := rep.station
+			if rep.end {
+				ended++
+				if !killed[s] {
+					t.Fatalf("round %d: station %d ended before its kill, after %d reports: %s", round, s, counts[s], errs[s])
+				}
+				continue
+			}
+			lines = append(lines, rep.line)
+			if counts[s]++; counts[s] >= reported && !killed[s] {
+				// Each station on its own: the others go on allocating,
+				// and one starved of the database's lock gets it. A
+				// moment later, at random: anywhere in a transaction.
+				time.AfterFunc(rand.N(20*time.Millisecond), func() { cmds[s].Process.Kill() })
+				killed[s] = true
+			}
+		case <-deadline:
+			t.Fatalf("round %d: reports after 2 minutes: %v, want %d each", round, counts, reported)
+		}
+	}
+	for _, c := range cmds {
+		c.Wait()
+	}
+	return lines
 }

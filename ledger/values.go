@@ -27,9 +27,10 @@ type Unit struct {
 // From is how a ledger value is named as a variable's source.
 const From = "the ledger"
 
-// Values gives the board's values of the manifest's pool variables. For
-// each pool: a value the board already holds in a field a variable of
-// that pool feeds is the board's (adopted as burned when the ledger does
+// Values gives the board's values of the manifest's pool variables (m
+// parsed without them: its VarFields and VarRaw say where they go). For
+// each pool: a value the board already holds in a field or a raw entry's
+// word a variable of that pool feeds is the board's (adopted as burned when the ledger does
 // not know it; ErrDuplicate when it is another board's); then the board's
 // block is found, or handed out when allocate is set (plan, apply) and
 // refused with ErrNotAllocated when not (verify). Every block handed out
@@ -65,7 +66,7 @@ func (l *Ledger) Values(ctx context.Context, m *manifest.Manifest, fm *fusemap.M
 		if len(vars) > info.perUnit {
 			return u, fmt.Errorf("%d variables take values from pool %s, whose boards get %d each (perUnit)", len(vars), pool, info.perUnit)
 		}
-		if err := l.adopt(ctx, info, vars, m.VarFields, m.VarBits, fm, state, uniqueID, station); err != nil {
+		if err := l.adopt(ctx, info, vars, m.VarFields, m.VarRaw, fm, state, uniqueID, station); err != nil {
 			return u, err
 		}
 	}
@@ -146,12 +147,12 @@ func (l *Ledger) pools(ctx context.Context, names []string) (map[string]poolInfo
 	return out, l.wrap(rows.Err())
 }
 
-// adopt looks at what the board already holds in the fields the pool's
-// variables feed. A value of the pool that the ledger does not know is
+// adopt looks at what the board already holds where the pool's variables
+// go: their fields, and the words of their raw entries. A value of the pool that the ledger does not know is
 // recorded as this board's, burned: it is on a fuse, so it must never be
 // handed out. A value that is another board's stops here, naming both: it
 // is a duplicate already burned, and burning more would hide it.
-func (l *Ledger) adopt(ctx context.Context, p poolInfo, vars []manifest.Variable, fields map[string][]string, bits map[string][]manifest.Bits, fm *fusemap.Map, state []uint32, uniqueID, station string) error {
+func (l *Ledger) adopt(ctx context.Context, p poolInfo, vars []manifest.Variable, fields map[string][]string, raw map[string][]manifest.Bits, fm *fusemap.Map, state []uint32, uniqueID, station string) error {
 	for _, v := range vars {
 		var held []uint64
 		var where []string
@@ -170,14 +171,15 @@ func (l *Ledger) adopt(ctx context.Context, p poolInfo, vars []manifest.Variable
 			}
 			held, where = append(held, n), append(where, name)
 		}
-		if len(fields[v.Name]) == 0 {
-			// A raw entry of one whole word (a serial number): the word is
-			// the value.
-			if bs := bits[v.Name]; len(bs) == 1 && bs[0].Mask == 0xffffffff {
-				if w, ok := fm.Word(state, bs[0].Bank, bs[0].Word); ok && w != 0 && w != fusemap.ReadProtected {
-					held, where = append(held, uint64(w)), append(where, fmt.Sprintf("bank %d word %d", bs[0].Bank, bs[0].Word))
-				}
+		// A raw entry's word: the bits of its mask are the value as
+		// written (a raw value is not shifted). Read from the entries'
+		// places, not their values: m is parsed before the pool gave any.
+		for _, bs := range raw[v.Name] {
+			w, ok := fm.Word(state, bs.Bank, bs.Word)
+			if !ok || w == fusemap.ReadProtected || w&bs.Mask == 0 {
+				continue
 			}
+			held, where = append(held, uint64(w&bs.Mask)), append(where, fmt.Sprintf("bank %d word %d", bs.Bank, bs.Word))
 		}
 		for i, held := range held {
 			name := where[i]

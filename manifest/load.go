@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -35,6 +34,7 @@ type Manifest struct {
 	Variables   []Variable
 	VarFields   map[string][]string // by variable: the fields whose entries take it as value
 	VarBits     map[string][]Bits   // by variable: the words its entries set (fields and raw)
+	VarRaw      map[string][]Bits   // by variable: the words its raw entries set (Bank, Word, Mask; no Value), known without values
 	Unresolved  []string            // variables left without a value (Options.Check)
 	Name        string
 	Description string
@@ -197,21 +197,20 @@ func ParseOpts(file string, b []byte, o Options) (*Manifest, error) {
 		}
 	}
 	h := sha256.New()
-	var placed []Fuse
 	for _, l := range chain {
-		t := &tree{Doc: l.Doc, maps: o.Maps, secret: map[string]bool{}, fileVar: map[string]bool{}, unvalued: map[string]bool{}}
+		t := &tree{Doc: l.Doc, maps: o.Maps, secret: map[string]bool{}, fileVar: map[string]bool{}}
 		diags = append(diags, vars.substitute(t)...)
 		diags = append(diags, t.validateSchema()...)
 		m.Fuses = append(m.Fuses, t.decodeFuses(fm, &diags)...)
 		m.ValueFiles = append(m.ValueFiles, t.valueFiles...)
 		m.Inputs = append(m.Inputs, t.valueInputs...)
-		placed = append(placed, t.placed...)
 		h.Write(l.digest[:])
 	}
 	diags = append(diags, vars.unused()...)
 	m.Variables = vars.list()
 	m.VarFields = vars.fieldsOf()
-	m.VarBits = vars.bitsOf(append(slices.Clip(m.Fuses), placed...))
+	m.VarBits = vars.bitsOf(m.Fuses)
+	m.VarRaw = vars.rawOf()
 	m.Unresolved = vars.unresolved
 	targets, conflicts := m.resolve()
 	diags = append(diags, conflicts...)
@@ -242,13 +241,6 @@ type tree struct {
 	// valueFiles are the files valueFrom read: --out must not replace one.
 	valueFiles  []string
 	valueInputs []Input
-	// unvalued holds the entries (by pointer) whose value is a variable
-	// without one (Options.Check); placed are the words such raw entries
-	// set, with no value: no target, but the ledger must know where a
-	// pool variable goes before it has a value (a value already on the
-	// board is adopted from there).
-	unvalued map[string]bool
-	placed   []Fuse
 }
 
 var (
@@ -388,9 +380,6 @@ func (t *tree) decodeRaw(ptr string, obj map[string]any, fm *fusemap.Map, diags 
 	mask, okM := uint32(0xffffffff), true
 	if _, set := obj["mask"]; set {
 		mask, okM = u32(obj["mask"])
-	}
-	if okB && okW && okM && t.unvalued[ptr] && fm != nil && int(bank) < fm.Banks() && int(word) < fm.WordsPerBank {
-		t.placed = append(t.placed, Fuse{Pos: t.PosOf(ptr), Bits: []Bits{{Bank: int(bank), Word: int(word), Mask: mask}}})
 	}
 	if !okB || !okW || !okV || !okM {
 		return Fuse{}, false // the schema reported it

@@ -67,6 +67,7 @@ var varRefs = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`
 type decl struct {
 	Variable
 	fields  []string // the fields whose entries take it as value
+	raw     []Bits   // the words its raw entries take it into (no Value)
 	entries []Pos    // the entries that take it as value
 	first   Pos      // its first declaration, base first: the pool order
 	bytes   int
@@ -358,13 +359,13 @@ func (vs *varSet) substitute(t *tree) Diagnostics {
 					if f, ok := t.At(entry + "/field").(string); ok && !slices.Contains(d.fields, f) {
 						d.fields = append(d.fields, f)
 					}
+					if b, ok := rawBits(t, entry); ok {
+						d.raw = append(d.raw, b)
+					}
 					d.entries = append(d.entries, t.PosOf(entry))
 				}
 				if !d.ok {
-					t.Refused[ptr] = true // its value was reported, or it has none (Check)
-					if strings.HasSuffix(ptr, "/value") {
-						t.unvalued[entry] = true
-					}
+					t.Refused[ptr] = true // its value was reported
 					return nil
 				}
 				if d.Type == VarFile != strings.HasSuffix(ptr, "/valueFrom/file") {
@@ -444,16 +445,46 @@ func (vs *varSet) list() []Variable {
 
 // fieldsOf maps each variable to the fields whose entries take it.
 func (vs *varSet) fieldsOf() map[string][]string {
-	var out map[string][]string // nil without any
+	return byVar(vs, func(d *decl) []string { return d.fields })
+}
+
+// rawOf maps each variable to the words its raw entries take it into.
+func (vs *varSet) rawOf() map[string][]Bits {
+	return byVar(vs, func(d *decl) []Bits { return d.raw })
+}
+
+// byVar maps each variable with any of() to it; nil without any.
+func byVar[T any](vs *varSet, of func(*decl) []T) map[string][]T {
+	var out map[string][]T
 	for _, n := range vs.order {
-		if fs := vs.byName[n].fields; len(fs) > 0 {
+		if xs := of(vs.byName[n]); len(xs) > 0 {
 			if out == nil {
-				out = map[string][]string{}
+				out = map[string][]T{}
 			}
-			out[n] = fs
+			out[n] = xs
 		}
 	}
 	return out
+}
+
+// rawBits is where a raw entry puts its value: its bank, word and mask,
+// read before the value is known (a pool's comes once the board is read,
+// and a value already on the board must be found there first). An entry
+// the schema refuses is left out: it is reported, and nothing is planned.
+func rawBits(t *tree, entry string) (Bits, bool) {
+	if _, named := t.At(entry + "/field").(string); named {
+		return Bits{}, false
+	}
+	bank, okB := index(t.At(entry + "/bank"))
+	word, okW := index(t.At(entry + "/word"))
+	mask, okM := uint32(0xffffffff), true
+	if m := t.At(entry + "/mask"); m != nil {
+		mask, okM = u32(m)
+	}
+	if !okB || !okW || !okM || mask == 0 {
+		return Bits{}, false
+	}
+	return Bits{Bank: int(bank), Word: int(word), Mask: mask}, true
 }
 
 // bitsOf maps each variable to the words its entries set, field or raw.

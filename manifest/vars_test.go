@@ -834,3 +834,22 @@ func TestPoolOrderAcrossExtends(t *testing.T) {
 		}
 	}
 }
+
+// Where a raw entry puts a variable is known before its value: a pool's
+// value comes once the board is read, and one already on the board must
+// be found in those words first. A field entry's is in VarFields instead.
+func TestVarRawWithoutValues(t *testing.T) {
+	doc := "apiVersion: otpprov/v1\nkind: FuseManifest\nmetadata: {name: m}\nsoc: imx8mm\nvariables:\n  s: {type: u32}\n" +
+		"fuses:\n  - {bank: 14, word: 1, value: \"${s}\"}\n  - {bank: 14, word: 2, value: \"${s}\", mask: \"0x0000ff00\"}\n  - {field: GP2, value: \"${s}\"}\n"
+	m, err := ParseOpts("m.yaml", []byte(doc), Options{Check: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Bits{{Bank: 14, Word: 1, Mask: 0xffffffff}, {Bank: 14, Word: 2, Mask: 0x0000ff00}}
+	if got := m.VarRaw["s"]; !reflect.DeepEqual(got, want) {
+		t.Errorf("VarRaw without a value: %+v, want %+v", got, want)
+	}
+	if got := m.VarFields["s"]; !reflect.DeepEqual(got, []string{"GP2"}) {
+		t.Errorf("VarFields: %v", got)
+	}
+}
