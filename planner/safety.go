@@ -46,7 +46,7 @@ func (p *Plan) excuseOwnReadLocks() {
 		// means; but the lock was burned before this run, by otpprov after
 		// a verified burn or by anyone, over anything: the word's value is
 		// unknown, and nothing said about this board may vouch for it.
-		p.Changes[i].Reason = fmt.Sprintf("read-locked by %s (%s), which this manifest burns and which was burned before this run: "+
+		p.Changes[i].Reason = fmt.Sprintf("read-locked by %s (%s), a lock this manifest asks for, burned before this run: "+
 			"the word cannot be read, so its value is NOT verified", burned.Name, burned.Where())
 	}
 }
