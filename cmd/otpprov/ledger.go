@@ -328,7 +328,8 @@ func cmdLedgerShow(ctx context.Context, c *cli.Context, e env) error {
 	if id == "" {
 		return usageError{"ledger show needs --unique-id ID (as plan prints it: 0x followed by 16 hex digits)"}
 	}
-	if n, err := ledger.BoardID(id); err == nil {
+	n, idErr := ledger.BoardID(id)
+	if idErr == nil {
 		id = n // 0x1 is 0x0000000000000001, as scrap takes it
 	}
 	l, err := openLedger(ctx, c)
@@ -349,7 +350,14 @@ func cmdLedgerShow(ctx context.Context, c *cli.Context, e env) error {
 			fmt.Fprintln(e.stdout, scrapLine(s))
 			return nil
 		}
-		return &exit{code: exitError, err: fmt.Errorf("the ledger %s holds nothing for the board %s", l, id)}
+		// An ID written otherwise than plan prints it (d211...95 without
+		// 0x) holds nothing, though its board may hold values: say how
+		// to write it rather than leave "nothing" to be believed.
+		hint := "otpprov ledger find VALUE names the board that holds a MAC address or a serial"
+		if idErr != nil {
+			hint = "write the UNIQUE_ID as plan prints it, 0x and hex digits (0x0123456789abcdef)"
+		}
+		return &exit{code: exitError, err: fmt.Errorf("the ledger %s holds nothing for the board %s", l, id), hint: hint}
 	}
 	if err := entriesOut(c, e, l, es); err != nil || !scrapped || c.Bool("json") {
 		return err
