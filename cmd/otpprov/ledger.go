@@ -23,7 +23,7 @@ import (
 // ledgerFlag is --ledger URL: the line's provisioning ledger. Its password,
 // if it has one, is never printed nor journaled (ledger.Redact).
 var ledgerFlag = &cli.StringFlag{Name: "ledger", EnvVars: []string{"OTPPROV_LEDGER"},
-	Usage: "the provisioning ledger: sqlite:`URL`, or postgres://... for a line"}
+	Usage: "the provisioning ledger's `URL`: sqlite:PATH for one station, or postgres://... for a line"}
 
 func ledgerURL(c *cli.Context) (string, error) {
 	u := c.String("ledger")
@@ -143,18 +143,18 @@ func ledgerCommand(ctx context.Context, e env, usage cli.OnUsageErrorFunc, jsonF
 			{Name: "import", Usage: "load a station's journal into the ledger (verified first; records already there change nothing)", ArgsUsage: "JOURNAL",
 				Flags: []cli.Flag{ledgerFlag}, OnUsageError: usage,
 				Action: func(c *cli.Context) error { return cmdLedgerImport(ctx, c, e) }},
-			{Name: "status", Usage: "per pool: size, burned, reserved, released, scrapped, free",
+			{Name: "status", Usage: "per pool: size, burned, reserved, released, scrapped, free, values out at stations; the blocks out; warns when low",
 				Flags: []cli.Flag{ledgerFlag, jsonFlag}, OnUsageError: usage,
 				Action: func(c *cli.Context) error { return cmdLedgerStatus(ctx, c, e) }},
 			{Name: "release", Usage: "give back a board's reserved values, when the board proves it holds none of their bits", ArgsUsage: "MANIFEST",
 				Flags: []cli.Flag{ledgerFlag, deviceFlag, deviceKind, socFlag, overlay, varFlag, varFile}, OnUsageError: usage,
 				Action: func(c *cli.Context) error { return cmdLedgerRelease(ctx, c, e) }},
 			{Name: "scrap", Usage: "mark a board scrapped: its values stay with it, and plan or apply with the ledger refuse it (idempotent)",
-				Flags: []cli.Flag{ledgerFlag, &cli.StringFlag{Name: "unique-id", Usage: "the board's UNIQUE_ID `ID`"},
-					&cli.StringFlag{Name: "reason", Usage: "why, for the record (`TEXT`)"}}, OnUsageError: usage,
+				Flags: []cli.Flag{ledgerFlag, &cli.StringFlag{Name: "unique-id", Usage: "the board's UNIQUE_ID, as plan prints it: `ID` is 0x and 16 hex digits"},
+					&cli.StringFlag{Name: "reason", Usage: "why, in a `TEXT` kept with the record"}}, OnUsageError: usage,
 				Action: func(c *cli.Context) error { return cmdLedgerScrap(ctx, c, e) }},
 			{Name: "show", Usage: "what the ledger holds for one board",
-				Flags: []cli.Flag{ledgerFlag, jsonFlag, &cli.StringFlag{Name: "unique-id", Usage: "the board's UNIQUE_ID `ID`"}}, OnUsageError: usage,
+				Flags: []cli.Flag{ledgerFlag, jsonFlag, &cli.StringFlag{Name: "unique-id", Usage: "the board's UNIQUE_ID, as plan prints it: `ID` is 0x and 16 hex digits"}}, OnUsageError: usage,
 				Action: func(c *cli.Context) error { return cmdLedgerShow(ctx, c, e) }},
 			{Name: "find", Usage: "which board holds VALUE (a MAC address or a number)", ArgsUsage: "VALUE",
 				Flags: []cli.Flag{ledgerFlag, jsonFlag}, OnUsageError: usage,

@@ -17,10 +17,10 @@ func blockCommands(ctx context.Context, e env, usage cli.OnUsageErrorFunc) []*cl
 	station := func(usage string) *cli.StringFlag { return &cli.StringFlag{Name: "station", Usage: usage} }
 	return []*cli.Command{
 		{Name: "reserve", Usage: "reserve a block of a pool for an offline station: --count units, written to --out BLOCK for ledger import-block there",
-			Flags: []cli.Flag{ledgerFlag, &cli.StringFlag{Name: "pool", Usage: "the `POOL` to reserve from"},
-				&cli.Uint64Flag{Name: "count", Usage: "how many units (boards) the block serves: `N`"},
-				station("the station the block is for: `NAME`"),
-				&cli.Uint64Flag{Name: "low-water", Usage: "the station warns below `N` values left (default a tenth of the block, at least one unit)"},
+			Flags: []cli.Flag{ledgerFlag, &cli.StringFlag{Name: "pool", Usage: "the `POOL` to reserve from (required)"},
+				&cli.Uint64Flag{Name: "count", Usage: "how many units (boards) the block serves: `N`", DefaultText: "none, required"},
+				station("the station the block is for: `NAME` (required)"),
+				&cli.Uint64Flag{Name: "low-water", Usage: "the station warns below `N` values left", DefaultText: "a tenth of the block, at least one unit"},
 				outFlag("write the block to `FILE` (required)")},
 			OnUsageError: usage, Before: checkOut,
 			Action: func(c *cli.Context) error { return cmdLedgerReserve(ctx, c, e) }},
