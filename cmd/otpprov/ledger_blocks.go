@@ -112,7 +112,20 @@ func cmdLedgerReturnBlock(ctx context.Context, c *cli.Context, e env) error {
 	if err != nil {
 		return err
 	}
-	return deliver(c, e, ret.ReturnYAML())
+	if err := deliver(c, e, ret.ReturnYAML()); err != nil {
+		return err
+	}
+	// Written to a file, the return said nothing at all: an operator
+	// closing a block must see that it is closed and what comes next.
+	if out := c.String("out"); out != "" {
+		var used int64
+		for _, s := range ret.Spans {
+			used += s.Used
+		}
+		fmt.Fprintf(e.stdout, "closed the block %s of pool %s on this station (%d of %d units used, %d boards): %s; take it back on the line's ledger with otpprov ledger return --ledger URL %s\n",
+			ret.ID, ret.Pool, used, ret.Units, len(ret.Entries), out, out)
+	}
+	return nil
 }
 
 func cmdLedgerReturn(ctx context.Context, c *cli.Context, e env) error {
