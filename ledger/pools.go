@@ -205,7 +205,9 @@ func overlaps(ps *Pools) yamldoc.Diagnostics {
 
 func rangeHint(t Type) string {
 	if t == MAC {
-		return `write FIRST-LAST: "00:04:9f:30:00:00-00:04:9f:3f:ff:ff"`
+		// Said for a multicast or locally administered range too, which
+		// is well written: the hint names what a range must hold.
+		return `write FIRST-LAST of unicast, globally administered addresses (an IEEE block: first octet even, its bit 1 clear): "00:04:9f:30:00:00-00:04:9f:3f:ff:ff"`
 	}
 	return `write FIRST-LAST: "1000000-1999999" (decimal, or 0x hex)`
 }

@@ -1,10 +1,13 @@
 package ledger
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/otpprov/otpprov/internal/yamldoc"
 )
 
 // The shape the issue gives loads as written.
@@ -67,6 +70,23 @@ func TestPoolsInvalid(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A well-written range of multicast or locally administered addresses is
+// refused with a hint that says what to give instead, not only the syntax
+// the range already has.
+func TestPoolsMACRangeHint(t *testing.T) {
+	for _, r := range []string{"01:04:9f:30:00:00-01:04:9f:30:00:ff", "02:00:00:00:00:00-02:00:00:00:00:ff"} {
+		doc := "apiVersion: otpprov/v1\nkind: IdentityPools\nmetadata: {name: x}\npools:\n  eth: {type: mac, ranges: [\"" + r + "\"]}\n"
+		_, err := ParsePools("x.yaml", []byte(doc))
+		var ds yamldoc.Diagnostics
+		if !errors.As(err, &ds) || len(ds) != 1 {
+			t.Fatalf("%s: %v", r, err)
+		}
+		if !strings.Contains(ds[0].Hint, "unicast, globally administered") {
+			t.Errorf("%s: hint %q does not say what a range must hold", r, ds[0].Hint)
+		}
 	}
 }
 

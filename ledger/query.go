@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/otpprov/otpprov/internal/yamldoc"
 )
 
 // Entry is a block as the questions a line asks see it.
@@ -107,6 +109,12 @@ func foundValue(text string) (Type, uint64, error) {
 		typ = MAC
 	}
 	v, err := parseValue(typ, strings.TrimSpace(text))
+	if err != nil && typ == U32 {
+		// Without a ':' it was read as a number, and "is not a 32-bit
+		// number" misleads an operator who typed a MAC from a label
+		// (00-04-9F-30-00-01, 00049f300001): name both forms.
+		return typ, 0, fmt.Errorf("ledger find: %s is neither a MAC address (six hex octets separated by ':', 00:04:9f:01:02:03) nor a 32-bit number (1000042, or 0xf426a)", yamldoc.Quote(strings.TrimSpace(text)))
+	}
 	if err != nil {
 		return typ, 0, fmt.Errorf("ledger find: %w", err)
 	}

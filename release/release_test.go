@@ -101,7 +101,7 @@ func TestMakeRefuses(t *testing.T) {
 		{"a manifest outside", MakeOptions{Out: filepath.Join(dir, "imx8mm/sub/rel.yaml"), Manifests: []string{board}}, "outside the release's directory"},
 		{"out is the manifest", MakeOptions{Out: board, Manifests: []string{board}}, "would replace a file it covers"},
 		{"window", MakeOptions{Out: filepath.Join(dir, "r.yaml"), Manifests: []string{board}, NotBefore: time.Unix(2e9, 0), NotAfter: time.Unix(1e9, 0)}, "must be after"},
-		{"bad pools", MakeOptions{Out: filepath.Join(dir, "r.yaml"), Manifests: []string{board}, Pools: board}, "pools"},
+		{"bad pools", MakeOptions{Out: filepath.Join(dir, "r.yaml"), Manifests: []string{board}, Pools: board}, `kind must be "IdentityPools"`},
 		{"no manifest", MakeOptions{Out: filepath.Join(dir, "r.yaml")}, "one manifest"},
 	} {
 		if _, err := Make(c.o); err == nil || !strings.Contains(err.Error(), c.want) {

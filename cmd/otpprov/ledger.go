@@ -23,7 +23,7 @@ import (
 // ledgerFlag is --ledger URL: the line's provisioning ledger. Its password,
 // if it has one, is never printed nor journaled (ledger.Redact).
 var ledgerFlag = &cli.StringFlag{Name: "ledger", EnvVars: []string{"OTPPROV_LEDGER"},
-	Usage: "the provisioning ledger: sqlite:`URL`, or postgres://... for a line"}
+	Usage: "the provisioning ledger's `URL`: sqlite:PATH for one station, or postgres://... for a line"}
 
 func ledgerURL(c *cli.Context) (string, error) {
 	u := c.String("ledger")
@@ -143,18 +143,18 @@ func ledgerCommand(ctx context.Context, e env, usage cli.OnUsageErrorFunc, jsonF
 			{Name: "import", Usage: "load a station's journal into the ledger (verified first; records already there change nothing)", ArgsUsage: "JOURNAL",
 				Flags: []cli.Flag{ledgerFlag}, OnUsageError: usage,
 				Action: func(c *cli.Context) error { return cmdLedgerImport(ctx, c, e) }},
-			{Name: "status", Usage: "per pool: size, burned, reserved, released, scrapped, free",
+			{Name: "status", Usage: "per pool: size, burned, reserved, released, scrapped, free, values out at stations; the blocks out; warns when low",
 				Flags: []cli.Flag{ledgerFlag, jsonFlag}, OnUsageError: usage,
 				Action: func(c *cli.Context) error { return cmdLedgerStatus(ctx, c, e) }},
 			{Name: "release", Usage: "give back a board's reserved values, when the board proves it holds none of their bits", ArgsUsage: "MANIFEST",
 				Flags: []cli.Flag{ledgerFlag, deviceFlag, deviceKind, socFlag, overlay, varFlag, varFile}, OnUsageError: usage,
 				Action: func(c *cli.Context) error { return cmdLedgerRelease(ctx, c, e) }},
 			{Name: "scrap", Usage: "mark a board scrapped: its values stay with it, and plan or apply with the ledger refuse it (idempotent)",
-				Flags: []cli.Flag{ledgerFlag, &cli.StringFlag{Name: "unique-id", Usage: "the board's UNIQUE_ID `ID`"},
-					&cli.StringFlag{Name: "reason", Usage: "why, for the record (`TEXT`)"}}, OnUsageError: usage,
+				Flags: []cli.Flag{ledgerFlag, &cli.StringFlag{Name: "unique-id", Usage: "the board's UNIQUE_ID, as plan prints it: `ID` is 0x and 16 hex digits"},
+					&cli.StringFlag{Name: "reason", Usage: "why, in a `TEXT` kept with the record"}}, OnUsageError: usage,
 				Action: func(c *cli.Context) error { return cmdLedgerScrap(ctx, c, e) }},
 			{Name: "show", Usage: "what the ledger holds for one board",
-				Flags: []cli.Flag{ledgerFlag, jsonFlag, &cli.StringFlag{Name: "unique-id", Usage: "the board's UNIQUE_ID `ID`"}}, OnUsageError: usage,
+				Flags: []cli.Flag{ledgerFlag, jsonFlag, &cli.StringFlag{Name: "unique-id", Usage: "the board's UNIQUE_ID, as plan prints it: `ID` is 0x and 16 hex digits"}}, OnUsageError: usage,
 				Action: func(c *cli.Context) error { return cmdLedgerShow(ctx, c, e) }},
 			{Name: "find", Usage: "which board holds VALUE (a MAC address or a number)", ArgsUsage: "VALUE",
 				Flags: []cli.Flag{ledgerFlag, jsonFlag}, OnUsageError: usage,
@@ -328,7 +328,8 @@ func cmdLedgerShow(ctx context.Context, c *cli.Context, e env) error {
 	if id == "" {
 		return usageError{"ledger show needs --unique-id ID (as plan prints it: 0x followed by 16 hex digits)"}
 	}
-	if n, err := ledger.BoardID(id); err == nil {
+	n, idErr := ledger.BoardID(id)
+	if idErr == nil {
 		id = n // 0x1 is 0x0000000000000001, as scrap takes it
 	}
 	l, err := openLedger(ctx, c)
@@ -349,7 +350,14 @@ func cmdLedgerShow(ctx context.Context, c *cli.Context, e env) error {
 			fmt.Fprintln(e.stdout, scrapLine(s))
 			return nil
 		}
-		return &exit{code: exitError, err: fmt.Errorf("the ledger %s holds nothing for the board %s", l, id)}
+		// An ID written otherwise than plan prints it (d211...95 without
+		// 0x) holds nothing, though its board may hold values: say how
+		// to write it rather than leave "nothing" to be believed.
+		hint := "otpprov ledger find VALUE names the board that holds a MAC address or a serial"
+		if idErr != nil {
+			hint = "write the UNIQUE_ID as plan prints it, 0x and hex digits (0x0123456789abcdef)"
+		}
+		return &exit{code: exitError, err: fmt.Errorf("the ledger %s holds nothing for the board %s", l, id), hint: hint}
 	}
 	if err := entriesOut(c, e, l, es); err != nil || !scrapped || c.Bool("json") {
 		return err

@@ -17,10 +17,10 @@ func blockCommands(ctx context.Context, e env, usage cli.OnUsageErrorFunc) []*cl
 	station := func(usage string) *cli.StringFlag { return &cli.StringFlag{Name: "station", Usage: usage} }
 	return []*cli.Command{
 		{Name: "reserve", Usage: "reserve a block of a pool for an offline station: --count units, written to --out BLOCK for ledger import-block there",
-			Flags: []cli.Flag{ledgerFlag, &cli.StringFlag{Name: "pool", Usage: "the `POOL` to reserve from"},
-				&cli.Uint64Flag{Name: "count", Usage: "how many units (boards) the block serves: `N`"},
-				station("the station the block is for: `NAME`"),
-				&cli.Uint64Flag{Name: "low-water", Usage: "the station warns below `N` values left (default a tenth of the block, at least one unit)"},
+			Flags: []cli.Flag{ledgerFlag, &cli.StringFlag{Name: "pool", Usage: "the `POOL` to reserve from (required)"},
+				&cli.Uint64Flag{Name: "count", Usage: "how many units (boards) the block serves: `N`", DefaultText: "none, required"},
+				station("the station the block is for: `NAME` (required)"),
+				&cli.Uint64Flag{Name: "low-water", Usage: "the station warns below `N` values left", DefaultText: "a tenth of the block, at least one unit"},
 				outFlag("write the block to `FILE` (required)")},
 			OnUsageError: usage, Before: checkOut,
 			Action: func(c *cli.Context) error { return cmdLedgerReserve(ctx, c, e) }},
@@ -112,7 +112,20 @@ func cmdLedgerReturnBlock(ctx context.Context, c *cli.Context, e env) error {
 	if err != nil {
 		return err
 	}
-	return deliver(c, e, ret.ReturnYAML())
+	if err := deliver(c, e, ret.ReturnYAML()); err != nil {
+		return err
+	}
+	// Written to a file, the return said nothing at all: an operator
+	// closing a block must see that it is closed and what comes next.
+	if out := c.String("out"); out != "" {
+		var used int64
+		for _, s := range ret.Spans {
+			used += s.Used
+		}
+		fmt.Fprintf(e.stdout, "closed the block %s of pool %s on this station (%d of %d units used, %d boards): %s; take it back on the line's ledger with otpprov ledger return --ledger URL %s\n",
+			ret.ID, ret.Pool, used, ret.Units, len(ret.Entries), out, out)
+	}
+	return nil
 }
 
 func cmdLedgerReturn(ctx context.Context, c *cli.Context, e env) error {

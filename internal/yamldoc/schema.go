@@ -27,6 +27,11 @@ func (d *Doc) Validate(s *schema.Schema, special func(SchemaError) (Diagnostics,
 		return Diagnostics{{Pos: Pos{File: d.File}, Message: "internal error: " + err.Error()}}
 	}
 	var diags Diagnostics
+	// A document of another kind (a block given where its return is
+	// asked for, a manifest as a pools file) fails on nearly every key: a
+	// wall of "unknown key" hides the one error that says what is wrong.
+	// Only the kind's is said then.
+	var kindDiags Diagnostics
 	// A value of the wrong type can fail two "type" keywords (a property's
 	// own, and the narrower one of the branch an if/then picks): the
 	// complaint is one, and the later, narrower wording replaces the first.
@@ -44,11 +49,17 @@ func (d *Doc) Validate(s *schema.Schema, special func(SchemaError) (Diagnostics,
 		}
 		if special != nil {
 			if ds, ok := special(e); ok {
+				if e.Ptr == "/kind" {
+					kindDiags = append(kindDiags, ds...)
+				}
 				diags = append(diags, ds...)
 				continue
 			}
 		}
 		ds := d.generic(e)
+		if e.Ptr == "/kind" {
+			kindDiags = append(kindDiags, ds...)
+		}
 		if e.Keyword == "type" && len(ds) == 1 {
 			if i, dup := typeAt[e.Ptr]; dup {
 				diags[i] = ds[0]
@@ -57,6 +68,18 @@ func (d *Doc) Validate(s *schema.Schema, special func(SchemaError) (Diagnostics,
 			typeAt[e.Ptr] = len(diags)
 		}
 		diags = append(diags, ds...)
+	}
+	if len(kindDiags) > 0 {
+		if m, ok := d.Value.(map[string]any); ok {
+			if got, ok := m["kind"].(string); ok {
+				for i := range kindDiags {
+					if kindDiags[i].Hint == "" {
+						kindDiags[i].Hint = fmt.Sprintf("is this the right file? its kind is %s: it is not a %s", Quote(got), d.Kind)
+					}
+				}
+			}
+		}
+		return kindDiags
 	}
 	return diags
 }
