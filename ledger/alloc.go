@@ -230,11 +230,14 @@ func (l *Ledger) AllocateAll(ctx context.Context, pools []string, uniqueID, stat
 		return nil, fmt.Errorf("pools %s: the board has no readable UNIQUE_ID, which identities are keyed by", strings.Join(pools, ", "))
 	}
 	for attempt := 0; ; attempt++ {
+		if err := pause(ctx, attempt); err != nil {
+			return nil, err
+		}
 		bs, retry, err := l.allocateAll(ctx, pools, uniqueID, station)
 		if !retry {
 			return bs, err
 		}
-		if attempt == 10 {
+		if attempt == attempts-1 {
 			if err == nil {
 				err = fmt.Errorf("allocation for the board %s kept conflicting with other stations", uniqueID)
 			}

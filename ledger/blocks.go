@@ -164,8 +164,11 @@ func (l *Ledger) Reserve(ctx context.Context, pool, station string, units, lowWa
 		return nil, err
 	}
 	for attempt := 0; ; attempt++ {
+		if err := pause(ctx, attempt); err != nil {
+			return nil, err
+		}
 		r, retry, err := l.reserve(ctx, id, pool, station, units, lowWater)
-		if !retry || attempt == 10 {
+		if !retry || attempt == attempts-1 {
 			if retry && err == nil {
 				err = fmt.Errorf("%w: the reservation kept conflicting with other stations: run it again", ErrBlock)
 			}
