@@ -687,8 +687,26 @@ func (l *Ledger) TakeReturn(ctx context.Context, ret *Return) (ReturnReport, err
 	now := time.Now().UTC().Format(Stamp)
 	pu := uint64(r.PerUnit)
 	for _, e := range ret.Entries {
+		_, scrapped, err := l.scrapped(ctx, tx, e.UniqueID)
+		if err != nil {
+			return rep, err
+		}
+		switch {
+		case scrapped && (e.State == Reserved || e.State == Burned):
+			// Scrapped here while its block was out: its values go with
+			// it, as ledger scrap leaves a board's blocks.
+			e.State = Scrapped
+		case !scrapped && e.State == Scrapped:
+			// Scrapped at the station: the line refuses the board too,
+			// before it allocates anything to it. The return names no
+			// operator: the record says where it came from.
+			if _, err := tx.ExecContext(ctx, l.q(`INSERT INTO otpprov_scrapped (unique_id, at, by_user, station, reason) VALUES ($1, $2, $3, $4, $5)`),
+				e.UniqueID, ret.ReturnedAt, "(the station's return)", r.Station, "scrapped at the station "+r.Station+", block "+r.ID+" returned"); err != nil {
+				return rep, l.wrap(err)
+			}
+		}
 		var owner, state, by string
-		err := tx.QueryRowContext(ctx, l.q(`SELECT unique_id, state, station FROM otpprov_blocks WHERE pool = $1 AND base = $2`), r.Pool, int64(e.Base)).Scan(&owner, &state, &by)
+		err = tx.QueryRowContext(ctx, l.q(`SELECT unique_id, state, station FROM otpprov_blocks WHERE pool = $1 AND base = $2`), r.Pool, int64(e.Base)).Scan(&owner, &state, &by)
 		switch {
 		case err == nil && owner == e.UniqueID:
 			if rank[e.State] <= rank[state] {

@@ -431,3 +431,46 @@ func BenchmarkLow(b *testing.B) {
 		}
 	}
 }
+
+// A scrap crosses a return both ways: a board the station scrapped is
+// refused by the line's plan and apply from then on (its scrap record
+// taken with it, before anything is allocated to it), and a board the
+// line scrapped while its block was out keeps its values as scrapped, as
+// ledger scrap leaves a board's blocks.
+func TestBlockReturnScrapped(t *testing.T) { backends(t, testBlockReturnScrapped) }
+
+func testBlockReturnScrapped(t *testing.T, url string) {
+	ctx := context.Background()
+	line := initLedger(t, url, linePools)
+	blk := reserveBlock(t, line, "eth", "st1", 4, 0)
+	station, err := ImportBlock(ctx, sqliteURL(t), blk, "st1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer station.Close()
+	for _, id := range []string{"0x1", "0x2"} {
+		if _, err := station.Allocate(ctx, "eth", id, "st1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, _, err := station.ScrapBoard(ctx, "0x1", "alice", "st1", "cracked PCB"); err != nil {
+		t.Fatal(err)
+	}
+	station.MarkBurned(ctx, "eth", "0x2")
+	if _, _, _, err := line.ScrapBoard(ctx, "0x2", "bob", "line", "dropped"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := line.TakeReturn(ctx, returnBlock(t, station, blk.ID)); err != nil {
+		t.Fatal(err)
+	}
+	if _, found, err := line.Scrapped(ctx, "0x1"); err != nil || !found {
+		t.Fatalf("the board the station scrapped is not scrapped on the line: %v %v", found, err)
+	}
+	if err := line.refuseScrapped(ctx, "0x1"); !errors.Is(err, ErrScrapped) || !strings.Contains(err.Error(), "st1") {
+		t.Fatalf("the line's plan of the board the station scrapped: %v", err)
+	}
+	es, _ := line.Entries(ctx, Filter{UniqueID: "0x2"})
+	if len(es) != 1 || es[0].State != Scrapped {
+		t.Fatalf("the board the line scrapped, after its block's return: %+v", es)
+	}
+}

@@ -58,6 +58,18 @@ func Redact(raw string) string {
 	return u.Redacted()
 }
 
+// SQLiteFile is the database file a sqlite:PATH (or sqlite://PATH) URL
+// names; ok is false for any other URL. A command's output must never be
+// written over it: the ledger's records would be lost, and every value
+// they held handed out again.
+func SQLiteFile(raw string) (path string, ok bool) {
+	rest, ok := strings.CutPrefix(raw, "sqlite:")
+	if !ok {
+		return "", false
+	}
+	return strings.TrimPrefix(rest, "//"), true
+}
+
 // dsn turns a ledger URL into a driver name and its data source name.
 //
 //	sqlite:PATH                     the embedded default: a file
@@ -69,8 +81,7 @@ func Redact(raw string) string {
 func dsn(raw string, create bool) (driver, source string, d Dialect, err error) {
 	switch {
 	case strings.HasPrefix(raw, "sqlite:"):
-		path := strings.TrimPrefix(raw, "sqlite:")
-		path = strings.TrimPrefix(path, "//") // sqlite://PATH as well
+		path, _ := SQLiteFile(raw)
 		if path == "" {
 			return "", "", "", fmt.Errorf("%w %q: sqlite:PATH names the database file", ErrURL, raw)
 		}
@@ -131,7 +142,7 @@ func open(ctx context.Context, raw string, create bool) (*Ledger, error) {
 	if !drivers {
 		return nil, fmt.Errorf("%w %s: this otpprov is the board build, made without the database drivers (they would double its size): use the station build, or plan on the station with --ledger and --state, and apply the saved plan here", ErrURL, Redact(raw))
 	}
-	if path := strings.TrimPrefix(strings.TrimPrefix(raw, "sqlite:"), "//"); d == SQLite && !create {
+	if path, _ := SQLiteFile(raw); d == SQLite && !create {
 		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("%w: %s: no such file: create the ledger with otpprov ledger init --ledger URL POOLS.yaml", ErrSchema, Redact(raw))
 		}

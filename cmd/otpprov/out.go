@@ -10,6 +10,7 @@ import (
 
 	"github.com/otpprov/otpprov/internal/atomicfile"
 	"github.com/otpprov/otpprov/internal/yamldoc"
+	"github.com/otpprov/otpprov/ledger"
 	"github.com/otpprov/otpprov/manifest"
 )
 
@@ -58,6 +59,9 @@ func inUse(c *cli.Context) []used {
 	}
 	for _, f := range c.StringSlice("fusemap") {
 		u = append(u, used{what: "--fusemap", path: f})
+	}
+	if db, ok := ledger.SQLiteFile(c.String("ledger")); ok && db != "" {
+		u = append(u, used{what: "the --ledger database", path: db})
 	}
 	for _, flag := range []string{"state", "from-dump", "journal"} {
 		if f := c.String(flag); f != "" {
