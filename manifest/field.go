@@ -119,6 +119,13 @@ func (t *tree) decodeField(ptr string, obj map[string]any, fm *fusemap.Map, diag
 					"%s sets bits 0x%08x of bank %d word %d, which are %s, programmed by NXP at test (factory): a manifest never writes them",
 					name, set, p.Bank, p.Word, g.Name)
 				ok = false
+			} else if b.Mask == bits {
+				// All of this part is NXP's (an overlay's field inside a
+				// tester word): nothing is left to state.
+				diags.Add(t.PosOf(ptr+"/field"), "remove the entry: NXP burns it at test on every part",
+					"%s is bank %d word %d mask 0x%08x, which is %s, programmed by NXP at test (factory): a manifest never writes it",
+					name, p.Bank, p.Word, bits, g.Name)
+				ok = false
 			}
 			b.Mask &^= bits
 		}

@@ -785,3 +785,19 @@ func TestFieldOverFactoryBits(t *testing.T) {
 		Msg:  "LOCK sets bits 0x00000001 of bank 0 word 0, which are TESTER_LOCK, programmed by NXP at test (factory): a manifest never writes them",
 		Hint: "clear those bits of the value (0x00000001)"}})
 }
+
+// TestFieldInsideFactoryWord: an overlay's field that lies wholly in a
+// tester word (a speed-grade byte of TESTER3) is refused as the word is,
+// not turned into a target with no bits.
+func TestFieldInsideFactoryWord(t *testing.T) {
+	maps := overlaid(t, "imx8mm", `apiVersion: otpprov/v1
+kind: FuseMapOverlay
+soc: imx8mm
+fields:
+  - {name: SPEED, bank: 1, word: 0, bits: "10:8"}
+`)
+	_, err := ParseWith("s.yaml", manifestOf("imx8mm", "  - field: SPEED\n    value: 0\n"), maps)
+	checkDiags(t, "s.yaml", diagsOf(t, err), []want{{Line: 6, Col: 12,
+		Msg:  "SPEED is bank 1 word 0 mask 0x00000700, which is TESTER3, programmed by NXP at test (factory): a manifest never writes it",
+		Hint: "remove the entry: NXP burns it at test on every part"}})
+}
