@@ -402,7 +402,7 @@ func (t *tree) decodeRaw(ptr string, obj map[string]any, fm *fusemap.Map, diags 
 			ok = t.checkWord(f.Pos, fm, b, diags)
 		}
 		if ok {
-			if err := identityBits(fm, b.Bank, b.Word, mask); err != nil {
+			if err := nxpBits(fm, b.Bank, b.Word, mask); err != nil {
 				diags.Add(f.Pos, "remove the entry", "%v", err)
 				ok = false
 			}
@@ -445,11 +445,11 @@ func driverCannot(fm *fusemap.Map, bank, word int) error {
 	return nil
 }
 
-// identityBits refuses mask bits of bank/word that belong to the part's
+// nxpBits refuses mask bits of bank/word that belong to the part's
 // identity field or to a factory field (tester words, calibration, the
 // tester lock), or returns nil: a raw entry must not reach what a named
 // one may not.
-func identityBits(fm *fusemap.Map, bank, word int, mask uint32) error {
+func nxpBits(fm *fusemap.Map, bank, word int, mask uint32) error {
 	// The identity first: a tester word that holds it is named by it.
 	for _, g := range fm.FieldsAt(bank, word) {
 		if g.Identity && g.MaskIn(bank, word)&mask != 0 {
@@ -502,7 +502,7 @@ func CheckTarget(fm *fusemap.Map, t Target) error {
 	if err := driverCannot(fm, t.Bank, t.Word); err != nil {
 		return err
 	}
-	return identityBits(fm, t.Bank, t.Word, t.Mask)
+	return nxpBits(fm, t.Bank, t.Word, t.Mask)
 }
 
 // hexWord is the schema's pattern for a 32-bit word written as a string.
